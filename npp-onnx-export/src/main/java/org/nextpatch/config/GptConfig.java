@@ -1,0 +1,234 @@
+package org.nextpatch.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.nextpatch.util.NppException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The shape and regularisation of a class-conditional LlamaGen transformer, with the field names of
+ * the upstream {@code ModelArgs} (spec section 6).
+ *
+ * @param dim              model width d
+ * @param nLayer           number of transformer blocks
+ * @param nHead            number of attention heads (head dim = dim / nHead)
+ * @param vocabSize        image-token vocabulary V
+ * @param numClasses       number of classes C (the class table has C + 1 rows, the last is the null class)
+ * @param blockSize        number of image tokens T = G * G
+ * @param clsTokenNum      number of class positions before the image tokens (1 upstream)
+ * @param multipleOf       the FFN hidden size is rounded up to a multiple of this
+ * @param ffnDimMultiplier optional multiplier on the FFN hidden size, {@code null} when unset
+ * @param normEps          RMSNorm epsilon
+ * @param ropeBase         rotary base
+ * @param tokenDropoutP    dropout on the input sequence
+ * @param attnDropoutP     dropout on attention weights
+ * @param residDropoutP    dropout on the attention output projection
+ * @param ffnDropoutP      dropout on the feed-forward output
+ * @param classDropoutProb probability of replacing a label by the null class in training
+ */
+public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numClasses, int blockSize,
+                        int clsTokenNum, int multipleOf, Double ffnDimMultiplier, double normEps,
+                        double ropeBase, double tokenDropoutP, double attnDropoutP, double residDropoutP,
+                        double ffnDropoutP, double classDropoutProb) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The named sizes of LlamaGen: layers, heads, width. */
+    private static final Map<String, int[]> NAMED = new LinkedHashMap<>();
+
+    static {
+        NAMED.put("GPT-B", new int[]{12, 12, 768});
+        NAMED.put("GPT-L", new int[]{24, 16, 1024});
+        NAMED.put("GPT-XL", new int[]{36, 20, 1280});
+        NAMED.put("GPT-XXL", new int[]{48, 24, 1536});
+    }
+
+    /** Validates the configuration. */
+    public GptConfig {
+        require(dim > 0 && nLayer > 0 && nHead > 0, "dim, n_layer and n_head must be positive");
+        require(dim % nHead == 0, "dim " + dim + " is not divisible by n_head " + nHead);
+        require((dim / nHead) % 4 == 0, "head dim " + dim / nHead + " must be a multiple of 4 for 2-D RoPE");
+        require(vocabSize > 0, "vocab_size must be positive");
+        require(numClasses > 0, "num_classes must be positive");
+        require(clsTokenNum == 1, "only cls_token_num 1 (class-conditional LlamaGen) is supported, got " + clsTokenNum);
+        int g = (int) Math.round(Math.sqrt(blockSize));
+        require(blockSize > 0 && g * g == blockSize, "block_size " + blockSize + " is not a square token grid");
+        require(multipleOf > 0, "multiple_of must be positive");
+        require(normEps > 0, "norm_eps must be positive");
+        require(ropeBase > 0, "rope_base must be positive");
+        for (double p : new double[]{tokenDropoutP, attnDropoutP, residDropoutP, ffnDropoutP, classDropoutProb}) {
+            require(p >= 0 && p < 1, "dropout probabilities must be in [0, 1), got " + p);
+        }
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new NppException("invalid GPT configuration: " + message);
+        }
+    }
+
+    /** The names accepted by {@link #named}. */
+    public static java.util.Set<String> names() {
+        return java.util.Collections.unmodifiableSet(NAMED.keySet());
+    }
+
+    /**
+     * A named LlamaGen size (GPT-B, GPT-L, GPT-XL, GPT-XXL) with the upstream defaults: vocabulary
+     * 16384, 1000 classes, dropouts 0.1 (attention 0), class dropout 0.1.
+     *
+     * @param name      the model name, e.g. {@code GPT-B}
+     * @param blockSize the number of image tokens, {@code (imageSize / 16)^2}
+     */
+    public static GptConfig named(String name, int blockSize) {
+        return named(name, blockSize, 16384, 1000);
+    }
+
+    /** A named size with a given vocabulary and class count. */
+    public static GptConfig named(String name, int blockSize, int vocabSize, int numClasses) {
+        int[] s = NAMED.get(name == null ? null : name.toUpperCase(Locale.ROOT));
+        if (s == null) {
+            throw new NppException("unknown GPT model '" + name + "'; choose one of " + NAMED.keySet()
+                    + " or give --gpt-config FILE");
+        }
+        return new GptConfig(s[2], s[0], s[1], vocabSize, numClasses, blockSize, 1, 256, null, 1e-5,
+                10000, 0.1, 0.0, 0.1, 0.1, 0.1);
+    }
+
+    /** Number of image tokens for an image size and a 16x downsampling tokenizer. */
+    public static int blockSizeFor(int imageSize, int downsample) {
+        if (imageSize <= 0 || imageSize % downsample != 0) {
+            throw new NppException("--image-size " + imageSize + " is not a positive multiple of the tokenizer's downsampling " + downsample);
+        }
+        int g = imageSize / downsample;
+        return g * g;
+    }
+
+    /** Reads a JSON file with upstream {@code ModelArgs} field names. */
+    public static GptConfig fromJson(Path file) {
+        JsonNode node;
+        try {
+            node = JSON.readTree(Files.readAllBytes(file));
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new NppException("GPT config file not found: " + file);
+        } catch (IOException e) {
+            throw new NppException("cannot read GPT config " + file + ": " + e.getMessage(), e);
+        }
+        try {
+            return fromJson(node);
+        } catch (NppException e) {
+            throw new NppException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Builds a configuration from a parsed JSON object with upstream field names. */
+    public static GptConfig fromJson(JsonNode node) {
+        if (node == null || !node.isObject()) {
+            throw new NppException("a GPT config must be a JSON object");
+        }
+        JsonNode mult = node.get("ffn_dim_multiplier");
+        return new GptConfig(
+                reqInt(node, "dim"), reqInt(node, "n_layer"), reqInt(node, "n_head"),
+                optInt(node, "vocab_size", 16384), optInt(node, "num_classes", 1000), reqInt(node, "block_size"),
+                optInt(node, "cls_token_num", 1), optInt(node, "multiple_of", 256),
+                mult == null || mult.isNull() ? null : mult.asDouble(),
+                optDouble(node, "norm_eps", 1e-5), optDouble(node, "rope_base", 10000),
+                optDouble(node, "token_dropout_p", 0.1), optDouble(node, "attn_dropout_p", 0.0),
+                optDouble(node, "resid_dropout_p", 0.1), optDouble(node, "ffn_dropout_p", 0.1),
+                optDouble(node, "class_dropout_prob", 0.1));
+    }
+
+    private static int reqInt(JsonNode node, String key) {
+        JsonNode v = node.get(key);
+        if (v == null || !v.canConvertToInt()) {
+            throw new NppException("GPT config needs an integer '" + key + "'");
+        }
+        return v.asInt();
+    }
+
+    private static int optInt(JsonNode node, String key, int dflt) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.canConvertToInt()) {
+            throw new NppException("GPT config field '" + key + "' must be an integer");
+        }
+        return v.asInt();
+    }
+
+    private static double optDouble(JsonNode node, String key, double dflt) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isNumber()) {
+            throw new NppException("GPT config field '" + key + "' must be a number");
+        }
+        return v.asDouble();
+    }
+
+    /** The configuration as a JSON object with upstream field names. */
+    public ObjectNode toJson() {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("dim", dim).put("n_layer", nLayer).put("n_head", nHead).put("vocab_size", vocabSize)
+                .put("num_classes", numClasses).put("block_size", blockSize).put("cls_token_num", clsTokenNum)
+                .put("multiple_of", multipleOf);
+        if (ffnDimMultiplier != null) {
+            n.put("ffn_dim_multiplier", ffnDimMultiplier);
+        } else {
+            n.putNull("ffn_dim_multiplier");
+        }
+        n.put("norm_eps", normEps).put("rope_base", ropeBase).put("token_dropout_p", tokenDropoutP)
+                .put("attn_dropout_p", attnDropoutP).put("resid_dropout_p", residDropoutP)
+                .put("ffn_dropout_p", ffnDropoutP).put("class_dropout_prob", classDropoutProb);
+        return n;
+    }
+
+    /** The configuration with every dropout (and class dropout) set to zero: evaluation and fixtures. */
+    public GptConfig withoutDropout() {
+        return new GptConfig(dim, nLayer, nHead, vocabSize, numClasses, blockSize, clsTokenNum, multipleOf,
+                ffnDimMultiplier, normEps, ropeBase, 0, 0, 0, 0, 0);
+    }
+
+    /** Head dimension {@code dim / nHead}. */
+    public int headDim() {
+        return dim / nHead;
+    }
+
+    /** Token grid side G, with {@code G * G = blockSize}. */
+    public int gridSide() {
+        return (int) Math.round(Math.sqrt(blockSize));
+    }
+
+    /**
+     * SwiGLU hidden size: {@code int(2 * 4d / 3)}, times the multiplier if set, rounded up to a
+     * multiple of {@code multipleOf} (spec 6.1).
+     */
+    public int ffnHidden() {
+        int h = (int) (2.0 * 4 * dim / 3);
+        if (ffnDimMultiplier != null) {
+            h = (int) (ffnDimMultiplier * h);
+        }
+        return multipleOf * ((h + multipleOf - 1) / multipleOf);
+    }
+
+    /** Index of the null (unconditional) class row in the class table. */
+    public int nullClass() {
+        return numClasses;
+    }
+
+    /** Total parameter count of the model this configuration describes. */
+    public long parameterCount() {
+        long d = dim;
+        long h = ffnHidden();
+        long perLayer = 3 * d * d + d * d + 3 * d * h + 2 * d;
+        return (numClasses + 1L) * d + (long) vocabSize * d + nLayer * perLayer + d + (long) vocabSize * d;
+    }
+}

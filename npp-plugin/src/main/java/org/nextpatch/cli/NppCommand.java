@@ -1,0 +1,122 @@
+package org.nextpatch.cli;
+
+import org.apache.logging.log4j.Level;
+import org.apache.logging.log4j.core.config.Configurator;
+import org.nextpatch.util.NppException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+
+import java.io.PrintWriter;
+
+/**
+ * The {@code npp} command line: one subcommand per job, flags named as in the upstream LlamaGen/NPP
+ * scripts. Each subcommand is a thin adapter over the same services the Tribuo API uses.
+ * <p>
+ * Exit status: 0 on success, 1 on a failure (one line on stderr naming the problem), 2 on a usage
+ * error. {@code --verbose} adds stack traces and engine logs.
+ */
+@Command(name = "npp", mixinStandardHelpOptions = true, versionProvider = NppCommand.Version.class,
+        description = "Next Patch Prediction for LlamaGen image generation, on Tribuo, DJL and ONNX Runtime.",
+        subcommands = {
+                CommandLine.HelpCommand.class,
+        })
+public final class NppCommand implements Runnable {
+
+    private static volatile boolean verbose;
+
+    @Option(names = "--verbose", scope = ScopeType.INHERIT,
+            description = "Show engine logs and stack traces of errors.")
+    void setVerbose(boolean v) {
+        verbose = v;
+        if (v) {
+            Configurator.setLevel("org.nextpatch", Level.DEBUG);
+            Configurator.setLevel("ai.djl", Level.INFO);
+            Configurator.setLevel("org.tribuo", Level.INFO);
+        }
+    }
+
+    /** Whether {@code --verbose} was given. */
+    public static boolean verbose() {
+        return verbose;
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    /** Entry point of the launcher and the runnable jar. */
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns the exit status (for tests: no {@code System.exit}). */
+    public static int execute(String... args) {
+        prepareEnvironment();
+        return commandLine().execute(args);
+    }
+
+    /** The configured picocli command line with the project's error handling. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new NppCommand());
+        cl.setParameterExceptionHandler((ex, a) -> {
+            CommandLine c = ex.getCommandLine();
+            PrintWriter err = c.getErr();
+            err.println(c.getCommandSpec().qualifiedName() + ": " + ex.getMessage()
+                    + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
+            err.flush();
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
+            PrintWriter err = c.getErr();
+            err.println(c.getCommandSpec().qualifiedName() + ": " + describe(ex));
+            if (verbose) {
+                ex.printStackTrace(err);
+            }
+            err.flush();
+            return ex instanceof UsageException ? 2 : 1;
+        });
+        return cl;
+    }
+
+    private static String describe(Throwable ex) {
+        if (ex instanceof NppException || ex instanceof UsageException) {
+            return ex.getMessage();
+        }
+        if (ex instanceof OutOfMemoryError) {
+            return "out of memory (" + ex.getMessage() + "); use a smaller batch or model";
+        }
+        String msg = ex.getMessage();
+        return "unexpected error: " + ex.getClass().getSimpleName() + (msg == null ? "" : ": " + msg)
+                + (verbose ? "" : " (rerun with --verbose for details)");
+    }
+
+    /** DJL must run offline and send nothing anywhere; JUL logs (Tribuo) go through Log4j2. */
+    public static void prepareEnvironment() {
+        System.setProperty("ai.djl.offline", "true");
+        System.setProperty("OPT_OUT_TRACKING", "true");
+        if (System.getProperty("java.util.logging.manager") == null) {
+            System.setProperty("java.util.logging.manager", "org.apache.logging.log4j.jul.LogManager");
+        }
+    }
+
+    /** A usage error found after parsing (conflicting or out-of-range flags): exit status 2. */
+    public static final class UsageException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public UsageException(String message) {
+            super(message);
+        }
+    }
+
+    /** Version from the jar manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = NppCommand.class.getPackage().getImplementationVersion();
+            return new String[]{"npp " + (v == null ? "(development build)" : v)};
+        }
+    }
+}
