@@ -1,0 +1,205 @@
+package org.nextpatch.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.nextpatch.util.NppException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The shape of a LlamaGen VQ tokenizer (spec section 7), with the field names of the upstream
+ * {@code VQ} model arguments as written in the fixture's {@code vq-config.json}.
+ *
+ * <p>The encoder has {@code numResBlocks} residual blocks per level, the decoder one more
+ * ({@code numResBlocks + 1}), as upstream. Every level but the last halves the resolution, so the
+ * downsampling factor is {@code 2^(ch_mult.length - 1)}. GroupNorm uses 32 groups, so every level's
+ * channel count {@code ch * ch_mult[l]} must be a multiple of 32.
+ *
+ * @param codebookSize     number of codes K (the GPT vocabulary)
+ * @param codebookEmbedDim width of a code vector (8 upstream)
+ * @param ch               base channel count
+ * @param chMult           channel multiplier per resolution level (encoder order; the decoder reverses it)
+ * @param zChannels        channels of the latent before {@code quant_conv}
+ * @param numResBlocks     residual blocks per encoder level
+ * @param codebookL2Norm   whether latents and codebook rows are L2-normalised before the nearest search
+ * @param dropout          dropout inside the residual blocks (0 upstream)
+ */
+public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Integer> chMult, int zChannels,
+                       int numResBlocks, boolean codebookL2Norm, double dropout) {
+
+    /** GroupNorm group count used everywhere in the VQ model. */
+    public static final int NORM_GROUPS = 32;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Validates the configuration and freezes the multiplier list. */
+    public VqConfig {
+        require(codebookSize > 0, "codebook_size must be positive");
+        require(codebookEmbedDim > 0, "codebook_embed_dim must be positive");
+        require(ch > 0, "ch must be positive");
+        require(chMult != null && !chMult.isEmpty(), "ch_mult must be a non-empty list");
+        chMult = List.copyOf(chMult);
+        for (int m : chMult) {
+            require(m > 0, "ch_mult entries must be positive, got " + chMult);
+            require((ch * m) % NORM_GROUPS == 0, "ch * ch_mult = " + ch * m
+                    + " is not a multiple of the " + NORM_GROUPS + " GroupNorm groups");
+        }
+        require(zChannels > 0, "z_channels must be positive");
+        require(numResBlocks > 0, "num_res_blocks must be positive");
+        require(dropout >= 0 && dropout < 1, "dropout must be in [0, 1), got " + dropout);
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new NppException("invalid VQ configuration: " + message);
+        }
+    }
+
+    /**
+     * The upstream {@code vq_ds16_c2i} tokenizer ("VQ-16"): codebook 16384 x 8 (L2-normalised), ch 128,
+     * ch_mult [1, 1, 2, 2, 4], z_channels 256, 2 residual blocks, dropout 0.
+     */
+    public static VqConfig vq16() {
+        return new VqConfig(16384, 8, 128, List.of(1, 1, 2, 2, 4), 256, 2, true, 0.0);
+    }
+
+    /** A named tokenizer configuration; only {@code VQ-16} exists. */
+    public static VqConfig named(String name) {
+        if (name != null && name.toUpperCase(Locale.ROOT).equals("VQ-16")) {
+            return vq16();
+        }
+        throw new NppException("unknown VQ model '" + name + "'; choose VQ-16 or give --vq-config FILE");
+    }
+
+    /** Spatial downsampling factor: {@code 2^(ch_mult.length - 1)}. */
+    public int downsample() {
+        return 1 << (chMult.size() - 1);
+    }
+
+    /** Number of resolution levels ({@code ch_mult.length}). */
+    public int levels() {
+        return chMult.size();
+    }
+
+    /** Residual blocks per decoder level ({@code num_res_blocks + 1}, as upstream). */
+    public int decoderResBlocks() {
+        return numResBlocks + 1;
+    }
+
+    /** Channel count of encoder level {@code l}: {@code ch * ch_mult[l]}. */
+    public int channels(int level) {
+        return ch * chMult.get(level);
+    }
+
+    /** Token grid side for a square image of the given size. */
+    public int gridSide(int imageSize) {
+        if (imageSize <= 0 || imageSize % downsample() != 0) {
+            throw new NppException("--image-size " + imageSize + " is not a positive multiple of the tokenizer's downsampling "
+                    + downsample());
+        }
+        return imageSize / downsample();
+    }
+
+    /** The configuration with dropout 0 (evaluation). */
+    public VqConfig withoutDropout() {
+        return new VqConfig(codebookSize, codebookEmbedDim, ch, chMult, zChannels, numResBlocks, codebookL2Norm, 0.0);
+    }
+
+    /** Reads a JSON file with the fixture's field names. */
+    public static VqConfig fromJson(Path file) {
+        JsonNode node;
+        try {
+            node = JSON.readTree(Files.readAllBytes(file));
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new NppException("VQ config file not found: " + file);
+        } catch (IOException e) {
+            throw new NppException("cannot read VQ config " + file + ": " + e.getMessage(), e);
+        }
+        try {
+            return fromJson(node);
+        } catch (NppException e) {
+            throw new NppException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Builds a configuration from a parsed JSON object. Missing fields take the VQ-16 values; the
+     * upstream argument names {@code encoder_ch_mult} and {@code dropout_p} are accepted as aliases.
+     */
+    public static VqConfig fromJson(JsonNode node) {
+        if (node == null || !node.isObject()) {
+            throw new NppException("a VQ config must be a JSON object");
+        }
+        VqConfig d = vq16();
+        JsonNode multNode = node.has("ch_mult") ? node.get("ch_mult") : node.get("encoder_ch_mult");
+        List<Integer> mult = d.chMult();
+        if (multNode != null && !multNode.isNull()) {
+            if (!multNode.isArray()) {
+                throw new NppException("VQ config field 'ch_mult' must be a list of integers");
+            }
+            mult = new ArrayList<>();
+            for (JsonNode m : multNode) {
+                if (!m.canConvertToInt()) {
+                    throw new NppException("VQ config field 'ch_mult' must be a list of integers");
+                }
+                mult.add(m.asInt());
+            }
+        }
+        JsonNode l2 = node.get("codebook_l2_norm");
+        if (l2 != null && !l2.isNull() && !l2.isBoolean()) {
+            throw new NppException("VQ config field 'codebook_l2_norm' must be true or false");
+        }
+        String dropKey = node.has("dropout") ? "dropout" : "dropout_p";
+        return new VqConfig(
+                optInt(node, "codebook_size", d.codebookSize()), optInt(node, "codebook_embed_dim", d.codebookEmbedDim()),
+                optInt(node, "ch", d.ch()), mult, optInt(node, "z_channels", d.zChannels()),
+                optInt(node, "num_res_blocks", d.numResBlocks()),
+                l2 == null || l2.isNull() ? d.codebookL2Norm() : l2.asBoolean(),
+                optDouble(node, dropKey, d.dropout()));
+    }
+
+    private static int optInt(JsonNode node, String key, int dflt) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.canConvertToInt() || !v.isIntegralNumber()) {
+            throw new NppException("VQ config field '" + key + "' must be an integer");
+        }
+        return v.asInt();
+    }
+
+    private static double optDouble(JsonNode node, String key, double dflt) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isNumber()) {
+            throw new NppException("VQ config field '" + key + "' must be a number");
+        }
+        return v.asDouble();
+    }
+
+    /** The configuration as a JSON object with the fixture's field names. */
+    public ObjectNode toJson() {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("codebook_size", codebookSize).put("codebook_embed_dim", codebookEmbedDim).put("ch", ch);
+        ArrayNode m = n.putArray("ch_mult");
+        chMult.forEach(m::add);
+        n.put("z_channels", zChannels).put("num_res_blocks", numResBlocks).put("codebook_l2_norm", codebookL2Norm)
+                .put("dropout", dropout);
+        return n;
+    }
+
+    /** Writes the configuration as pretty JSON (atomically). */
+    public void writeJson(Path file) {
+        org.nextpatch.util.AtomicFiles.write(file, out -> JSON.writerWithDefaultPrettyPrinter().writeValue(out, toJson()));
+    }
+}
