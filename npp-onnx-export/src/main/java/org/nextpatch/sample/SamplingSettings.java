@@ -1,0 +1,65 @@
+package org.nextpatch.sample;
+
+import org.nextpatch.util.NppException;
+
+/**
+ * How tokens are drawn at generation time (spec 6.5), shared by the DJL and ONNX samplers.
+ *
+ * @param cfgScale    classifier-free guidance scale s; guided logits are {@code u + s * (c - u)}.
+ *                    With {@code s == 1} the guided logits equal the conditional ones and no
+ *                    unconditional rows are run (see {@link #guided()}).
+ * @param cfgInterval decode step {@code i > cfgInterval} uses the conditional logits alone;
+ *                    {@code -1} (any negative value) guides every step. The prefill is always guided.
+ * @param temperature logits are divided by {@code max(temperature, 1e-5)}
+ * @param topK        keep the k largest logits (ties kept); 0 = off
+ * @param topP        nucleus filter; 1 = off
+ * @param greedy      take the argmax (lowest index on ties) instead of drawing
+ */
+public record SamplingSettings(double cfgScale, int cfgInterval, double temperature, int topK, double topP,
+                               boolean greedy) {
+
+    /** Validates the settings (messages name the command-line flag). */
+    public SamplingSettings {
+        if (!(cfgScale > 0) || Double.isInfinite(cfgScale)) {
+            throw new NppException("--cfg-scale must be a positive number, got " + cfgScale);
+        }
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
+            throw new NppException("--temperature must be >= 0, got " + temperature);
+        }
+        if (topK < 0) {
+            throw new NppException("--top-k must be >= 0 (0 = off), got " + topK);
+        }
+        if (!(topP > 0 && topP <= 1)) {
+            throw new NppException("--top-p must be in (0, 1] (1 = off), got " + topP);
+        }
+    }
+
+    /** The upstream FID defaults: temperature 1, no top-k, no top-p, drawing, with a guidance scale. */
+    public static SamplingSettings of(double cfgScale) {
+        return new SamplingSettings(cfgScale, -1, 1.0, 0, 1.0, false);
+    }
+
+    /** Greedy decoding with a guidance scale (the fixtures' setting). */
+    public static SamplingSettings greedy(double cfgScale) {
+        return new SamplingSettings(cfgScale, -1, 1.0, 0, 1.0, true);
+    }
+
+    /**
+     * Whether unconditional rows are run (batch doubling). True for every scale other than 1.0: the
+     * formula {@code u + s(c - u)} is applied as written for any s (upstream runs it only for s &gt; 1
+     * and uses the conditional logits for s &lt; 1; both engines of this project apply the formula).
+     */
+    public boolean guided() {
+        return cfgScale != 1.0;
+    }
+
+    /** Whether decode step {@code i} (0-based, after the prefill) is guided. */
+    public boolean guidedAtDecodeStep(int i) {
+        return guided() && (cfgInterval < 0 || i <= cfgInterval);
+    }
+
+    /** The divisor applied to logits: {@code max(temperature, 1e-5)} as a float. */
+    public float temperatureDivisor() {
+        return (float) Math.max(temperature, 1e-5);
+    }
+}

@@ -1,0 +1,39 @@
+package org.nextpatch.sample;
+
+import java.util.SplittableRandom;
+
+/**
+ * The engine-independent random numbers of sampling: image {@code i} of a run with seed {@code S}
+ * gets its own generator {@code new SplittableRandom(S * 0x9E3779B97F4A7C15L + i)} and draws one
+ * uniform per token, {@code (float) nextDouble()} for t = 0..T-1 in order. One number is consumed per
+ * token even for greedy decoding, so an image's draws depend only on (seed, image index), not on the
+ * batch size, the engine or the device.
+ */
+public final class Uniforms {
+    /** The golden-ratio constant that spreads consecutive seeds apart. */
+    public static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
+    private Uniforms() {}
+
+    /** The T uniforms of image {@code imageIndex} of a run seeded with {@code seed}. */
+    public static float[] forImage(long seed, long imageIndex, int tokens) {
+        SplittableRandom rng = new SplittableRandom(seed * GOLDEN + imageIndex);
+        float[] u = new float[tokens];
+        for (int t = 0; t < tokens; t++) {
+            u[t] = (float) rng.nextDouble();
+        }
+        return u;
+    }
+
+    /**
+     * Uniforms for images {@code first .. first+count-1}, row-major {@code [count, tokens]}: the
+     * layout the ONNX sampler feeds as a graph input.
+     */
+    public static float[] forBatch(long seed, long first, int count, int tokens) {
+        float[] out = new float[count * tokens];
+        for (int b = 0; b < count; b++) {
+            System.arraycopy(forImage(seed, first + b, tokens), 0, out, b * tokens, tokens);
+        }
+        return out;
+    }
+}
