@@ -24,6 +24,7 @@ import java.io.PrintWriter;
                 VqEncodeCommand.class,
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
+                ExportOnnxCommand.class,
         })
 public final class NppCommand implements Runnable {
 
