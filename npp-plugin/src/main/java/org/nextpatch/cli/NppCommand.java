@@ -25,6 +25,7 @@ import java.io.PrintWriter;
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
                 ExportOnnxCommand.class,
+                InspectCkptCommand.class,
         })
 public final class NppCommand implements Runnable {
 
