@@ -44,7 +44,7 @@ import java.util.SplittableRandom;
  * <pre>
  *   input 1x28x28, pixels (p / 255 - 0.2860) / 0.3530
  *   conv 3x3 16 + ReLU + max-pool 2      -> 16x14x14
- *   conv 3x3 32 + ReLU + max-pool 2      -> 32x7x7    "spatial" features (1568, flattened C,H,W)
+ *   conv 3x3 32 + ReLU + max-pool 2      -> 32x7x7    "spatial" feature map (exported NHWC [N, 7, 7, 32])
  *   flatten, linear 128 + ReLU           -> 128       "pool" features (penultimate layer)
  *   linear classes                       -> logits    "logits"
  * </pre>
@@ -76,7 +76,7 @@ public final class FeatureNet implements AutoCloseable {
     private final SequentialBlock head;
     private final Linear out;
 
-    /** Outputs of a batch: spatial [n, 1568], pool [n, 128], logits [n, classes], row-major. */
+    /** Outputs of a batch: spatial [n, 32 * 7 * 7] (C, H, W order), pool [n, 128], logits [n, classes]. */
     public record Outputs(Features spatial, Features pool, Features logits) {}
 
     /**
@@ -255,7 +255,7 @@ public final class FeatureNet implements AutoCloseable {
 
     /**
      * Writes the network as an ONNX feature model: input {@value #INPUT} uint8 [N, H, W, C];
-     * outputs {@value #POOL} [N, 128], {@value #SPATIAL} [N, 1568] and {@value #LOGITS} [N, classes].
+     * outputs {@value #POOL} [N, 128], {@value #SPATIAL} [N, 7, 7, 32] (NHWC) and {@value #LOGITS} [N, classes].
      */
     public void exportOnnx(Path file, List<String> classNames) {
         OnnxGraphBuilder g = new OnnxGraphBuilder("feature_net");
@@ -276,14 +276,16 @@ public final class FeatureNet implements AutoCloseable {
         x = conv(g, x, trunkLayer(3), "conv2");
         x = g.relu(x);
         x = g.maxPool(x, 2, 2);
-        String spatial = g.flatten(x, 1);
+        // the spatial output is the [N, 7, 7, 32] map in NHWC, the layout of TensorFlow's Inception
+        // mixed_6/conv, so evaluate treats it the same way (first 7 channels, flattened)
+        String spatial = g.transpose(x, 0, 2, 3, 1);
         Block fc1 = headLayer(1);
-        String pool = g.relu(g.gemm(spatial, g.initializer("fc1.weight", param(fc1, "weight")),
+        String pool = g.relu(g.gemm(g.flatten(x, 1), g.initializer("fc1.weight", param(fc1, "weight")),
                 g.initializer("fc1.bias", param(fc1, "bias")), false, true));
         String logits = g.gemm(pool, g.initializer("fc2.weight", param(out, "weight")),
                 g.initializer("fc2.bias", param(out, "bias")), false, true);
         g.output(pool, POOL, DType.FLOAT32, "batch", HIDDEN);
-        g.output(spatial, SPATIAL, DType.FLOAT32, "batch", spatialDim());
+        g.output(spatial, SPATIAL, DType.FLOAT32, "batch", SIZE / 4, SIZE / 4, C2);
         g.output(logits, LOGITS, DType.FLOAT32, "batch", classes);
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("npp.kind", "feature-model");

@@ -67,7 +67,18 @@ class FeatureNetTest {
             // 1 channel, 28x28: exactly the DJL input
             long[] grey = {6, 28, 28, 1};
             assertClose(djl.pool().data(), run(file, FeatureNet.POOL, batch.pixels(), grey));
-            assertClose(djl.spatial().data(), run(file, FeatureNet.SPATIAL, batch.pixels(), grey));
+            // spatial: DJL gives [N, C, H, W], the export NHWC
+            float[] sp = run(file, FeatureNet.SPATIAL, batch.pixels(), grey);
+            float[] nchw = new float[sp.length];
+            int c = 32, hw = 49;
+            for (int i = 0; i < 6; i++) {
+                for (int k = 0; k < c; k++) {
+                    for (int p = 0; p < hw; p++) {
+                        nchw[(i * c + k) * hw + p] = sp[(i * hw + p) * c + k];
+                    }
+                }
+            }
+            assertClose(djl.spatial().data(), nchw);
             assertClose(djl.logits().data(), run(file, FeatureNet.LOGITS, batch.pixels(), grey));
 
             // 3 equal channels, upscaled 2x by pixel duplication: grey = mean of channels, and the
@@ -77,8 +88,8 @@ class FeatureNetTest {
                 for (int y = 0; y < 56; y++) {
                     for (int x = 0; x < 56; x++) {
                         byte v = batch.pixels()[i * 784 + (y / 2) * 28 + x / 2];
-                        for (int c = 0; c < 3; c++) {
-                            rgb[((i * 56 + y) * 56 + x) * 3 + c] = v;
+                        for (int ch = 0; ch < 3; ch++) {
+                            rgb[((i * 56 + y) * 56 + x) * 3 + ch] = v;
                         }
                     }
                 }
