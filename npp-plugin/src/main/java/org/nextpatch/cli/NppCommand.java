@@ -22,6 +22,7 @@ import java.io.PrintWriter;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 ExportOnnxCommand.class,
+                BenchSampleCommand.class,
         })
 public final class NppCommand implements Runnable {
 
