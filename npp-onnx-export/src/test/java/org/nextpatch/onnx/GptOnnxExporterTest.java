@@ -148,4 +148,30 @@ class GptOnnxExporterTest {
         checkAllPaths(new SamplingSettings(1.5, 3, 1.3, 0, 0.7, false));
         checkAllPaths(new SamplingSettings(1.0, -1, 1.0, 8, 0.5, false));
     }
+
+    @Test
+    void float16ExportWithExternalDataRunsOnCpu(@TempDir Path fp16Dir) throws Exception {
+        GptOnnxExporter exp = new GptOnnxExporter(CFG, weights, true);
+        for (Path f : exp.exportAll(fp16Dir, true)) {
+            assertEquals(List.of(), OnnxChecker.check(f), f.toString());
+            assertTrue(java.nio.file.Files.exists(f.resolveSibling(f.getFileName() + ".data")));
+        }
+        long[] tokens = {3, 17, 0, 31, 5, 5, 9, 12, 22, 1, 30, 8, 2, 14, 27};
+        float[][] want = ref.logits(1, tokens);
+        try (OnnxSampler s = new OnnxSampler(fp16Dir, CFG, OnnxSampler.Options.cpu())) {
+            List<OnnxTensor> cache = new ArrayList<>();
+            float[] l0 = s.prefill(new long[]{1}, cache);
+            long[][] pos = new long[1][15];
+            for (int i = 0; i < 15; i++) pos[0][i] = i + 1;
+            float[] rest = s.step(new long[][]{tokens}, pos, cache);
+            float[] all = new float[16 * 32];
+            System.arraycopy(l0, 0, all, 0, 32);
+            System.arraycopy(rest, 0, all, 32, 15 * 32);
+            // float16 weights and products: about 3 decimal digits
+            assertTrue(relErr(all, want) < 1e-2, "relative error " + relErr(all, want));
+            cache.forEach(OnnxTensor::close);
+            long[][] toks = s.generate(new long[]{0, 1}, SamplingSettings.greedy(2.0), 1, 0, 2);
+            assertEquals(16, toks[0].length);
+        }
+    }
 }

@@ -5,6 +5,7 @@ import org.apache.logging.log4j.Logger;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.tensor.ZipArchive;
+import org.nextpatch.tensor.ZipArchiveWriter;
 import org.nextpatch.util.NppException;
 
 import java.io.IOException;
@@ -35,6 +36,9 @@ import java.util.Map;
  */
 public final class TorchCheckpoint {
     private static final Logger LOG = LogManager.getLogger(TorchCheckpoint.class);
+
+    /** Record prefix of written archives ({@code torch.save} uses the file's stem; any name is accepted). */
+    private static final String ARCHIVE_PREFIX = "archive/";
 
     private TorchCheckpoint() {}
 
@@ -78,6 +82,41 @@ public final class TorchCheckpoint {
             LOG.debug("loaded {} ({} entries)", path, zip.entries().size());
             return root;
         }
+    }
+
+    /**
+     * Saves a checkpoint that {@code torch.load} (also with {@code weights_only=True}) opens, atomically.
+     * <p>
+     * The tree may hold Maps (a non-empty map whose values are all tensors is written as a
+     * {@code collections.OrderedDict}, like a state dict; other maps as plain dicts), Lists,
+     * {@link PickleTuple}s, Long/Integer, Double/Float, String, Boolean, null and {@link Tensor}s.
+     * Upstream's layout is {@code {"model": state dict, "steps": int, "args": dict of primitives}}.
+     *
+     * @throws NppException if a value cannot be saved or the file cannot be written (the target is left untouched)
+     */
+    public static void save(Path path, Map<String, Object> root) {
+        TorchPickler pickler = new TorchPickler(path.toString());
+        byte[] program = pickler.pickle(root);
+        String prefix = ARCHIVE_PREFIX;
+        long start = System.nanoTime();
+        long bytes = 0;
+        try (ZipArchiveWriter zip = new ZipArchiveWriter(path)) {
+            zip.entry(prefix + "data.pkl", program);
+            zip.entry(prefix + "byteorder", "little".getBytes(StandardCharsets.US_ASCII));
+            List<Tensor> tensors = pickler.tensors();
+            for (int i = 0; i < tensors.size(); i++) {
+                Tensor t = tensors.get(i);
+                ByteBuffer data = t.data();
+                zip.beginEntry(prefix + "data/" + i, data.remaining());
+                bytes += data.remaining();
+                zip.write(data);
+                zip.endEntry();
+            }
+            zip.entry(prefix + "version", "3\n".getBytes(StandardCharsets.US_ASCII));
+            zip.commit();
+        }
+        LOG.debug("saved {}: {} tensors, {} bytes in {} ms", path, pickler.tensors().size(), bytes,
+                (System.nanoTime() - start) / 1_000_000);
     }
 
     /** Pre-1.6 checkpoints are a bare pickle stream (or a tar file): explain how to convert them. */
