@@ -25,7 +25,9 @@ import java.io.PrintWriter;
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
                 ExportOnnxCommand.class,
+                BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                EvaluateCommand.class,
         })
 public final class NppCommand implements Runnable {
 
