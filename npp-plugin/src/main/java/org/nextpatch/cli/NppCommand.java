@@ -26,7 +26,9 @@ import java.io.PrintWriter;
                 ExtractCodesCommand.class,
                 TrainVqCommand.class,
                 ExportOnnxCommand.class,
+                BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                EvaluateCommand.class,
         })
 public final class NppCommand implements Runnable {
 
