@@ -27,6 +27,7 @@ import java.io.PrintWriter;
                 ExportOnnxCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                EvaluateCommand.class,
         })
 public final class NppCommand implements Runnable {
 
