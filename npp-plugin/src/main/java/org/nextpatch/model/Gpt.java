@@ -12,12 +12,15 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import org.nextpatch.config.GptConfig;
+import org.nextpatch.io.StateDicts;
+import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.npp.NppLoss;
 import org.nextpatch.npp.PatchGrouping;
 import org.nextpatch.rope.Rope2d;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -105,6 +108,16 @@ public final class Gpt implements AutoCloseable {
         }
         return t.dtype() == org.nextpatch.tensor.DType.FLOAT32 ? manager.create(t.data().asFloatBuffer(), shape)
                 : manager.create(t.toFloatArray(), shape);
+    }
+
+    /**
+     * Loads a LlamaGen/NPP checkpoint: the {@code model} weights by default (or {@code module},
+     * {@code state_dict}, a raw dict), the {@code ema} weights with {@code useEma}; {@code module.} and
+     * {@code _orig_mod.} prefixes stripped; every key checked against the configuration.
+     */
+    public static Gpt fromCheckpoint(Path checkpoint, GptConfig config, boolean useEma, Device device) {
+        Map<String, Tensor> sd = StateDicts.select(TorchCheckpoint.load(checkpoint), useEma);
+        return new Gpt(config, sd, device, checkpoint + (useEma ? " (ema)" : ""));
     }
 
     /** A freshly initialised model (upstream init, see {@link GptWeights#init}). */
