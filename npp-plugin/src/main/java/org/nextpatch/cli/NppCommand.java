@@ -29,6 +29,9 @@ import java.io.PrintWriter;
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
+                ForwardCommand.class,
+                ScoreCommand.class,
+                SampleCommand.class,
         })
 public final class NppCommand implements Runnable {
 
