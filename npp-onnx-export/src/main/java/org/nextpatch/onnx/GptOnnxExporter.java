@@ -556,6 +556,28 @@ public final class GptOnnxExporter {
         return files;
     }
 
+    /**
+     * One graph as an in-memory model with its weights inline (for Tribuo's {@code ONNXExportable},
+     * which hands back a {@code ModelProto}); only for models below the 2 GB protobuf limit.
+     *
+     * @param graph {@code prefill}, {@code step} or {@code generate}
+     */
+    public ai.onnx.proto.OnnxMl.ModelProto toModelProto(String graph, Map<String, String> extraMetadata) {
+        OnnxGraphBuilder g = switch (graph) {
+            case "prefill" -> buildPrefill();
+            case "step" -> buildStep();
+            case "generate" -> buildGenerate();
+            default -> throw new IllegalArgumentException("graph must be prefill, step or generate, got " + graph);
+        };
+        if (g.initializerBytes() > 1_900_000_000L) {
+            throw new NppException("the " + graph + " graph's weights (" + g.initializerBytes() / 1_000_000
+                    + " MB) exceed the 2 GB protobuf limit; export to files with external data (npp export-onnx)");
+        }
+        Map<String, String> meta = new LinkedHashMap<>(metadata(graph));
+        meta.putAll(extraMetadata);
+        return g.build(meta);
+    }
+
     /** External data is used when asked, or (null) when the weights exceed 1.5 GB (protobuf limit 2 GB). */
     static boolean useExternal(OnnxGraphBuilder g, Boolean externalData) {
         return externalData != null ? externalData : g.initializerBytes() > 1_500_000_000L;

@@ -24,9 +24,11 @@ import java.io.PrintWriter;
                 VqEncodeCommand.class,
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
+                TrainVqCommand.class,
                 ExportOnnxCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                EvaluateCommand.class,
         })
 public final class NppCommand implements Runnable {
 
