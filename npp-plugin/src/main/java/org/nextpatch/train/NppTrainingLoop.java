@@ -55,6 +55,7 @@ public final class NppTrainingLoop {
     private final TrainConfig cfg;
     private final CodeSet data;
     private final TrainingListener listener;
+    private int numClasses;
 
     private NppTrainingLoop(TrainConfig cfg, CodeSet data, TrainingListener listener) {
         this.cfg = Objects.requireNonNull(cfg);
@@ -93,16 +94,10 @@ public final class NppTrainingLoop {
     private TrainingResult run() {
         long t0 = System.nanoTime();
         GptConfig model = cfg.model();
+        numClasses = model.numClasses();
         if (data.tokens() != model.blockSize()) {
             throw new NppException("codes have " + data.tokens() + " tokens per image but the model expects block_size "
                     + model.blockSize() + " (--image-size " + cfg.imageSize() + ")");
-        }
-        for (int i = 0; i < data.size(); i++) {
-            int l = data.label(i);
-            if (l < 0 || l >= model.numClasses()) {
-                throw new NppException("image " + i + " has label " + l + " outside 0.." + (model.numClasses() - 1)
-                        + " (--num-classes / num_classes)");
-            }
         }
         StageSchedule stages = cfg.stages();
         CodeSampler sampler = new CodeSampler(data, cfg.seed(), cfg.heldOutFraction());
@@ -251,7 +246,9 @@ public final class NppTrainingLoop {
                 int base = inEpoch * cfg.globalBatchSize() + a * mb;
                 for (int j = 0; j < mb; j++) {
                     int pos = base + j;
-                    labelBuf[j] = sampler.draw(epoch, pos, order[pos], tokenBuf, j * t);
+                    int label = sampler.draw(epoch, pos, order[pos], tokenBuf, j * t);
+                    checkLabel(order[pos], label);
+                    labelBuf[j] = label;
                 }
                 int n = replicas.size();
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
@@ -288,6 +285,15 @@ public final class NppTrainingLoop {
                 }
             }
             return lossSum.getFloat();
+        }
+    }
+
+    /** Labels are checked as they are read (a code directory's labels are files read on access). */
+    private void checkLabel(int image, int label) {
+        int classes = numClasses;
+        if (label < 0 || label >= classes) {
+            throw new NppException("image " + image + " of " + data.describe() + " has label " + label + " outside 0.."
+                    + (classes - 1) + " (--num-classes / num_classes)");
         }
     }
 
@@ -328,6 +334,7 @@ public final class NppTrainingLoop {
                 int[] r = rows.get(s + j);
                 data.read(r[0], r[1], false, tok, j * t);
                 lab[j] = data.label(r[0]);
+                checkLabel(r[0], (int) lab[j]);
             }
             try (NDManager m = model.manager().newSubManager()) {
                 NDArray per = model.perExampleLoss(m.create(tok, new Shape(n, t)), m.create(lab, new Shape(n)), 1);
