@@ -236,7 +236,9 @@ public final class GptOnnxExporter {
 
     /** RMSNorm (spec 6.2): {@code x / sqrt(mean(x^2) + eps) * gain}, float32. */
     private String rmsNorm(OnnxGraphBuilder g, String x, String gain) {
-        String ms = g.reduceMean(g.mul(x, x), true, -1);
+        // Pow(x, 2) (not Mul(x, x)): ONNX Runtime fuses Pow-ReduceMean-Add-Sqrt-Div-Mul into one
+        // SimplifiedLayerNormalization kernel.
+        String ms = g.reduceMean(g.pow(x, g.scalarF(2f)), true, -1);
         String r = g.sqrt(g.add(ms, g.scalarF((float) cfg.normEps())));
         return g.mul(g.div(x, r), gain);
     }
