@@ -1,0 +1,123 @@
+package org.nextpatch.tribuo;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nextpatch.cli.ProvenanceCommand;
+import org.nextpatch.config.GptConfig;
+import org.nextpatch.model.Gpt;
+import org.nextpatch.model.GptWeights;
+import org.nextpatch.tensor.Tensor;
+import org.tribuo.ImmutableFeatureMap;
+import org.tribuo.Model;
+import org.tribuo.MutableDataset;
+import org.tribuo.provenance.DatasetProvenance;
+import org.tribuo.provenance.ModelProvenance;
+import org.tribuo.provenance.SimpleDataSourceProvenance;
+
+import java.nio.file.Path;
+import java.time.OffsetDateTime;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * NppModel without training: protobuf round trip of weights, settings and provenance; the
+ * provenance command; teacher-forced scoring against the GPT's own loss (an independent code path:
+ * NppLoss at patch side 1).
+ */
+class NppModelTest {
+
+    static final GptConfig TINY = new GptConfig(32, 1, 2, 16, 3, 16, 1, 32, null, 1e-5, 10000, 0, 0, 0, 0, 0);
+
+    static MutableDataset<TokenGrid> data(int n, long seed) {
+        MutableDataset<TokenGrid> ds = new MutableDataset<>(new SimpleDataSourceProvenance("tiny", new TokenGridFactory()),
+                new TokenGridFactory());
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < n; i++) {
+            int[] t = new int[16];
+            for (int j = 0; j < 16; j++) {
+                t[j] = r.nextInt(16);
+            }
+            ds.add(ClassCondition.example(TokenGrid.of(t), i % 3));
+        }
+        return ds;
+    }
+
+    /** Upstream init plus a random output head (upstream zeroes it, which would make every logit 0). */
+    static LinkedHashMap<String, Tensor> weights(long seed) {
+        LinkedHashMap<String, Tensor> w = GptWeights.init(TINY, seed);
+        long[] shape = w.get("output.weight").shape();
+        float[] v = new float[(int) Tensor.numel(shape)];
+        SplittableRandom r = new SplittableRandom(seed + 1);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (0.5 * r.nextGaussian());
+        }
+        w.put("output.weight", Tensor.ofFloats(shape, v));
+        return w;
+    }
+
+    static NppModel model(MutableDataset<TokenGrid> ds) {
+        ModelProvenance p = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
+                (DatasetProvenance) ds.getProvenance(), NppTrainer.customSize(32, 1, 2).getProvenance(),
+                Map.of());
+        return new NppModel("tiny", p, new ImmutableFeatureMap(ds.getFeatureMap()), ds.getOutputIDInfo(), TINY,
+                weights(7), "class", 42, NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, "cpu", 4);
+    }
+
+    @Test
+    void protobufRoundTripKeepsWeightsSettingsAndProvenance(@TempDir Path dir) throws Exception {
+        MutableDataset<TokenGrid> ds = data(6, 1);
+        try (NppModel m = model(ds)) {
+            Path file = dir.resolve("tiny.tribuo");
+            m.serializeToFile(file);
+            Model<?> back = Model.deserializeFromFile(file);
+            assertTrue(back instanceof NppModel);
+            NppModel b = (NppModel) back;
+            assertEquals(m.getProvenance(), b.getProvenance());
+            assertEquals(m.getGptConfig(), b.getGptConfig());
+            assertEquals(m.getSeed(), b.getSeed());
+            assertEquals(m.getSamplingSettings(), b.getSamplingSettings());
+            assertEquals(m.getOutputIDInfo(), b.getOutputIDInfo());
+            assertEquals(m.getFeatureIDMap().size(), b.getFeatureIDMap().size());
+            for (Map.Entry<String, Tensor> e : m.getWeights().entrySet()) {
+                assertTrue(e.getValue().contentEquals(b.getWeights().get(e.getKey())), e.getKey());
+            }
+            String json = ProvenanceCommand.toJson(b, false);
+            assertTrue(json.contains("org.nextpatch.tribuo.NppTrainer"), json);
+            assertTrue(json.contains("\"dim\""), json);
+            b.close();
+        }
+    }
+
+    @Test
+    void teacherForcedScoresMatchTheGptLoss() {
+        MutableDataset<TokenGrid> ds = data(5, 2);
+        try (NppModel m = model(ds)) {
+            List<TeacherForcedScorer.Score> s = m.scoreTeacherForced(ds.getData());
+            long[] flat = new long[5 * 16];
+            long[] labels = new long[5];
+            for (int i = 0; i < 5; i++) {
+                System.arraycopy(ds.getExample(i).getOutput().tokensAsLongs(), 0, flat, i * 16, 16);
+                labels[i] = i % 3;
+            }
+            try (Gpt g = new Gpt(TINY, weights(7), Device.cpu(), "test"); NDManager sub = g.manager().newSubManager()) {
+                NDArray tok = sub.create(flat, new Shape(5, 16));
+                float[] loss = g.perExampleLoss(tok, sub.create(labels), 1).toFloatArray();
+                for (int i = 0; i < 5; i++) {
+                    // perExampleLoss is the mean over 16 tokens in float32: tolerance 1e-5 relative.
+                    assertEquals(loss[i] * 16, s.get(i).nll(), 1e-5 * s.get(i).nll(), "row " + i);
+                    assertEquals(i % 3, s.get(i).classIndex());
+                    assertEquals(16, s.get(i).tokens());
+                }
+            }
+        }
+    }
+}
