@@ -169,14 +169,14 @@ public final class OnnxGraphBuilder {
         return out;
     }
 
-    /** Declares {@code value} as an output of unspecified shape (subgraph outputs). */
-    public String outputAnyShape(String value, String name, DType type) {
-        String out = value;
-        if (!value.equals(name)) {
-            claim(name);
-            addNode("Identity", List.of(value), List.of(name), List.of());
-            out = name;
-        }
+    /**
+     * Declares a copy of {@code value} as an output of unspecified shape (subgraph outputs), named
+     * after {@code base} made unique. The copy (an {@code Identity}) keeps outer-scope values and
+     * values used twice from being outputs directly. Returns the output name.
+     */
+    public String outputAnyShape(String value, String base, DType type) {
+        String out = scope.unique(base);
+        addNode("Identity", List.of(value), List.of(out), List.of());
         graph.addOutput(valueInfoAnyShape(out, type));
         return out;
     }

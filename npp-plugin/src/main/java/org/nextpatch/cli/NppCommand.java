@@ -21,6 +21,7 @@ import java.io.PrintWriter;
         description = "Next Patch Prediction for LlamaGen image generation, on Tribuo, DJL and ONNX Runtime.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                ExportOnnxCommand.class,
                 ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {

@@ -1,0 +1,568 @@
+package org.nextpatch.onnx;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import org.nextpatch.config.GptConfig;
+import org.nextpatch.rope.Rope2d;
+import org.nextpatch.tensor.DType;
+import org.nextpatch.tensor.Half;
+import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.NppException;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Exports a class-conditional LlamaGen GPT (spec 6) to ONNX graphs for decoding.
+ * <ul>
+ *   <li>{@link #buildPrefill prefill}: {@code class_ids [B]} -> {@code logits [B, 1, V]},
+ *       {@code present.{i}.key|value [B, H, 1, hd]} (the class position, whose RoPE row is zero).</li>
+ *   <li>{@link #buildStep step}: {@code input_ids [B, S]}, {@code position_ids [B, S]} (sequence
+ *       indices: image token t sits at index t + 1), {@code past_key_values.{i}.key|value [B, H, P, hd]}
+ *       -> {@code logits [B, S, V]}, {@code present.{i}.key|value [B, H, P + S, hd]}; causal over
+ *       past and new positions.</li>
+ *   <li>{@link #buildGenerate generate}: the whole generation as one ONNX {@code Loop} (see
+ *       {@link #GENERATE_INPUTS}): prefill, guidance with batch doubling inside the graph, the
+ *       project's draw (temperature, top-k, top-p, inverse CDF from a {@code uniforms} input, or
+ *       greedy) and T - 1 cached decode steps; output {@code tokens [B, T]}.</li>
+ * </ul>
+ * Implementation notes. Linear weights are stored transposed ({@code [in, out]}) so that every
+ * projection is a plain MatMul; {@code w1} and {@code w3} are fused into one {@code [d, 2h]} matrix.
+ * The 2-D RoPE of spec 6.4 rotates interleaved pairs {@code (x[2j], x[2j+1])}; the exporter permutes
+ * each head's query and key output channels once (even channels first, then odd), which turns the
+ * pairs into halves ({@code j} with {@code j + hd/2}): q.k is unchanged by a common permutation, and
+ * the rotation becomes two slices, two products and a sum. Keys in the cache are therefore stored in
+ * that permuted channel order (values are not permuted). The class row of the table is zero, so the
+ * class position's q and k are zero exactly as upstream.
+ * <p>
+ * With {@code fp16} the weights are stored as float16 and every projection runs in float16 (inputs
+ * cast down, results cast back); norms, softmax, the cache, logits and sampling stay float32.
+ */
+public final class GptOnnxExporter {
+
+    /** Scalar inputs of the generate graph besides {@code class_ids} and {@code uniforms}. */
+    public static final List<String> GENERATE_INPUTS = List.of(
+            "class_ids", "uniforms", "cfg_scale", "cfg_interval", "temperature", "top_k", "top_p", "greedy");
+
+    private final GptConfig cfg;
+    private final Map<String, Tensor> weights;
+    private final boolean fp16;
+    private final int d;
+    private final int nh;
+    private final int hd;
+    private final int hidden;
+
+    /**
+     * @param cfg     model configuration (dropouts are ignored: graphs are for inference)
+     * @param weights upstream state-dict names (spec 6.3), any float type
+     * @param fp16    store projection weights as float16 and run projections in float16
+     */
+    public GptOnnxExporter(GptConfig cfg, Map<String, Tensor> weights, boolean fp16) {
+        this.cfg = cfg;
+        this.weights = weights;
+        this.fp16 = fp16;
+        this.d = cfg.dim();
+        this.nh = cfg.nHead();
+        this.hd = cfg.headDim();
+        this.hidden = cfg.ffnHidden();
+        checkWeights();
+    }
+
+    /** The model configuration. */
+    public GptConfig config() {
+        return cfg;
+    }
+
+    /** Whether projections run in float16. */
+    public boolean fp16() {
+        return fp16;
+    }
+
+    private void checkWeights() {
+        Map<String, long[]> expected = new LinkedHashMap<>();
+        expected.put("cls_embedding.embedding_table.weight", new long[]{cfg.numClasses() + 1L, d});
+        expected.put("tok_embeddings.weight", new long[]{cfg.vocabSize(), d});
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            String p = "layers." + i + ".";
+            expected.put(p + "attention.wqkv.weight", new long[]{3L * d, d});
+            expected.put(p + "attention.wo.weight", new long[]{d, d});
+            expected.put(p + "feed_forward.w1.weight", new long[]{hidden, d});
+            expected.put(p + "feed_forward.w3.weight", new long[]{hidden, d});
+            expected.put(p + "feed_forward.w2.weight", new long[]{d, hidden});
+            expected.put(p + "attention_norm.weight", new long[]{d});
+            expected.put(p + "ffn_norm.weight", new long[]{d});
+        }
+        expected.put("norm.weight", new long[]{d});
+        expected.put("output.weight", new long[]{cfg.vocabSize(), d});
+        List<String> missing = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
+            Tensor t = weights.get(e.getKey());
+            if (t == null) {
+                missing.add(e.getKey());
+            } else if (!java.util.Arrays.equals(t.shape(), e.getValue())) {
+                throw new NppException("GPT weight '" + e.getKey() + "' has shape " + java.util.Arrays.toString(t.shape())
+                        + ", the configuration needs " + java.util.Arrays.toString(e.getValue()));
+            } else if (!t.dtype().isFloating()) {
+                throw new NppException("GPT weight '" + e.getKey() + "' is " + t.dtype() + ", not a float tensor");
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new NppException("GPT weights lack " + missing.size() + " tensor(s) the configuration needs, e.g. '"
+                    + missing.get(0) + "'");
+        }
+    }
+
+    // ------------------------------------------------------------------ weights
+
+    /** Names of the weights inside one model. */
+    private record Layer(String wqkv, String wo, String w13, String w2, String attnNorm, String ffnNorm) {}
+
+    private record Weights(String cls, String tok, List<Layer> layers, String norm, String out, String cos, String sin) {}
+
+    /** Adds the weights; the class and token tables only when the graph uses them. */
+    private Weights addWeights(OnnxGraphBuilder g, boolean classTable, boolean tokenTable) {
+        List<Layer> layers = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            String p = "layers." + i + ".";
+            float[] wqkv = permuteQk(f(p + "attention.wqkv.weight"));
+            float[] w13 = concatRows(f(p + "feed_forward.w1.weight"), f(p + "feed_forward.w3.weight"));
+            layers.add(new Layer(
+                    g.initializer(p + "attention.wqkv.weight_t", proj(transpose(wqkv, 3 * d, d), d, 3L * d)),
+                    g.initializer(p + "attention.wo.weight_t", proj(transpose(f(p + "attention.wo.weight"), d, d), d, d)),
+                    g.initializer(p + "feed_forward.w13.weight_t", proj(transpose(w13, 2 * hidden, d), d, 2L * hidden)),
+                    g.initializer(p + "feed_forward.w2.weight_t", proj(transpose(f(p + "feed_forward.w2.weight"), d, hidden), hidden, d)),
+                    g.initializer(p + "attention_norm.weight", Tensor.ofFloats(new long[]{d}, f(p + "attention_norm.weight"))),
+                    g.initializer(p + "ffn_norm.weight", Tensor.ofFloats(new long[]{d}, f(p + "ffn_norm.weight")))));
+        }
+        Rope2d rope = Rope2d.build(cfg.gridSide(), hd, cfg.ropeBase(), cfg.clsTokenNum());
+        int rows = rope.rows();
+        int half = hd / 2;
+        float[] c = rope.cos();
+        float[] s = rope.sin();
+        // Rotate-half form after the channel permutation: y = x * [cos, cos] + swap(x) * [-sin, sin].
+        float[] cosFull = new float[rows * hd];
+        float[] sinFull = new float[rows * hd];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < half; j++) {
+                cosFull[r * hd + j] = c[r * half + j];
+                cosFull[r * hd + half + j] = c[r * half + j];
+                sinFull[r * hd + j] = -s[r * half + j];
+                sinFull[r * hd + half + j] = s[r * half + j];
+            }
+        }
+        return new Weights(
+                classTable ? g.initializer("cls_embedding.embedding_table.weight",
+                        proj(f("cls_embedding.embedding_table.weight"), cfg.numClasses() + 1L, d)) : null,
+                tokenTable ? g.initializer("tok_embeddings.weight", proj(f("tok_embeddings.weight"), cfg.vocabSize(), d)) : null,
+                layers,
+                g.initializer("norm.weight", Tensor.ofFloats(new long[]{d}, f("norm.weight"))),
+                g.initializer("output.weight_t", proj(transpose(f("output.weight"), cfg.vocabSize(), d), d, cfg.vocabSize())),
+                g.initializer("rope.cos", Tensor.ofFloats(new long[]{rows, hd}, cosFull)),
+                g.initializer("rope.sin", Tensor.ofFloats(new long[]{rows, hd}, sinFull)));
+    }
+
+    private float[] f(String key) {
+        return weights.get(key).toFloatArray();
+    }
+
+    /** A projection weight in the export precision. */
+    private Tensor proj(float[] values, long rows, long cols) {
+        long[] shape = {rows, cols};
+        if (!fp16) {
+            return Tensor.ofFloats(shape, values);
+        }
+        ByteBuffer b = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) {
+            b.putShort(Half.fromFloat(v));
+        }
+        b.flip();
+        return new Tensor(DType.FLOAT16, shape, b);
+    }
+
+    /** [rows, cols] -> [cols, rows]. */
+    private static float[] transpose(float[] a, int rows, int cols) {
+        float[] t = new float[a.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = a[r * cols + c];
+            }
+        }
+        return t;
+    }
+
+    private static float[] concatRows(float[] a, float[] b) {
+        float[] out = new float[a.length + b.length];
+        System.arraycopy(a, 0, out, 0, a.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    /**
+     * Permutes the q and k output rows of {@code wqkv [3d, d]} within each head: new channel
+     * {@code j < hd/2} takes old channel {@code 2j}, new channel {@code hd/2 + j} takes {@code 2j + 1}.
+     */
+    private float[] permuteQk(float[] wqkv) {
+        float[] out = wqkv.clone();
+        int half = hd / 2;
+        for (int part = 0; part < 2; part++) {
+            for (int h = 0; h < nh; h++) {
+                int base = part * d + h * hd;
+                for (int j = 0; j < half; j++) {
+                    System.arraycopy(wqkv, (base + 2 * j) * d, out, (base + j) * d, d);
+                    System.arraycopy(wqkv, (base + 2 * j + 1) * d, out, (base + half + j) * d, d);
+                }
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ the transformer
+
+    private String linear(OnnxGraphBuilder g, String x, String w) {
+        if (!fp16) {
+            return g.matMul(x, w);
+        }
+        return g.cast(g.matMul(g.cast(x, DType.FLOAT16), w), DType.FLOAT32);
+    }
+
+    private String embed(OnnxGraphBuilder g, String table, String ids) {
+        String e = g.gather(table, ids, 0);
+        return fp16 ? g.cast(e, DType.FLOAT32) : e;
+    }
+
+    /** RMSNorm (spec 6.2): {@code x / sqrt(mean(x^2) + eps) * gain}, float32. */
+    private String rmsNorm(OnnxGraphBuilder g, String x, String gain) {
+        String ms = g.reduceMean(g.mul(x, x), true, -1);
+        String r = g.sqrt(g.add(ms, g.scalarF((float) cfg.normEps())));
+        return g.mul(g.div(x, r), gain);
+    }
+
+    /** Rotary embedding in rotate-half form on {@code x [B, H, S, hd]} with cos/sin {@code [.., S, hd]}. */
+    private String rope(OnnxGraphBuilder g, String x, String cos, String sin) {
+        int half = hd / 2;
+        String lo = g.slice(x, new long[]{0}, new long[]{half}, new long[]{3});
+        String hi = g.slice(x, new long[]{half}, new long[]{hd}, new long[]{3});
+        String swapped = g.concat(3, hi, lo);
+        return g.add(g.mul(x, cos), g.mul(swapped, sin));
+    }
+
+    /** Output of {@link #forward}. */
+    private record Forward(String logits, List<String> keys, List<String> values) {}
+
+    /**
+     * The transformer on {@code x [B, S, d]} with rotary rows {@code cos, sin} broadcastable to
+     * {@code [B, H, S, hd]}, the past caches (empty lists: no past) and an optional additive mask
+     * broadcastable to {@code [B, H, S, P + S]}.
+     */
+    private Forward forward(OnnxGraphBuilder g, Weights w, String x, String cos, String sin,
+                            List<String> pastK, List<String> pastV, String mask) {
+        List<String> keys = new ArrayList<>();
+        List<String> values = new ArrayList<>();
+        String h = x;
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            Layer l = w.layers().get(i);
+            String qkv = linear(g, rmsNorm(g, h, l.attnNorm()), l.wqkv());
+            String q = heads(g, g.slice(qkv, new long[]{0}, new long[]{d}, new long[]{2}));
+            String k = heads(g, g.slice(qkv, new long[]{d}, new long[]{2L * d}, new long[]{2}));
+            String v = heads(g, g.slice(qkv, new long[]{2L * d}, new long[]{3L * d}, new long[]{2}));
+            q = rope(g, q, cos, sin);
+            k = rope(g, k, cos, sin);
+            if (!pastK.isEmpty()) {
+                k = g.concat(2, pastK.get(i), k);
+                v = g.concat(2, pastV.get(i), v);
+            }
+            keys.add(k);
+            values.add(v);
+            String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), g.scalarF((float) (1.0 / Math.sqrt(hd))));
+            if (mask != null) {
+                scores = g.add(scores, mask);
+            }
+            String att = g.matMul(g.softmax(scores, -1), v);                 // [B, H, S, hd]
+            String merged = g.reshape(g.transpose(att, 0, 2, 1, 3), 0, 0, d); // [B, S, d]
+            h = g.add(h, linear(g, merged, l.wo()));
+            String ff = linear(g, rmsNorm(g, h, l.ffnNorm()), l.w13());
+            String a = g.slice(ff, new long[]{0}, new long[]{hidden}, new long[]{2});
+            String b = g.slice(ff, new long[]{hidden}, new long[]{2L * hidden}, new long[]{2});
+            h = g.add(h, linear(g, g.mul(g.silu(a), b), l.w2()));
+        }
+        String logits = linear(g, rmsNorm(g, h, w.norm()), w.out());
+        return new Forward(logits, keys, values);
+    }
+
+    /** [B, S, d] -> [B, H, S, hd]. */
+    private String heads(OnnxGraphBuilder g, String x) {
+        return g.transpose(g.reshape(x, 0, 0, nh, hd), 0, 2, 1, 3);
+    }
+
+    // ------------------------------------------------------------------ graphs
+
+    /** The metadata written into every GPT graph. */
+    public Map<String, String> metadata(String graph) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("nextpatch.graph", graph);
+        m.put("nextpatch.gpt_config", cfg.toJson().toString());
+        m.put("nextpatch.precision", fp16 ? "float16-projections" : "float32");
+        m.put("nextpatch.key_channel_order", "per head: even channels then odd channels (rotate-half form of the 2-D RoPE)");
+        return m;
+    }
+
+    private List<String> cacheInputs(OnnxGraphBuilder g, String kind, boolean withPast) {
+        List<String> out = new ArrayList<>();
+        if (!withPast) {
+            return out;
+        }
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            out.add(g.input("past_key_values." + i + "." + kind, DType.FLOAT32, "batch", nh, "past", hd));
+        }
+        return out;
+    }
+
+    private void cacheOutputs(OnnxGraphBuilder g, Forward fw, String length) {
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            g.output(fw.keys().get(i), "present." + i + ".key", DType.FLOAT32, "batch", nh, length, hd);
+            g.output(fw.values().get(i), "present." + i + ".value", DType.FLOAT32, "batch", nh, length, hd);
+        }
+    }
+
+    /** The class-token prefill graph. */
+    public OnnxGraphBuilder buildPrefill() {
+        OnnxGraphBuilder g = new OnnxGraphBuilder("gpt_prefill");
+        String ids = g.input("class_ids", DType.INT64, "batch");
+        Weights w = addWeights(g, true, false);
+        String x = g.unsqueeze(embed(g, w.cls(), ids), 1);                // [B, 1, d]
+        String cos = g.slice(w.cos(), new long[]{0}, new long[]{1}, new long[]{0}); // [1, hd]: the zero class row
+        String sin = g.slice(w.sin(), new long[]{0}, new long[]{1}, new long[]{0});
+        Forward fw = forward(g, w, x, cos, sin, List.of(), List.of(), null);
+        g.output(fw.logits(), "logits", DType.FLOAT32, "batch", 1, cfg.vocabSize());
+        cacheOutputs(g, fw, "1");
+        return g;
+    }
+
+    /** The decode-step graph with an explicit cache (any number S of new tokens). */
+    public OnnxGraphBuilder buildStep() {
+        OnnxGraphBuilder g = new OnnxGraphBuilder("gpt_step");
+        String ids = g.input("input_ids", DType.INT64, "batch", "seq");
+        String pos = g.input("position_ids", DType.INT64, "batch", "seq");
+        List<String> pastK = new ArrayList<>();
+        List<String> pastV = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            pastK.add(g.input("past_key_values." + i + ".key", DType.FLOAT32, "batch", nh, "past", hd));
+            pastV.add(g.input("past_key_values." + i + ".value", DType.FLOAT32, "batch", nh, "past", hd));
+        }
+        Weights w = addWeights(g, false, true);
+        String x = embed(g, w.tok(), ids);                                // [B, S, d]
+        String cos = g.unsqueeze(g.gather(w.cos(), pos, 0), 1);           // [B, 1, S, hd]
+        String sin = g.unsqueeze(g.gather(w.sin(), pos, 0), 1);
+        // Causal mask over [past + new]: new position i (absolute P + i) sees keys j <= P + i.
+        String p = g.squeeze(g.slice(g.shape(pastK.get(0)), new long[]{2}, new long[]{3}, new long[]{0}), 0);
+        String s = g.squeeze(g.slice(g.shape(ids), new long[]{1}, new long[]{2}, new long[]{0}), 0);
+        String total = g.add(p, s);
+        String qPos = g.unsqueeze(g.range(p, total, g.scalarI64(1)), 1); // [S, 1]
+        String kPos = g.range(g.scalarI64(0), total, g.scalarI64(1));    // [P + S]
+        String mask = g.where(g.less(qPos, kPos), g.scalarF(Float.NEGATIVE_INFINITY), g.scalarF(0f));
+        Forward fw = forward(g, w, x, cos, sin, pastK, pastV, mask);
+        g.output(fw.logits(), "logits", DType.FLOAT32, "batch", "seq", cfg.vocabSize());
+        cacheOutputs(g, fw, "past_plus_seq");
+        return g;
+    }
+
+    /**
+     * The whole-generation graph. Inputs: {@code class_ids [B]} int64, {@code uniforms [B, T]} float32
+     * (one per token, see {@code org.nextpatch.sample.Uniforms}), and scalars {@code cfg_scale} float,
+     * {@code cfg_interval} int64 (negative: every step guided), {@code temperature} float,
+     * {@code top_k} int64 (0 off), {@code top_p} float (1 off), {@code greedy} bool. Output
+     * {@code tokens [B, T]} int64. Guidance doubles the batch inside the graph when
+     * {@code cfg_scale != 1}.
+     */
+    public OnnxGraphBuilder buildGenerate() {
+        int tokens = cfg.blockSize();
+        int vocab = cfg.vocabSize();
+        OnnxGraphBuilder g = new OnnxGraphBuilder("gpt_generate");
+        String cls = g.input("class_ids", DType.INT64, "batch");
+        String uniforms = g.input("uniforms", DType.FLOAT32, "batch", tokens);
+        String scale = g.input("cfg_scale", DType.FLOAT32);
+        String interval = g.input("cfg_interval", DType.INT64);
+        String temperature = g.input("temperature", DType.FLOAT32);
+        String topK = g.input("top_k", DType.INT64);
+        String topP = g.input("top_p", DType.FLOAT32);
+        String greedy = g.input("greedy", DType.BOOL);
+        Weights w = addWeights(g, true, true);
+        Sampling smp = new Sampling(vocab, scale, temperature, topK, topP, greedy);
+
+        // Batch doubling: [cond; uncond] when guided.
+        String b = g.slice(g.shape(cls), new long[]{0}, new long[]{1}, new long[]{0}); // [1]
+        String guided = g.not(g.equal(scale, g.scalarF(1f)));
+        OnnxGraphBuilder thenG = g.subgraph("doubled_ids");
+        String nulls = thenG.expand(g.constI64(cfg.nullClass()), b);
+        thenG.outputAnyShape(thenG.concat(0, cls, nulls), "ids_doubled", DType.INT64);
+        OnnxGraphBuilder elseG = g.subgraph("plain_ids");
+        elseG.outputAnyShape(cls, "ids_plain", DType.INT64);
+        String ids2 = ifElse(g, guided, thenG.buildGraph(), elseG.buildGraph());
+        String b2 = g.slice(g.shape(ids2), new long[]{0}, new long[]{1}, new long[]{0});
+        String reps = g.concat(0, g.div(b2, b), g.constI64(1));          // [B'/B, 1]
+
+        // Prefill (always guided, spec 6.5).
+        String x0 = g.unsqueeze(embed(g, w.cls(), ids2), 1);
+        String cos0 = g.slice(w.cos(), new long[]{0}, new long[]{1}, new long[]{0});
+        String sin0 = g.slice(w.sin(), new long[]{0}, new long[]{1}, new long[]{0});
+        Forward pre = forward(g, w, x0, cos0, sin0, List.of(), List.of(), null);
+        String logits0 = g.squeeze(pre.logits(), 1);
+        String u0 = g.gather(uniforms, g.scalarI64(0), 1);                 // [B]
+        String tok0 = smp.choose(g, smp.guide(g, logits0, b, b2, guided), u0);
+
+        // Decode loop: iteration n produces token n + 1 from token n at sequence index n + 1.
+        OnnxGraphBuilder body = g.subgraph("decode_step");
+        String n = body.input("n", DType.INT64);
+        String condIn = body.input("cond_in", DType.BOOL);
+        String tokIn = body.inputAnyShape("tok_in", DType.INT64);
+        List<String> kIn = new ArrayList<>();
+        List<String> vIn = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            kIn.add(body.inputAnyShape("cache." + i + ".key_in", DType.FLOAT32));
+            vIn.add(body.inputAnyShape("cache." + i + ".value_in", DType.FLOAT32));
+        }
+        String t = body.add(n, g.scalarI64(1));
+        String ids = body.tile(body.unsqueeze(tokIn, 1), reps);            // [B', 1]
+        String x = embed(body, w.tok(), ids);                              // [B', 1, d]
+        String tIdx = body.unsqueeze(t, 0);                                // [1]
+        String cos = body.gather(w.cos(), tIdx, 0);                        // [1, hd]
+        String sin = body.gather(w.sin(), tIdx, 0);
+        Forward fw = forward(body, w, x, cos, sin, kIn, vIn, null);
+        String logits = body.squeeze(fw.logits(), 1);
+        // Decode step n is guided when guided and (cfg_interval < 0 or n <= cfg_interval).
+        String stepGuided = body.and(guided, body.or(body.less(interval, g.scalarI64(0)),
+                body.not(body.greater(n, interval))));
+        String u = body.gather(uniforms, t, 1);                             // [B]
+        String tok = smp.choose(body, smp.guide(body, logits, b, b2, stepGuided), u);
+        body.outputAnyShape(condIn, "cond_out", DType.BOOL);
+        body.outputAnyShape(tok, "tok_out", DType.INT64);
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            body.outputAnyShape(fw.keys().get(i), "cache." + i + ".key_out", DType.FLOAT32);
+            body.outputAnyShape(fw.values().get(i), "cache." + i + ".value_out", DType.FLOAT32);
+        }
+        body.outputAnyShape(tok, "tok_scan", DType.INT64);
+        List<String> carried = new ArrayList<>();
+        carried.add(tok0);
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            carried.add(pre.keys().get(i));
+            carried.add(pre.values().get(i));
+        }
+        // carried = (tok, k0, v0, k1, v1, ...), the order of the body's inputs
+        List<String> outs = g.loop(g.scalarI64(tokens - 1L), g.scalarBool(true), carried, body.buildGraph(), 1);
+        String scanned = outs.get(outs.size() - 1);                        // [T - 1, B]
+        String all = g.concat(1, g.unsqueeze(tok0, 1), g.transpose(scanned, 1, 0));
+        g.output(all, "tokens", DType.INT64, "batch", tokens);
+        return g;
+    }
+
+    private static String ifElse(OnnxGraphBuilder g, String cond, GraphProto thenBranch, GraphProto elseBranch) {
+        return g.op("If", List.of(cond), OnnxGraphBuilder.Attr.graph("then_branch", thenBranch),
+                OnnxGraphBuilder.Attr.graph("else_branch", elseBranch));
+    }
+
+    /**
+     * The in-graph draw, mirroring {@code org.nextpatch.sample.TokenChooser} and the guidance of
+     * spec 6.5 step by step in float32.
+     */
+    private static final class Sampling {
+        private final int vocab;
+        private final String scale;
+        private final String temperature;
+        private final String topK;
+        private final String topP;
+        private final String greedy;
+
+        Sampling(int vocab, String scale, String temperature, String topK, String topP, String greedy) {
+            this.vocab = vocab;
+            this.scale = scale;
+            this.temperature = temperature;
+            this.topK = topK;
+            this.topP = topP;
+            this.greedy = greedy;
+        }
+
+        /** Guided logits {@code u + s (c - u)} where {@code flag}, else the conditional rows. */
+        String guide(OnnxGraphBuilder g, String logits, String b, String b2, String flag) {
+            String axis0 = g.constI64(0);
+            String c = g.sliceDynamic(logits, g.constI64(0), b, axis0, null);
+            String u = g.sliceDynamic(logits, g.sub(b2, b), b2, axis0, null);
+            String guided = g.add(u, g.mul(g.sub(c, u), scale));
+            return g.where(flag, guided, c);
+        }
+
+        /** One token per row of {@code x [B, V]} with uniforms {@code u [B]}. */
+        String choose(OnnxGraphBuilder g, String x, String u) {
+            OnnxGraphBuilder argmax = g.subgraph("greedy_branch");
+            argmax.outputAnyShape(argmax.argMax(x, -1, false), "tok_greedy", DType.INT64);
+            OnnxGraphBuilder draw = g.subgraph("draw_branch");
+            draw.outputAnyShape(draw(draw, x, u), "tok_drawn", DType.INT64);
+            return ifElse(g, greedy, argmax.buildGraph(), draw.buildGraph());
+        }
+
+        private String draw(OnnxGraphBuilder g, String logits, String u) {
+            String x = g.div(logits, g.max(temperature, g.scalarF(1e-5f)));
+            String negInf = g.scalarF(Float.NEGATIVE_INFINITY);
+
+            // top-k: entries below the k-th largest value -> -inf (ties kept); only when 0 < k < V.
+            OnnxGraphBuilder kOn = g.subgraph("top_k_on");
+            String kVals = kOn.topK(x, kOn.unsqueeze(topK, 0), -1, true).get(0);
+            String kth = kOn.sliceDynamic(kVals, kOn.unsqueeze(kOn.sub(topK, g.scalarI64(1)), 0),
+                    kOn.unsqueeze(topK, 0), g.constI64(1), null);           // [B, 1]
+            kOn.outputAnyShape(kOn.where(kOn.less(x, kth), negInf, x), "x_top_k", DType.FLOAT32);
+            OnnxGraphBuilder kOff = g.subgraph("top_k_off");
+            kOff.outputAnyShape(x, "x_no_top_k", DType.FLOAT32);
+            String kActive = g.and(g.greater(topK, g.scalarI64(0)), g.less(topK, g.scalarI64(vocab)));
+            x = ifElse(g, kActive, kOn.buildGraph(), kOff.buildGraph());
+
+            // top-p: sort descending (ties in index order), cumulative softmax, drop entries after the
+            // first one whose cumulative probability exceeds p.
+            OnnxGraphBuilder pOn = g.subgraph("top_p_on");
+            List<String> sorted = pOn.topK(x, g.constI64(vocab), -1, true);
+            String cum = pOn.cumSum(pOn.softmax(sorted.get(0), -1), 1);
+            String exceeds = pOn.greater(cum, topP);
+            String shape = pOn.shape(x);
+            String firstCol = pOn.constantOfShape(pOn.concat(0, pOn.slice(shape, new long[]{0}, new long[]{1}, new long[]{0}), g.constI64(1)),
+                    Tensor.ofBytes(DType.BOOL, new long[]{1}, new byte[]{0}));
+            String removeSorted = pOn.concat(1, firstCol, pOn.slice(exceeds, new long[]{0}, new long[]{vocab - 1L}, new long[]{1}));
+            String newSorted = pOn.where(removeSorted, negInf, sorted.get(0));
+            pOn.outputAnyShape(pOn.scatterElements(x, sorted.get(1), newSorted, 1), "x_top_p", DType.FLOAT32);
+            OnnxGraphBuilder pOff = g.subgraph("top_p_off");
+            pOff.outputAnyShape(x, "x_no_top_p", DType.FLOAT32);
+            x = ifElse(g, g.less(topP, g.scalarF(1f)), pOn.buildGraph(), pOff.buildGraph());
+
+            // Inverse CDF in index order: the first index whose running sum exceeds u.
+            String p = g.softmax(x, -1);
+            String running = g.cumSum(p, 1);
+            String below = g.op("LessOrEqual", running, g.unsqueeze(u, 1));
+            String count = g.reduceSum(g.cast(below, DType.INT64), false, 1); // [B]
+            String index = g.range(g.scalarI64(0), g.scalarI64(vocab), g.scalarI64(1));
+            String lastPositive = g.reduceMax(g.where(g.greater(p, g.scalarF(0f)), index, g.scalarI64(-1)), false, 1);
+            return g.where(g.less(count, g.scalarI64(vocab)), count, lastPositive);
+        }
+    }
+
+    // ------------------------------------------------------------------ export
+
+    /** Writes prefill, step and generate graphs into {@code dir}; returns the file names. */
+    public List<Path> exportAll(Path dir, Boolean externalData) {
+        List<Path> files = new ArrayList<>();
+        files.add(save(buildPrefill(), dir.resolve("gpt-prefill.onnx"), "prefill", externalData));
+        files.add(save(buildStep(), dir.resolve("gpt-step.onnx"), "step", externalData));
+        files.add(save(buildGenerate(), dir.resolve("gpt-generate.onnx"), "generate", externalData));
+        return files;
+    }
+
+    /** External data is used when asked, or (null) when the weights exceed 1.5 GB (protobuf limit 2 GB). */
+    static boolean useExternal(OnnxGraphBuilder g, Boolean externalData) {
+        return externalData != null ? externalData : g.initializerBytes() > 1_500_000_000L;
+    }
+
+    private Path save(OnnxGraphBuilder g, Path file, String graph, Boolean externalData) {
+        g.save(file, metadata(graph), useExternal(g, externalData));
+        return file;
+    }
+}

@@ -1,0 +1,129 @@
+package org.nextpatch.cli;
+
+import org.nextpatch.config.GptConfig;
+import org.nextpatch.config.VqConfig;
+import org.nextpatch.io.StateDicts;
+import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.onnx.OnnxExport;
+import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.NppException;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code npp export-onnx}: writes the ONNX decoding graphs of a GPT checkpoint (and optionally the VQ
+ * decoder) plus a JSON manifest, for deployment with ONNX Runtime without DJL.
+ */
+@Command(name = "export-onnx", mixinStandardHelpOptions = true,
+        description = {"Export a GPT checkpoint (and optionally a VQ tokenizer's decoder) to ONNX graphs:",
+                "gpt-prefill.onnx, gpt-step.onnx (explicit key/value cache), gpt-generate.onnx (whole generation",
+                "in one Loop), vq-decoder.onnx, and manifest.json."})
+public final class ExportOnnxCommand implements Runnable {
+
+    /** Where the GPT configuration comes from. */
+    static final class GptSource {
+        @Option(names = "--gpt-model", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
+        String model;
+        @Option(names = "--gpt-config", description = "JSON file with upstream ModelArgs field names.")
+        Path config;
+    }
+
+    @Option(names = "--gpt-ckpt", required = true, description = "GPT checkpoint (.pt, upstream layout).")
+    Path gptCkpt;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    GptSource source;
+
+    @Option(names = "--image-size", defaultValue = "256", description = "Image size for --gpt-model (default ${DEFAULT-VALUE}).")
+    int imageSize;
+
+    @Option(names = "--downsample-size", defaultValue = "16", description = "Tokenizer downsampling for --gpt-model (default ${DEFAULT-VALUE}).")
+    int downsample;
+
+    @Option(names = "--codebook-size", defaultValue = "16384", description = "Vocabulary for --gpt-model (default ${DEFAULT-VALUE}).")
+    int codebookSize;
+
+    @Option(names = "--num-classes", defaultValue = "1000", description = "Classes for --gpt-model (default ${DEFAULT-VALUE}).")
+    int numClasses;
+
+    @Option(names = "--ema", description = "Export the checkpoint's EMA weights.")
+    boolean ema;
+
+    @Option(names = "--vq-ckpt", description = "VQ tokenizer checkpoint: also export vq-decoder.onnx.")
+    Path vqCkpt;
+
+    @Option(names = "--vq-config", description = "VQ configuration JSON (default: VQ-16).")
+    Path vqConfig;
+
+    @Option(names = "--out", required = true, description = "Output directory.")
+    Path out;
+
+    @Option(names = "--fp16", description = "Store GPT projection weights as float16 and run projections in float16 (for GPUs).")
+    boolean fp16;
+
+    @Option(names = "--external-data", description = "Write weights to <graph>.onnx.data files (automatic above 1.5 GB).")
+    boolean externalData;
+
+    @Override
+    public void run() {
+        if (vqConfig != null && vqCkpt == null) {
+            throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
+        }
+        GptConfig cfg = gptConfig(source.model, source.config, imageSize, downsample, codebookSize, numClasses);
+        Map<String, Tensor> gptWeights = loadWeights(gptCkpt, "--gpt-ckpt", ema);
+        VqConfig vq = null;
+        Map<String, Tensor> vqWeights = null;
+        if (vqCkpt != null) {
+            vq = vqConfig == null ? VqConfig.vq16() : VqConfig.fromJson(vqConfig);
+            vqWeights = loadWeights(vqCkpt, "--vq-ckpt", false);
+        }
+        Map<String, String> prov = new LinkedHashMap<>();
+        prov.put("gpt_ckpt", gptCkpt.toAbsolutePath().toString());
+        prov.put("gpt_ckpt_bytes", Long.toString(size(gptCkpt)));
+        prov.put("gpt_weights", ema ? "ema" : "model");
+        if (vqCkpt != null) {
+            prov.put("vq_ckpt", vqCkpt.toAbsolutePath().toString());
+            prov.put("vq_ckpt_bytes", Long.toString(size(vqCkpt)));
+        }
+        List<Path> files = OnnxExport.export(cfg, gptWeights, vq, vqWeights, out, fp16, externalData ? Boolean.TRUE : null, prov);
+        for (Path f : files) {
+            System.out.println(f);
+        }
+    }
+
+    private static long size(Path p) {
+        try {
+            return Files.size(p);
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+    }
+
+    /** The GPT configuration from a named size or a JSON file (dropouts off: inference). */
+    static GptConfig gptConfig(String model, Path config, int imageSize, int downsample, int vocab, int classes) {
+        if (config != null) {
+            return GptConfig.fromJson(config).withoutDropout();
+        }
+        int block = GptConfig.blockSizeFor(imageSize, downsample);
+        return GptConfig.named(model, block, vocab, classes).withoutDropout();
+    }
+
+    /** A checkpoint's state dict as float tensors (EMA weights on request). */
+    static Map<String, Tensor> loadWeights(Path ckpt, String flag, boolean ema) {
+        if (!Files.isRegularFile(ckpt)) {
+            throw new NppException(flag + " " + ckpt + ": file not found");
+        }
+        try {
+            return StateDicts.select(TorchCheckpoint.load(ckpt), ema);
+        } catch (NppException e) {
+            throw e.getMessage().contains(ckpt.toString()) ? e : new NppException(flag + " " + ckpt + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,544 @@
+package org.nextpatch.io;
+
+import org.nextpatch.util.NppException;
+
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A pickle virtual machine that builds plain Java values and never executes Python code.
+ * <p>
+ * It understands the opcodes of protocols 0 to 5 except out-of-band buffers and the extension
+ * registry. References to Python callables ({@code GLOBAL}/{@code STACK_GLOBAL}) become
+ * {@link Global} markers; calling one ({@code REDUCE}, {@code NEWOBJ}) is resolved by a small allow
+ * list (OrderedDict, sets, bytes) and the {@link Hooks} (tensor rebuilds); anything else becomes an
+ * inert {@link PickleObject}. Values: dict -> LinkedHashMap, list -> ArrayList, tuple ->
+ * {@link PickleTuple}, int -> Long (BigInteger beyond 64 bits), float -> Double, str -> String,
+ * bytes -> byte[], bool -> Boolean, None -> null.
+ */
+final class Unpickler {
+
+    /** A reference to a Python callable or class by name; never resolved to code. */
+    record Global(String module, String name) {
+        boolean is(String m, String n) {
+            return module.equals(m) && name.equals(n);
+        }
+
+        @Override
+        public String toString() {
+            return module + "." + name;
+        }
+    }
+
+    /** Callbacks for what the caller knows how to rebuild. */
+    interface Hooks {
+        /** Resolves a persistent id ({@code BINPERSID}); torch uses it for tensor storages. */
+        Object persistentLoad(Object pid);
+
+        /** Calls a global with arguments, or returns {@link #UNHANDLED}. */
+        Object call(Global g, PickleTuple args);
+    }
+
+    /** Returned by {@link Hooks#call} for globals the hooks do not rebuild. */
+    static final Object UNHANDLED = new Object();
+
+    private static final Object MARK = new Object() {
+        @Override
+        public String toString() {
+            return "MARK";
+        }
+    };
+
+    private final ByteBuffer in;
+    private final String where;
+    private final Hooks hooks;
+    private final ArrayList<Object> stack = new ArrayList<>();
+    private final ArrayList<Integer> marks = new ArrayList<>();
+    private final Map<Long, Object> memo = new HashMap<>();
+    private int opPos;
+
+    /**
+     * @param data  the pickle program
+     * @param where the file and entry, for messages
+     * @param hooks persistent-id and global resolution
+     */
+    Unpickler(ByteBuffer data, String where, Hooks hooks) {
+        this.in = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        this.where = where;
+        this.hooks = hooks;
+    }
+
+    private NppException corrupt(String what) {
+        return new NppException(where + ": corrupt pickle: " + what + " (opcode at byte " + opPos + ")");
+    }
+
+    private void need(int n) {
+        if (in.remaining() < n) {
+            throw corrupt("data ends in the middle of an opcode");
+        }
+    }
+
+    private int u8() {
+        need(1);
+        return in.get() & 0xff;
+    }
+
+    private int u16() {
+        need(2);
+        return in.getShort() & 0xffff;
+    }
+
+    private long u32() {
+        need(4);
+        return in.getInt() & 0xffffffffL;
+    }
+
+    private long s64len() {
+        need(8);
+        long v = in.getLong();
+        if (v < 0) {
+            throw corrupt("negative length");
+        }
+        return v;
+    }
+
+    private byte[] bytes(long n) {
+        if (n > in.remaining()) {
+            throw corrupt("a length of " + n + " runs past the end of the data");
+        }
+        byte[] b = new byte[(int) n];
+        in.get(b);
+        return b;
+    }
+
+    private String line() {
+        int start = in.position();
+        while (in.hasRemaining()) {
+            if (in.get() == '\n') {
+                byte[] b = new byte[in.position() - 1 - start];
+                in.get(start, b);
+                return new String(b, StandardCharsets.ISO_8859_1);
+            }
+        }
+        throw corrupt("unterminated text argument");
+    }
+
+    private void push(Object o) {
+        stack.add(o);
+    }
+
+    private Object pop() {
+        if (stack.isEmpty() || (!marks.isEmpty() && stack.size() <= marks.get(marks.size() - 1))) {
+            throw corrupt("stack underflow");
+        }
+        Object o = stack.remove(stack.size() - 1);
+        if (o == MARK) {
+            throw corrupt("unexpected MARK");
+        }
+        return o;
+    }
+
+    private Object peek() {
+        if (stack.isEmpty()) {
+            throw corrupt("stack underflow");
+        }
+        return stack.get(stack.size() - 1);
+    }
+
+    /** Pops everything above the last MARK (and the mark). */
+    private List<Object> popMark() {
+        if (marks.isEmpty()) {
+            throw corrupt("no MARK on the stack");
+        }
+        int m = marks.remove(marks.size() - 1);
+        List<Object> items = new ArrayList<>(stack.subList(m, stack.size()));
+        stack.subList(m, stack.size()).clear();
+        return items;
+    }
+
+    private Object memoGet(long key) {
+        if (!memo.containsKey(key)) {
+            throw corrupt("memo key " + key + " was never stored");
+        }
+        return memo.get(key);
+    }
+
+    private void memoPut(long key) {
+        memo.put(key, peek());
+    }
+
+    @SuppressWarnings("unchecked")
+    private Map<Object, Object> asMap(Object o, String op) {
+        if (o instanceof Map<?, ?> m) {
+            return (Map<Object, Object>) m;
+        }
+        throw corrupt(op + " on a " + typeName(o) + ", not a dict");
+    }
+
+    @SuppressWarnings("unchecked")
+    private Collection<Object> asList(Object o, String op) {
+        if (o instanceof List<?> l && !(o instanceof PickleTuple)) {
+            return (List<Object>) l;
+        }
+        if (o instanceof Set<?> s) {
+            return (Set<Object>) s;
+        }
+        throw corrupt(op + " on a " + typeName(o) + ", not a list");
+    }
+
+    static String typeName(Object o) {
+        return o == null ? "None" : o instanceof PickleObject p ? p.qualifiedName() : o.getClass().getSimpleName();
+    }
+
+    /** Runs the program and returns the value it stops with. */
+    Object load() {
+        while (true) {
+            opPos = in.position();
+            if (!in.hasRemaining()) {
+                throw corrupt("data ends without a STOP opcode");
+            }
+            int op = in.get() & 0xff;
+            switch (op) {
+                case 0x80 -> { // PROTO
+                    int v = u8();
+                    if (v > 5) {
+                        throw corrupt("unsupported pickle protocol " + v);
+                    }
+                }
+                case 0x95 -> { // FRAME: only a length hint
+                    need(8);
+                    in.getLong();
+                }
+                case 0x2e -> { // STOP
+                    Object result = pop();
+                    return result;
+                }
+                case 0x28 -> { // MARK
+                    marks.add(stack.size());
+                }
+                case 0x30 -> pop(); // POP
+                case 0x31 -> popMark(); // POP_MARK
+                case 0x32 -> push(peek()); // DUP
+                case 0x4e -> push(null); // NONE
+                case 0x88 -> push(Boolean.TRUE); // NEWTRUE
+                case 0x89 -> push(Boolean.FALSE); // NEWFALSE
+                case 0x4b -> push((long) u8()); // BININT1
+                case 0x4d -> push((long) u16()); // BININT2
+                case 0x4a -> { // BININT
+                    need(4);
+                    push((long) in.getInt());
+                }
+                case 0x8a -> push(decodeLong(bytes(u8()))); // LONG1
+                case 0x8b -> { // LONG4
+                    need(4);
+                    int n = in.getInt();
+                    if (n < 0) {
+                        throw corrupt("negative length");
+                    }
+                    push(decodeLong(bytes(n)));
+                }
+                case 0x47 -> { // BINFLOAT (big-endian)
+                    need(8);
+                    push(in.order(ByteOrder.BIG_ENDIAN).getDouble());
+                    in.order(ByteOrder.LITTLE_ENDIAN);
+                }
+                case 0x49 -> push(parseIntLine(line())); // INT
+                case 0x4c -> { // LONG
+                    String s = line();
+                    push(normalize(new BigInteger(s.endsWith("L") ? s.substring(0, s.length() - 1) : s)));
+                }
+                case 0x46 -> { // FLOAT
+                    try {
+                        push(Double.parseDouble(line()));
+                    } catch (NumberFormatException e) {
+                        throw corrupt("bad FLOAT literal");
+                    }
+                }
+                case 0x58 -> push(new String(bytes(u32()), StandardCharsets.UTF_8)); // BINUNICODE
+                case 0x8c -> push(new String(bytes(u8()), StandardCharsets.UTF_8)); // SHORT_BINUNICODE
+                case 0x8d -> push(new String(bytes(s64len()), StandardCharsets.UTF_8)); // BINUNICODE8
+                case 0x56 -> push(line()); // UNICODE (raw-unicode-escape; ASCII content is what matters here)
+                case 0x53 -> push(unquote(line())); // STRING
+                case 0x54 -> { // BINSTRING
+                    need(4);
+                    int n = in.getInt();
+                    if (n < 0) {
+                        throw corrupt("negative length");
+                    }
+                    push(new String(bytes(n), StandardCharsets.ISO_8859_1));
+                }
+                case 0x55 -> push(new String(bytes(u8()), StandardCharsets.ISO_8859_1)); // SHORT_BINSTRING
+                case 0x42 -> push(bytes(u32())); // BINBYTES
+                case 0x43 -> push(bytes(u8())); // SHORT_BINBYTES
+                case 0x8e, 0x96 -> push(bytes(s64len())); // BINBYTES8, BYTEARRAY8
+                case 0x7d -> push(new LinkedHashMap<>()); // EMPTY_DICT
+                case 0x5d -> push(new ArrayList<>()); // EMPTY_LIST
+                case 0x29 -> push(PickleTuple.of()); // EMPTY_TUPLE
+                case 0x8f -> push(new LinkedHashSet<>()); // EMPTY_SET
+                case 0x64 -> { // DICT
+                    List<Object> items = popMark();
+                    if (items.size() % 2 != 0) {
+                        throw corrupt("DICT with an odd number of items");
+                    }
+                    Map<Object, Object> m = new LinkedHashMap<>();
+                    for (int i = 0; i < items.size(); i += 2) {
+                        m.put(items.get(i), items.get(i + 1));
+                    }
+                    push(m);
+                }
+                case 0x6c -> push(new ArrayList<>(popMark())); // LIST
+                case 0x74 -> push(new PickleTuple(popMark())); // TUPLE
+                case 0x85 -> push(PickleTuple.of(pop())); // TUPLE1
+                case 0x86 -> { // TUPLE2
+                    Object b = pop();
+                    Object a = pop();
+                    push(PickleTuple.of(a, b));
+                }
+                case 0x87 -> { // TUPLE3
+                    Object c = pop();
+                    Object b = pop();
+                    Object a = pop();
+                    push(PickleTuple.of(a, b, c));
+                }
+                case 0x91 -> push(new LinkedHashSet<>(popMark())); // FROZENSET
+                case 0x73 -> { // SETITEM
+                    Object v = pop();
+                    Object k = pop();
+                    asMap(peek(), "SETITEM").put(k, v);
+                }
+                case 0x75 -> { // SETITEMS
+                    List<Object> items = popMark();
+                    if (items.size() % 2 != 0) {
+                        throw corrupt("SETITEMS with an odd number of items");
+                    }
+                    Map<Object, Object> m = asMap(peek(), "SETITEMS");
+                    for (int i = 0; i < items.size(); i += 2) {
+                        m.put(items.get(i), items.get(i + 1));
+                    }
+                }
+                case 0x61 -> { // APPEND
+                    Object v = pop();
+                    asList(peek(), "APPEND").add(v);
+                }
+                case 0x65, 0x90 -> { // APPENDS, ADDITEMS
+                    List<Object> items = popMark();
+                    asList(peek(), op == 0x65 ? "APPENDS" : "ADDITEMS").addAll(items);
+                }
+                case 0x71 -> memoPut(u8()); // BINPUT
+                case 0x72 -> memoPut(u32()); // LONG_BINPUT
+                case 0x70 -> memoPut(parseLongLine(line())); // PUT
+                case 0x94 -> memoPut(memo.size()); // MEMOIZE
+                case 0x68 -> push(memoGet(u8())); // BINGET
+                case 0x6a -> push(memoGet(u32())); // LONG_BINGET
+                case 0x67 -> push(memoGet(parseLongLine(line()))); // GET
+                case 0x63 -> { // GLOBAL
+                    String module = line();
+                    String name = line();
+                    push(new Global(module, name));
+                }
+                case 0x93 -> { // STACK_GLOBAL
+                    Object name = pop();
+                    Object module = pop();
+                    if (!(module instanceof String m) || !(name instanceof String n)) {
+                        throw corrupt("STACK_GLOBAL needs two strings");
+                    }
+                    push(new Global(m, n));
+                }
+                case 0x51 -> push(hooks.persistentLoad(pop())); // BINPERSID
+                case 0x50 -> push(hooks.persistentLoad(line())); // PERSID
+                case 0x52 -> { // REDUCE
+                    Object args = pop();
+                    Object f = pop();
+                    push(call(f, args, "REDUCE"));
+                }
+                case 0x81 -> { // NEWOBJ
+                    Object args = pop();
+                    Object cls = pop();
+                    push(call(cls, args, "NEWOBJ"));
+                }
+                case 0x92 -> { // NEWOBJ_EX (kwargs ignored: kept in args for inspection)
+                    Object kwargs = pop();
+                    Object args = pop();
+                    Object cls = pop();
+                    Object o = call(cls, args, "NEWOBJ_EX");
+                    if (o instanceof PickleObject p && kwargs instanceof Map<?, ?> kw && !kw.isEmpty()) {
+                        List<Object> a = new ArrayList<>(p.args());
+                        a.add(kw);
+                        o = new PickleObject(p.module(), p.name(), a, p.state());
+                    }
+                    push(o);
+                }
+                case 0x69 -> { // INST
+                    Global g = new Global(line(), line());
+                    push(call(g, new PickleTuple(popMark()), "INST"));
+                }
+                case 0x6f -> { // OBJ
+                    List<Object> items = popMark();
+                    if (items.isEmpty()) {
+                        throw corrupt("OBJ without a class");
+                    }
+                    push(call(items.get(0), new PickleTuple(items.subList(1, items.size())), "OBJ"));
+                }
+                case 0x62 -> { // BUILD
+                    Object state = pop();
+                    Object obj = pop();
+                    push(build(obj, state));
+                }
+                case 0x82, 0x83, 0x84 ->
+                        throw corrupt("extension-registry opcode EXT" + (op - 0x81) + " is not supported");
+                case 0x97, 0x98 -> throw corrupt("out-of-band buffers (protocol 5) are not supported");
+                default -> throw new NppException(where + ": unknown pickle opcode 0x" + Integer.toHexString(op)
+                        + " at byte " + opPos + " (corrupt file or a format this reader does not know)");
+            }
+        }
+    }
+
+    private Object call(Object f, Object args, String op) {
+        if (!(f instanceof Global g)) {
+            throw corrupt(op + " of a " + typeName(f) + ", not a class or function reference");
+        }
+        if (!(args instanceof PickleTuple t)) {
+            throw corrupt(op + " arguments are a " + typeName(args) + ", not a tuple");
+        }
+        Object r = hooks.call(g, t);
+        if (r != UNHANDLED) {
+            return r;
+        }
+        String m = g.module();
+        String n = g.name();
+        if (g.is("collections", "OrderedDict") || ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("dict"))) {
+            Map<Object, Object> map = new LinkedHashMap<>();
+            if (!t.isEmpty() && t.get(0) instanceof Collection<?> pairs) {
+                for (Object p : pairs) {
+                    if (p instanceof List<?> kv && kv.size() == 2) {
+                        map.put(kv.get(0), kv.get(1));
+                    }
+                }
+            } else if (!t.isEmpty() && t.get(0) instanceof Map<?, ?> src) {
+                map.putAll(src);
+            }
+            return map;
+        }
+        if ((m.equals("builtins") || m.equals("__builtin__")) && (n.equals("set") || n.equals("frozenset"))) {
+            return t.isEmpty() ? new LinkedHashSet<>() : new LinkedHashSet<>(asCollection(t.get(0), op));
+        }
+        if ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("list")) {
+            return t.isEmpty() ? new ArrayList<>() : new ArrayList<>(asCollection(t.get(0), op));
+        }
+        if ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("tuple")) {
+            return t.isEmpty() ? PickleTuple.of() : new PickleTuple(asCollection(t.get(0), op));
+        }
+        if (g.is("_codecs", "encode") && t.size() >= 1 && t.get(0) instanceof String s) {
+            // protocol 2 pickles bytes as _codecs.encode(text, 'latin1')
+            return s.getBytes(StandardCharsets.ISO_8859_1);
+        }
+        if ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("bytes") && t.isEmpty()) {
+            return new byte[0];
+        }
+        return new PickleObject(m, n, List.copyOf(nullSafe(t)), null);
+    }
+
+    private static List<Object> nullSafe(List<Object> l) {
+        // List.copyOf rejects nulls; keep them
+        return java.util.Collections.unmodifiableList(new ArrayList<>(l));
+    }
+
+    private Collection<?> asCollection(Object o, String op) {
+        if (o instanceof Collection<?> c) {
+            return c;
+        }
+        throw corrupt(op + " argument is a " + typeName(o) + ", not a sequence");
+    }
+
+    private Object build(Object obj, Object state) {
+        if (obj instanceof PickleObject p) {
+            PickleObject built = new PickleObject(p.module(), p.name(), p.args(), state);
+            // the memo may already hold the unbuilt object (BINPUT right after NEWOBJ): point it at the built one
+            for (Map.Entry<Long, Object> e : memo.entrySet()) {
+                if (e.getValue() == obj) {
+                    e.setValue(built);
+                }
+            }
+            return built;
+        }
+        // Dicts (OrderedDict's _metadata attribute), tensors and parameters: attribute state is not kept.
+        return obj;
+    }
+
+    private static Object decodeLong(byte[] le) {
+        if (le.length == 0) {
+            return 0L;
+        }
+        byte[] be = new byte[le.length];
+        for (int i = 0; i < le.length; i++) {
+            be[i] = le[le.length - 1 - i];
+        }
+        return normalize(new BigInteger(be));
+    }
+
+    private static Object normalize(BigInteger v) {
+        return v.bitLength() < 64 ? (Object) v.longValue() : v;
+    }
+
+    private Object parseIntLine(String s) {
+        if (s.equals("01")) {
+            return Boolean.TRUE;
+        }
+        if (s.equals("00")) {
+            return Boolean.FALSE;
+        }
+        try {
+            return normalize(new BigInteger(s.strip()));
+        } catch (NumberFormatException e) {
+            throw corrupt("bad INT literal");
+        }
+    }
+
+    private long parseLongLine(String s) {
+        try {
+            return Long.parseLong(s.strip());
+        } catch (NumberFormatException e) {
+            throw corrupt("bad memo key");
+        }
+    }
+
+    private String unquote(String s) {
+        if (s.length() >= 2 && (s.charAt(0) == '\'' || s.charAt(0) == '"') && s.charAt(s.length() - 1) == s.charAt(0)) {
+            String body = s.substring(1, s.length() - 1);
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < body.length(); i++) {
+                char c = body.charAt(i);
+                if (c == '\\' && i + 1 < body.length()) {
+                    char e = body.charAt(++i);
+                    switch (e) {
+                        case 'n' -> sb.append('\n');
+                        case 't' -> sb.append('\t');
+                        case 'r' -> sb.append('\r');
+                        case 'x' -> {
+                            if (i + 2 >= body.length()) {
+                                throw corrupt("bad STRING escape");
+                            }
+                            sb.append((char) Integer.parseInt(body.substring(i + 1, i + 3), 16));
+                            i += 2;
+                        }
+                        default -> sb.append(e);
+                    }
+                } else {
+                    sb.append(c);
+                }
+            }
+            return sb.toString();
+        }
+        throw corrupt("bad STRING literal");
+    }
+}

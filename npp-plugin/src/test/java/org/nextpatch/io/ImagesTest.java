@@ -1,0 +1,113 @@
+package org.nextpatch.io;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nextpatch.io.Images.Rgb;
+import org.nextpatch.tensor.DType;
+import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.NppException;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Spec 6.5 (upstream pixel conversion), PNG/grid writing, and the odd-image conversions of spec 8. */
+class ImagesTest {
+
+    static Path res(String name) throws Exception {
+        return Paths.get(ImagesTest.class.getResource("/pil/" + name).toURI());
+    }
+
+    @Test
+    void upstreamConversionTruncatesAfterPlus128() {
+        // x -> 127.5x + 128, clamped, truncated: -1 -> 0.5 -> 0; 0 -> 128; 1 -> 255.5 -> 255;
+        // 0.5 -> 191.75 -> 191; -0.9 -> 13.25 -> 13; 2 -> 255; -3 -> 0; 0.999 -> 255.3725 -> 255
+        float[] v = {-1f, 0f, 1f, 0.5f, -0.9f, 2f, -3f, 0.999f};
+        int[] want = {0, 128, 255, 191, 13, 255, 0, 255};
+        // one image 1x8 per channel, three channels with the same values shifted by position
+        float[] nchw = new float[3 * 8];
+        for (int c = 0; c < 3; c++) {
+            System.arraycopy(v, 0, nchw, c * 8, 8);
+        }
+        Tensor u8 = Images.toUint8Nhwc(Tensor.ofFloats(new long[]{1, 3, 1, 8}, nchw));
+        assertEquals(DType.UINT8, u8.dtype());
+        assertArrayEquals(new long[]{1, 1, 8, 3}, u8.shape());
+        byte[] b = u8.toByteArray();
+        for (int p = 0; p < 8; p++) {
+            for (int c = 0; c < 3; c++) {
+                assertEquals(want[p], b[p * 3 + c] & 0xFF, "value " + v[p]);
+            }
+        }
+    }
+
+    @Test
+    void pngRoundTripAndGrid(@TempDir Path dir) throws Exception {
+        byte[] px = new byte[3 * 4 * 5 * 3];
+        for (int i = 0; i < px.length; i++) {
+            px[i] = (byte) (i * 7);
+        }
+        Tensor nhwc = Tensor.ofBytes(DType.UINT8, new long[]{3, 4, 5, 3}, px);
+        Images.writePngs(dir, "img", nhwc);
+        Rgb back = Images.readRgb(dir.resolve("img000002.png"));
+        assertArrayEquals(Images.fromNhwc(nhwc, 2).pixels(), back.pixels());
+        Path grid = dir.resolve("grid.png");
+        Images.writeGrid(grid, nhwc, new long[]{7, 2, 7}, List.of("a", "b", "shirt", "d", "e", "f", "g", "bag"));
+        BufferedImage g = ImageIO.read(grid.toFile());
+        // two rows (classes 2 and 7), cells enlarged to 64 px high (scale 16): rows of 64 + padding
+        assertEquals(2 * (64 + 2) + 2, g.getHeight());
+        assertTrue(g.getWidth() >= 2 * (80 + 2) + 2);
+        // the only image of class 2 (index 1) is in the first row, first cell, right after the label
+        int labelW = g.getWidth() - 2 - 2 * (80 + 2);
+        int x0 = labelW + 2;
+        assertEquals(Images.fromNhwc(nhwc, 1).pixels()[0], g.getRGB(x0, 2) & 0xFFFFFF);
+        assertEquals(Images.fromNhwc(nhwc, 2).pixels()[0], g.getRGB(x0 + 82, 2 + 66) & 0xFFFFFF);
+        assertEquals(1, Files.list(dir).filter(p -> p.getFileName().toString().startsWith("grid")).count());
+    }
+
+    @Test
+    void oddImagesAreConvertedLikePil() throws Exception {
+        Rgb grey = Images.readRgb(res("odd_grey.png"));
+        for (int i = 0; i < 63; i++) {
+            int v = (i * 37) % 256;
+            assertEquals(v << 16 | v << 8 | v, grey.pixels()[i]);
+        }
+        assertArrayEquals(Images.readRgb(res("odd_palette_rgb.png")).pixels(), Images.readRgb(res("odd_palette.png")).pixels());
+        assertArrayEquals(Images.readRgb(res("odd_rgba_rgb.png")).pixels(), Images.readRgb(res("odd_rgba.png")).pixels());
+        // 16-bit greyscale: scaled to 8 bits (i * 1000 / 65535 * 255, rounded)
+        Rgb g16 = Images.readRgb(res("odd_grey16.png"));
+        for (int i = 0; i < 63; i++) {
+            int v = (int) Math.round(i * 1000 * 255.0 / 65535);
+            assertEquals(v, g16.get(i % 9, i / 9, 0), 1, "pixel " + i);
+        }
+        // CMYK JPEG (Adobe, written by PIL): Java's reader refuses it; colours within JPEG noise of PIL's decode
+        Rgb cmyk = Images.readRgb(res("odd_cmyk.jpg"));
+        Rgb want = Images.readRgb(res("odd_cmyk_rgb.png"));
+        for (int y = 0; y < 16; y++) {
+            for (int x = 0; x < 16; x++) {
+                for (int c = 0; c < 3; c++) {
+                    assertEquals(want.get(x, y, c), cmyk.get(x, y, c), 12, "(" + x + "," + y + ") channel " + c);
+                }
+            }
+        }
+    }
+
+    @Test
+    void unreadableFilesAreNamed(@TempDir Path dir) throws Exception {
+        Path bad = dir.resolve("broken.jpg");
+        Files.write(bad, new byte[]{(byte) 0xFF, (byte) 0xD8, 1, 2, 3});
+        NppException e = assertThrows(NppException.class, () -> Images.readRgb(bad));
+        assertTrue(e.getMessage().contains("broken.jpg"));
+        Path txt = dir.resolve("notes.png");
+        Files.writeString(txt, "hello");
+        e = assertThrows(NppException.class, () -> Images.readRgb(txt));
+        assertTrue(e.getMessage().contains("notes.png"));
+    }
+}
