@@ -120,4 +120,24 @@ class NppModelTest {
             }
         }
     }
+
+    @Test
+    void onnxExportCarriesTheProvenanceAsTribuoDoes(@TempDir Path dir) throws Exception {
+        MutableDataset<TokenGrid> ds = data(4, 3);
+        try (NppModel m = model(ds)) {
+            ai.onnx.proto.OnnxMl.ModelProto onnx = m.exportONNXModel("org.example", 3);
+            assertEquals("org.example", onnx.getDomain());
+            assertEquals(3, onnx.getModelVersion());
+            String prov = onnx.getMetadataPropsList().stream()
+                    .filter(e -> e.getKey().equals(org.tribuo.ONNXExportable.PROVENANCE_METADATA_FIELD))
+                    .findFirst().orElseThrow().getValue();
+            assertEquals(m.getProvenance(), org.tribuo.ONNXExportable.SERIALIZER.deserializeAndUnmarshal(prov));
+            assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(onnx, dir));
+            List<Path> files = m.exportOnnxGraphs(dir.resolve("graphs"), false);
+            assertEquals(3, files.size());
+            for (Path f : files) {
+                assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(f), f.toString());
+            }
+        }
+    }
 }
