@@ -67,9 +67,4 @@ final class NppEngine {
         }
         return ll;
     }
-
-    // LOCAL SCAFFOLD - replaced by the gpt developer's DjlSampler before publishing
-    static long[][] sample(Gpt gpt, int[] classes, float[][] uniforms, org.nextpatch.sample.SamplingSettings s) {
-        throw new UnsupportedOperationException("sampler not landed");
-    }
 }

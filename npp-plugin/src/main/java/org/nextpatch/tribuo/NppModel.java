@@ -20,6 +20,7 @@ import org.tribuo.util.onnx.ONNXNode;
 import org.tribuo.util.onnx.ONNXRef;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.nextpatch.sample.DjlSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
@@ -55,10 +56,11 @@ import java.util.Optional;
  * {@link #predict(Example)} generates a token grid for the example's class (the class feature, see
  * {@link ClassCondition}) with the project's DJL sampler and the model's {@link SamplingSettings};
  * the prediction's score is the generated grid's log-likelihood under the model's conditional
- * distribution. Generation is deterministic: the seed is the model's seed plus, when the example
- * has it, the numeric metadata value {@link #getSeedMetadataKey()}; the uniforms are those of image
- * 0 of that seed (see {@code org.nextpatch.sample.Uniforms}), so the CLI's {@code sample --seed S}
- * and this model give the same grid for the same seed and class. {@link #generate} makes a batch.
+ * distribution. Generation is deterministic: an example draws with the uniforms of image {@code m}
+ * of the model seed's run (see {@code org.nextpatch.sample.Uniforms}), {@code m} being the example's
+ * numeric metadata value under {@link #getSeedMetadataKey()} (0 when absent), so the example does
+ * not depend on what else is predicted, and {@code npp sample --seed S} with the model seed S gives
+ * the same grid as image {@code m} for the same class. {@link #generate} makes a batch.
  * <p>
  * The weights are held engine-free and the DJL model is built lazily on the configured device;
  * {@link #close()} frees its native memory. Models save with {@link #serialize()} (Tribuo's
@@ -220,15 +222,18 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
 
     // ---- generation ---------------------------------------------------------------------------
 
-    /** The seed an example generates with: the model seed plus its numeric seed metadata, if any. */
-    long exampleSeed(Example<TokenGrid> example) {
+    /**
+     * The image index an example generates with within the model seed's run: its numeric metadata
+     * value under {@link #getSeedMetadataKey()}, 0 when absent.
+     */
+    long exampleIndex(Example<TokenGrid> example) {
         String key = seedMetadataKey;
         if (key == null) {
-            return seed;
+            return 0;
         }
         Optional<Object> v = example.getMetadataValue(key);
         if (v.isEmpty()) {
-            return seed;
+            return 0;
         }
         Object o = v.get();
         long offset;
@@ -241,7 +246,10 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
                 throw new IllegalArgumentException("example metadata '" + key + "' must be a whole number, got '" + o + "'");
             }
         }
-        return seed + offset;
+        if (offset < 0) {
+            throw new IllegalArgumentException("example metadata '" + key + "' must be >= 0, got " + offset);
+        }
+        return offset;
     }
 
     @Override
@@ -249,72 +257,92 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return innerPredict(List.of(example)).get(0);
     }
 
+    /**
+     * Generates a grid per example. Example {@code j} draws with the uniforms of image
+     * {@code m_j} of the model seed's run, {@code m_j} its seed metadata (0 when absent): the grid
+     * does not depend on the other examples. Examples whose indices run consecutively are
+     * generated in one batch.
+     */
     @Override
     protected List<Prediction<TokenGrid>> innerPredict(Iterable<Example<TokenGrid>> examples) {
         List<Example<TokenGrid>> all = new ArrayList<>();
         for (Example<TokenGrid> ex : examples) {
             all.add(ex);
         }
-        int[] classes = new int[all.size()];
-        long[] seeds = new long[all.size()];
-        for (int i = 0; i < classes.length; i++) {
+        int n = all.size();
+        long[] classes = new long[n];
+        long[] index = new long[n];
+        for (int i = 0; i < n; i++) {
             classes[i] = ClassCondition.classOf(all.get(i), classFeature, config.numClasses());
-            seeds[i] = exampleSeed(all.get(i));
+            index[i] = exampleIndex(all.get(i));
         }
-        List<TokenGrid> grids = generateWithSeeds(classes, seeds, new long[classes.length]);
-        List<Prediction<TokenGrid>> out = new ArrayList<>(grids.size());
-        for (int i = 0; i < grids.size(); i++) {
+        List<TokenGrid> grids = new ArrayList<>(n);
+        int start = 0;
+        while (start < n) {
+            int end = start + 1;
+            while (end < n && end - start < batchSize && index[end] == index[end - 1] + 1) {
+                end++;
+            }
+            grids.addAll(generateBatch(java.util.Arrays.copyOfRange(classes, start, end), seed, index[start]));
+            start = end;
+        }
+        List<Prediction<TokenGrid>> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
             out.add(new Prediction<>(grids.get(i), all.get(i).size(), all.get(i)));
         }
         return out;
     }
 
     /**
-     * Generates one grid per class with the model's sampling settings: image {@code i} uses the
-     * uniforms of image {@code i} of {@code runSeed}, exactly as {@code npp sample --seed runSeed}.
+     * Generates one grid per class with the model's sampling settings, in batches of
+     * {@link #getBatchSize()}: image {@code i} uses the uniforms of image {@code i} of
+     * {@code runSeed}, exactly as {@code npp sample --seed runSeed} does. With the model seed,
+     * image {@code i} is what {@link #predict} gives for an example of that class with seed
+     * metadata {@code i}.
      *
      * @param classes class index per image
      * @param runSeed the run's seed
-     * @return grids with their conditional log-likelihood as score
+     * @return grids with their log-likelihood under the conditional model as score
      */
     public List<TokenGrid> generate(int[] classes, long runSeed) {
-        long[] seeds = new long[classes.length];
-        long[] index = new long[classes.length];
+        long[] cls = new long[classes.length];
         for (int i = 0; i < classes.length; i++) {
             if (classes[i] < 0 || classes[i] >= config.numClasses()) {
                 throw new IllegalArgumentException("unknown class " + classes[i] + ": the model knows classes 0.."
                         + (config.numClasses() - 1));
             }
-            seeds[i] = runSeed;
-            index[i] = i;
+            cls[i] = classes[i];
         }
-        return generateWithSeeds(classes, seeds, index);
+        List<TokenGrid> out = new ArrayList<>(classes.length);
+        for (int start = 0; start < cls.length; start += batchSize) {
+            int end = Math.min(cls.length, start + batchSize);
+            out.addAll(generateBatch(java.util.Arrays.copyOfRange(cls, start, end), runSeed, start));
+        }
+        return out;
     }
 
-    /** Generation where row i uses the uniforms of image {@code index[i]} of seed {@code seeds[i]}. */
-    private List<TokenGrid> generateWithSeeds(int[] classes, long[] seeds, long[] index) {
-        List<TokenGrid> out = new ArrayList<>(classes.length);
+    /** One batch through the project's DJL sampler, scored teacher-forced. */
+    private List<TokenGrid> generateBatch(long[] classes, long runSeed, long firstImage) {
         int t = config.blockSize();
         int g = config.gridSide();
+        int b = classes.length;
+        List<TokenGrid> out = new ArrayList<>(b);
         synchronized (lock()) {
             Gpt m = engineModel();
-            for (int start = 0; start < classes.length; start += batchSize) {
-                int n = Math.min(batchSize, classes.length - start);
-                float[][] uniforms = new float[n][];
-                int[] cls = new int[n];
-                for (int i = 0; i < n; i++) {
-                    uniforms[i] = org.nextpatch.sample.Uniforms.forImage(seeds[start + i], index[start + i], t);
-                    cls[i] = classes[start + i];
+            long[] flat = new DjlSampler(m, sampling).generate(classes, runSeed, firstImage);
+            long[][] rows = new long[b][t];
+            int[] cls = new int[b];
+            for (int i = 0; i < b; i++) {
+                System.arraycopy(flat, i * t, rows[i], 0, t);
+                cls[i] = (int) classes[i];
+            }
+            double[] ll = NppEngine.logLikelihood(m, rows, cls);
+            for (int i = 0; i < b; i++) {
+                int[] ti = new int[t];
+                for (int j = 0; j < t; j++) {
+                    ti[j] = (int) rows[i][j];
                 }
-                long[][] tokens = NppEngine.sample(m, cls, uniforms, sampling);
-                double[] ll = NppEngine.logLikelihood(m, tokens, cls);
-                for (int i = 0; i < n; i++) {
-                    int[] ti = new int[t];
-                    for (int j = 0; j < t; j++) {
-                        ti[j] = (int) tokens[i][j];
-                    }
-                    out.add(new TokenGrid(g, ti, ll[i]));
-                }
+                out.add(new TokenGrid(g, ti, ll[i]));
             }
         }
         return out;

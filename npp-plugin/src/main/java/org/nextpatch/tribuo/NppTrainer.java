@@ -257,12 +257,19 @@ public final class NppTrainer implements Trainer<TokenGrid> {
     // ---- training ----------------------------------------------------------------------------
 
     @Override
+    public NppModel train(Dataset<TokenGrid> examples) {
+        return train(examples, Collections.emptyMap());
+    }
+
+    @Override
     public NppModel train(Dataset<TokenGrid> examples, Map<String, Provenance> runProvenance) {
         return train(examples, runProvenance, INCREMENT_INVOCATION_COUNT);
     }
 
     @Override
     public NppModel train(Dataset<TokenGrid> examples, Map<String, Provenance> runProvenance, int invocation) {
+        // Validate the data first, so a rejected dataset does not use up an invocation.
+        NppTraining.Data data = NppTraining.collect(this, examples);
         TrainerProvenance trainerProvenance;
         long runSeed;
         synchronized (this) {
@@ -274,7 +281,7 @@ public final class NppTrainer implements Trainer<TokenGrid> {
             trainerProvenance = getProvenance();
             invocationCount++;
         }
-        return NppTraining.run(this, examples, runProvenance == null ? Collections.emptyMap() : runProvenance,
+        return NppTraining.run(this, examples, data, runProvenance == null ? Collections.emptyMap() : runProvenance,
                 trainerProvenance, runSeed);
     }
 

@@ -9,8 +9,11 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.data.InMemoryCodeSet;
+import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
-import org.nextpatch.util.NppException;
+import org.nextpatch.train.TrainingListener;
+import org.nextpatch.train.TrainingResult;
 import org.tribuo.Dataset;
 import org.tribuo.Example;
 import org.tribuo.ImmutableFeatureMap;
@@ -90,9 +93,8 @@ final class NppTraining {
         return new Data(tokens, labels, side, vocab, classes);
     }
 
-    static NppModel run(NppTrainer trainer, Dataset<TokenGrid> dataset, Map<String, Provenance> runProvenance,
-                        TrainerProvenance trainerProvenance, long runSeed) {
-        Data data = collect(trainer, dataset);
+    static NppModel run(NppTrainer trainer, Dataset<TokenGrid> dataset, Data data,
+                        Map<String, Provenance> runProvenance, TrainerProvenance trainerProvenance, long runSeed) {
         Path configured = trainer.configuredResultsDir();
         Path results;
         try {
@@ -158,7 +160,15 @@ final class NppTraining {
         }
     }
 
+    /** Runs the project's training loop over the dataset's grids (one augmentation per image). */
     private static LoopResult runLoop(TrainConfig config, Data data, boolean useEma) {
-        throw new NppException("the training loop is not wired in yet");
+        int[] labels = new int[data.labels().length];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = (int) data.labels()[i];
+        }
+        TrainingResult r = NppTrainingLoop.train(config, InMemoryCodeSet.of(data.tokens(), labels), new TrainingListener() { });
+        Map<String, Tensor> weights = useEma && r.emaWeights() != null ? r.emaWeights() : r.weights();
+        double finalLoss = r.steps().isEmpty() ? Double.NaN : r.steps().get(r.steps().size() - 1).loss();
+        return new LoopResult(weights, r.stepsDone(), finalLoss);
     }
 }
