@@ -21,7 +21,12 @@ import java.io.PrintWriter;
         description = "Next Patch Prediction for LlamaGen image generation, on Tribuo, DJL and ONNX Runtime.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                VqEncodeCommand.class,
+                VqDecodeCommand.class,
+                ExtractCodesCommand.class,
                 ExportOnnxCommand.class,
+                BenchSampleCommand.class,
+                InspectCkptCommand.class,
                 ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {

@@ -10,11 +10,17 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.VqConfig;
+import org.nextpatch.io.StateDicts;
+import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -38,6 +44,7 @@ import java.util.SplittableRandom;
  * parameters then require gradients and dropout is applied.
  */
 public final class VqModel implements AutoCloseable {
+    private static final Logger LOG = LogManager.getLogger(VqModel.class);
 
     /** Length of the upstream {@code quantize.codebook_used} usage buffer (fixed upstream). */
     public static final int CODEBOOK_USED_LENGTH = 65536;
@@ -206,6 +213,60 @@ public final class VqModel implements AutoCloseable {
             p.put(k, a);
         }
         return new VqModel(config, m, p);
+    }
+
+    /** Checkpoint key under which {@code train-vq} records the tokenizer's configuration (upstream has none). */
+    public static final String CONFIG_KEY = "vq_config";
+
+    /**
+     * Loads a tokenizer checkpoint in the upstream layout ({@code {"model": state_dict}}).
+     *
+     * @param file   the checkpoint
+     * @param config the configuration ({@code --vq-config}); when null, the one recorded in the
+     *               checkpoint by {@code train-vq}, else VQ-16
+     */
+    public static VqModel load(Path file, VqConfig config, Device device) {
+        Object root = TorchCheckpoint.load(file);
+        if (config == null) {
+            config = recordedConfig(root);
+            if (config == null) {
+                config = VqConfig.vq16();
+            }
+        }
+        LinkedHashMap<String, Tensor> sd;
+        try {
+            sd = StateDicts.select(root, false);
+        } catch (NppException e) {
+            throw new NppException(file + ": " + e.getMessage(), e);
+        }
+        VqModel m = fromStateDict(config.withoutDropout(), sd, device, file.toString());
+        LOG.info("loaded VQ tokenizer {} ({} parameters, codebook {} x {}, downsampling {})", file, m.parameterCount(),
+                config.codebookSize(), config.codebookEmbedDim(), config.downsample());
+        return m;
+    }
+
+    /** The configuration {@code train-vq} stored in a checkpoint tree, or null. */
+    public static VqConfig recordedConfig(Object root) {
+        if (root instanceof Map<?, ?> map && map.get(CONFIG_KEY) instanceof Map<?, ?> c) {
+            return VqConfig.fromJson(new ObjectMapper().valueToTree(c));
+        }
+        return null;
+    }
+
+    /** The configuration as a plain map for a checkpoint's {@value #CONFIG_KEY} entry. */
+    public static Map<String, Object> configAsMap(VqConfig c) {
+        LinkedHashMap<String, Object> m = new LinkedHashMap<>();
+        m.put("codebook_size", (long) c.codebookSize());
+        m.put("codebook_embed_dim", (long) c.codebookEmbedDim());
+        m.put("ch", (long) c.ch());
+        List<Object> mult = new ArrayList<>();
+        c.chMult().forEach(v -> mult.add((long) v));
+        m.put("ch_mult", mult);
+        m.put("z_channels", (long) c.zChannels());
+        m.put("num_res_blocks", (long) c.numResBlocks());
+        m.put("codebook_l2_norm", c.codebookL2Norm());
+        m.put("dropout", c.dropout());
+        return m;
     }
 
     private static void appendList(StringBuilder sb, String what, List<String> items) {

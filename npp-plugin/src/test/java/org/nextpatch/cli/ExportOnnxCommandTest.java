@@ -53,4 +53,22 @@ class ExportOnnxCommandTest {
         StringWriter o = new StringWriter(), e = new StringWriter();
         assertEquals(2, NppCommandTest.run(o, e, "export-onnx", "--gpt-ckpt", "x.pt", "--out", out.toString()));
     }
+
+    @Test
+    void benchSampleRunsBothOnnxEngines() {
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        java.io.PrintStream old = System.out;
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(buf, true));
+        int rc;
+        try {
+            rc = NppCommandTest.run(o, e, "bench-sample", "--gpt-config", Fixtures.file("gpt-config.json").toString(),
+                    "--batch-sizes", "1,2", "--repeats", "1", "--threads", "1");
+        } finally {
+            System.setOut(old);
+        }
+        assertEquals(0, rc, e.toString());
+        String table = buf.toString();
+        assertTrue(table.contains("| onnx-loop | 2 |") && table.contains("| onnx-step | 1 |"), table);
+    }
 }

@@ -1,0 +1,210 @@
+package org.nextpatch.cli;
+
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.nextpatch.config.GptConfig;
+import org.nextpatch.onnx.OnnxExport;
+import org.nextpatch.onnx.OnnxSampler;
+import org.nextpatch.sample.SamplingSettings;
+import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.NppException;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * {@code npp bench-sample}: measures sampling throughput (images/s) of the engines side by side in
+ * one process, on a checkpoint or on random weights of a given configuration: the ONNX {@code Loop}
+ * graph (one run per batch), the ONNX step graph driven from Java (one run per token), and further
+ * engines as they are registered in {@link #engines}.
+ */
+@Command(name = "bench-sample", mixinStandardHelpOptions = true,
+        description = "Measure token-sampling throughput (images/s) of the sampling engines side by side.")
+public final class BenchSampleCommand implements Runnable {
+    private static final Logger LOG = LogManager.getLogger(BenchSampleCommand.class);
+
+    static final class GptSource {
+        @Option(names = "--gpt-model", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
+        String model;
+        @Option(names = "--gpt-config", description = "JSON file with upstream ModelArgs field names.")
+        Path config;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    GptSource source;
+
+    @Option(names = "--gpt-ckpt", description = "Checkpoint to benchmark (default: random weights, --seed).")
+    Path gptCkpt;
+
+    @Option(names = "--image-size", defaultValue = "256", description = "Image size for --gpt-model (default ${DEFAULT-VALUE}).")
+    int imageSize;
+
+    @Option(names = "--codebook-size", defaultValue = "16384", description = "Vocabulary for --gpt-model (default ${DEFAULT-VALUE}).")
+    int codebookSize;
+
+    @Option(names = "--num-classes", defaultValue = "1000", description = "Classes for --gpt-model (default ${DEFAULT-VALUE}).")
+    int numClasses;
+
+    @Option(names = "--batch-sizes", split = ",", defaultValue = "1,32", description = "Batch sizes (default ${DEFAULT-VALUE}).")
+    List<Integer> batchSizes;
+
+    @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step",
+            description = "Engines: onnx-loop, onnx-step (default ${DEFAULT-VALUE}).")
+    List<String> engineNames;
+
+    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per engine and batch size after one warm-up (default ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--cfg-scale", defaultValue = "2.0", description = "Guidance scale (default ${DEFAULT-VALUE}).")
+    double cfgScale;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Top-k (default ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime intra-op threads (0 = default).")
+    int threads;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "ONNX Runtime device: cpu, auto, cuda, cuda:N (default ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for random weights and the draw (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    /** One sampling engine under test: generates tokens for a batch of classes. */
+    interface Engine extends AutoCloseable {
+        long[][] generate(long[] classes, SamplingSettings settings, long seed);
+
+        @Override
+        void close();
+    }
+
+    @Override
+    public void run() {
+        if (repeats < 1) {
+            throw new NppCommand.UsageException("--repeats must be >= 1");
+        }
+        GptConfig cfg = ExportOnnxCommand.gptConfig(source.model, source.config, imageSize, 16, codebookSize, numClasses);
+        Map<String, Tensor> weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false)
+                : randomWeights(cfg, seed);
+        Path tmp;
+        try {
+            tmp = Files.createTempDirectory("npp-bench-onnx");
+        } catch (IOException e) {
+            throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
+        }
+        OnnxExport.export(cfg, weights, null, null, tmp, false, null, Map.of("purpose", "bench-sample"));
+        SamplingSettings st = new SamplingSettings(cfgScale, -1, 1.0, topK, 1.0, false);
+        System.out.printf(Locale.ROOT, "config: dim %d, layers %d, heads %d, vocab %d, tokens %d, cfg %.2f, top-k %d, %d CPU cores, ORT threads %s%n",
+                cfg.dim(), cfg.nLayer(), cfg.nHead(), cfg.vocabSize(), cfg.blockSize(), cfgScale, topK,
+                Runtime.getRuntime().availableProcessors(), threads == 0 ? "default" : threads);
+        System.out.println("| engine | batch | images/s | s per batch (median of " + repeats + ") |");
+        System.out.println("|---|---|---|---|");
+        Map<String, Map<Integer, Double>> results = new LinkedHashMap<>();
+        for (String name : engineNames) {
+            try (Engine engine = engine(name, cfg, weights, tmp)) {
+                for (int b : batchSizes) {
+                    long[] classes = new long[b];
+                    for (int i = 0; i < b; i++) classes[i] = i % cfg.numClasses();
+                    engine.generate(classes, st, seed);        // warm-up: session init, allocations, JIT
+                    double[] secs = new double[repeats];
+                    for (int r = 0; r < repeats; r++) {
+                        long t0 = System.nanoTime();
+                        engine.generate(classes, st, seed + r);
+                        secs[r] = (System.nanoTime() - t0) / 1e9;
+                    }
+                    java.util.Arrays.sort(secs);
+                    double med = secs[repeats / 2];
+                    results.computeIfAbsent(name, k -> new LinkedHashMap<>()).put(b, b / med);
+                    System.out.printf(Locale.ROOT, "| %s | %d | %.2f | %.3f |%n", name, b, b / med, med);
+                    System.out.flush();
+                }
+            }
+        }
+        LOG.debug("bench results {}", results);
+        deleteQuietly(tmp);
+    }
+
+    /** The engines by name. */
+    Engine engine(String name, GptConfig cfg, Map<String, Tensor> weights, Path onnxDir) {
+        OnnxSampler.Options opts = new OnnxSampler.Options(device, threads, 0);
+        switch (name) {
+            case "onnx-loop" -> {
+                OnnxSampler s = new OnnxSampler(onnxDir, cfg, opts);
+                return new Engine() {
+                    public long[][] generate(long[] c, SamplingSettings st, long sd) { return s.generate(c, st, sd, 0, c.length); }
+                    public void close() { s.close(); }
+                };
+            }
+            case "onnx-step" -> {
+                OnnxSampler s = new OnnxSampler(onnxDir, cfg, opts);
+                return new Engine() {
+                    public long[][] generate(long[] c, SamplingSettings st, long sd) { return s.generateStepwise(c, st, sd, 0, c.length); }
+                    public void close() { s.close(); }
+                };
+            }
+            default -> throw new NppCommand.UsageException("--engines: unknown engine '" + name + "' (onnx-loop, onnx-step)");
+        }
+    }
+
+    /**
+     * Random weights with the upstream layout: N(0, 0.02) everywhere, norm gains 1, and an output head
+     * of N(0, 0.3) (as the fixture) so that the draw is not uniform.
+     */
+    static Map<String, Tensor> randomWeights(GptConfig c, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        Map<String, Tensor> m = new LinkedHashMap<>();
+        int d = c.dim();
+        int h = c.ffnHidden();
+        m.put("cls_embedding.embedding_table.weight", normal(r, 0.02, c.numClasses() + 1, d));
+        m.put("tok_embeddings.weight", normal(r, 0.02, c.vocabSize(), d));
+        for (int i = 0; i < c.nLayer(); i++) {
+            String p = "layers." + i + ".";
+            m.put(p + "attention.wqkv.weight", normal(r, 0.02, 3 * d, d));
+            m.put(p + "attention.wo.weight", normal(r, 0.02, d, d));
+            m.put(p + "feed_forward.w1.weight", normal(r, 0.02, h, d));
+            m.put(p + "feed_forward.w3.weight", normal(r, 0.02, h, d));
+            m.put(p + "feed_forward.w2.weight", normal(r, 0.02, d, h));
+            m.put(p + "attention_norm.weight", ones(d));
+            m.put(p + "ffn_norm.weight", ones(d));
+        }
+        m.put("norm.weight", ones(d));
+        m.put("output.weight", normal(r, 0.3, c.vocabSize(), d));
+        return m;
+    }
+
+    private static Tensor normal(SplittableRandom r, double std, int rows, int cols) {
+        float[] a = new float[rows * cols];
+        for (int i = 0; i < a.length; i++) {
+            // Box-Muller; SplittableRandom has no nextGaussian on Java 17
+            double u1 = 1.0 - r.nextDouble(), u2 = r.nextDouble();
+            a[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+        }
+        return Tensor.ofFloats(new long[]{rows, cols}, a);
+    }
+
+    private static Tensor ones(int d) {
+        float[] a = new float[d];
+        java.util.Arrays.fill(a, 1f);
+        return Tensor.ofFloats(new long[]{d}, a);
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try (var s = Files.walk(dir)) {
+            List<Path> all = new ArrayList<>(s.toList());
+            java.util.Collections.reverse(all);
+            for (Path p : all) Files.deleteIfExists(p);
+        } catch (IOException e) {
+            LOG.debug("could not delete {}: {}", dir, e.getMessage());
+        }
+    }
+}

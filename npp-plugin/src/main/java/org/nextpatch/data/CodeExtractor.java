@@ -1,0 +1,245 @@
+package org.nextpatch.data;
+
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.nextpatch.io.Images;
+import org.nextpatch.io.Images.Rgb;
+import org.nextpatch.model.VqModel;
+import org.nextpatch.tensor.Npy;
+import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.AtomicFiles;
+import org.nextpatch.util.NppException;
+import org.nextpatch.util.Progress;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Images to token files in the upstream extraction layout (spec section 8, LlamaGen's
+ * {@code extract_codes_c2i.py}): ADM centre crop, TenCrop or centre + horizontal flip, pixels
+ * {@code (x / 255 - 0.5) / 0.5}, VQ encode, then {@code {code_path}/imagenet{S}_codes/{i}.npy}
+ * (int64 {@code (1, n_aug, T)}) and {@code {code_path}/imagenet{S}_labels/{i}.npy} (int64 {@code (1,)}).
+ * <p>
+ * Images that cannot be decoded are reported by name and skipped (their index stays unused, so the
+ * indices of the others do not depend on which files failed). Files already written are skipped, so
+ * an interrupted run resumes where it stopped.
+ */
+public final class CodeExtractor {
+    private static final Logger LOG = LogManager.getLogger(CodeExtractor.class);
+
+    private CodeExtractor() {}
+
+    /** A dataset of labelled images addressed by index. */
+    public interface Source {
+        /** Number of images. */
+        int size();
+
+        /** A name for messages (the file path). */
+        String describe(int i);
+
+        /** Image {@code i} as 8-bit RGB; throws {@link NppException} when it cannot be decoded. */
+        Rgb read(int i);
+
+        /** Class of image {@code i}. */
+        long label(int i);
+
+        /** Class names by index, or an empty list when unknown. */
+        List<String> classNames();
+    }
+
+    /**
+     * Extraction settings.
+     *
+     * @param imageSize S, the crop side fed to the tokenizer
+     * @param tenCrop   ten crops (corners, centre, flipped) of the ADM crop at {@code int(S * cropRange)};
+     *                  otherwise the ADM crop at S and its mirror image
+     * @param cropRange the enlargement before TenCrop (1.1 upstream default, 1.05 for the second set)
+     * @param codePath  output root
+     * @param batchSize images encoded per forward pass
+     */
+    public record Settings(int imageSize, boolean tenCrop, double cropRange, Path codePath, int batchSize) {
+        /** Validates the settings. */
+        public Settings {
+            if (imageSize <= 0) {
+                throw new NppException("--image-size must be positive, got " + imageSize);
+            }
+            if (tenCrop && (cropRange < 1.0 || Double.isNaN(cropRange))) {
+                throw new NppException("--crop-range must be at least 1.0, got " + cropRange);
+            }
+            if (batchSize <= 0) {
+                throw new NppException("--batch-size must be positive, got " + batchSize);
+            }
+        }
+
+        /** Side of the ADM centre crop: {@code int(S * crop_range)} with ten crops, else S. */
+        public int admSize() {
+            return tenCrop ? (int) (imageSize * cropRange) : imageSize;
+        }
+
+        /** Augmentations per image: 10 or 2. */
+        public int augmentations() {
+            return tenCrop ? 10 : 2;
+        }
+
+        /** {@code {code_path}/imagenet{S}_codes}. */
+        public Path codesDir() {
+            return codePath.resolve("imagenet" + imageSize + "_codes");
+        }
+
+        /** {@code {code_path}/imagenet{S}_labels}. */
+        public Path labelsDir() {
+            return codePath.resolve("imagenet" + imageSize + "_labels");
+        }
+    }
+
+    /** What a run did. */
+    public record Result(int written, int alreadyThere, List<String> unreadable) {}
+
+    /** The augmented crops of one image, in upstream order. */
+    public static Rgb[] augment(Rgb image, Settings s) {
+        Rgb adm = Resample.admCenterCrop(image, s.admSize());
+        if (s.tenCrop()) {
+            return Resample.tenCrop(adm, s.imageSize());
+        }
+        return new Rgb[]{adm, Resample.flipHorizontal(adm)};
+    }
+
+    /**
+     * Writes one crop as CHW floats at {@code dst[offset..]}: torchvision's ToTensor then
+     * Normalize(0.5, 0.5), in float32 as upstream.
+     */
+    public static void toChw(Rgb img, float[] dst, int offset) {
+        int plane = img.width() * img.height();
+        int[] px = img.pixels();
+        for (int p = 0; p < plane; p++) {
+            for (int c = 0; c < 3; c++) {
+                float v = ((px[p] >> (16 - 8 * c)) & 0xFF) / 255f;
+                dst[offset + c * plane + p] = (v - 0.5f) / 0.5f;
+            }
+        }
+    }
+
+    /** Runs the extraction. */
+    public static Result run(VqModel model, Source source, Settings s) {
+        int f = model.config().downsample();
+        if (s.imageSize() % f != 0) {
+            throw new NppException("--image-size " + s.imageSize() + " is not a multiple of the tokenizer's downsampling " + f);
+        }
+        try {
+            Files.createDirectories(s.codesDir());
+            Files.createDirectories(s.labelsDir());
+        } catch (java.io.IOException e) {
+            throw new NppException("--code-path " + s.codePath() + ": cannot create: " + e.getMessage(), e);
+        }
+        writeClassNames(source, s);
+        int n = source.size();
+        int nAug = s.augmentations();
+        int side = s.imageSize();
+        int perCrop = 3 * side * side;
+        int written = 0;
+        int already = 0;
+        List<String> unreadable = new ArrayList<>();
+        try (Progress p = Progress.start("extract-codes", n, "img")) {
+            List<Integer> batch = new ArrayList<>();
+            List<Rgb[]> crops = new ArrayList<>();
+            for (int i = 0; i <= n; i++) {
+                if (i < n) {
+                    if (Files.exists(codeFile(s, i)) && Files.exists(labelFile(s, i))) {
+                        already++;
+                        p.step(1);
+                        continue;
+                    }
+                    try {
+                        crops.add(augment(source.read(i), s));
+                        batch.add(i);
+                    } catch (NppException | IllegalArgumentException e) {
+                        LOG.warn("skipping {}: {}", source.describe(i), e.getMessage());
+                        unreadable.add(source.describe(i));
+                        p.step(1);
+                        continue;
+                    }
+                }
+                if (batch.size() == s.batchSize() || (i == n && !batch.isEmpty())) {
+                    float[] x = new float[batch.size() * nAug * perCrop];
+                    for (int b = 0; b < batch.size(); b++) {
+                        for (int a = 0; a < nAug; a++) {
+                            toChw(crops.get(b)[a], x, (b * nAug + a) * perCrop);
+                        }
+                    }
+                    long[] codes = model.encode(Tensor.ofFloats(new long[]{(long) batch.size() * nAug, 3, side, side}, x)).toLongArray();
+                    int per = codes.length / batch.size();
+                    for (int b = 0; b < batch.size(); b++) {
+                        int idx = batch.get(b);
+                        long[] mine = java.util.Arrays.copyOfRange(codes, b * per, (b + 1) * per);
+                        Npy.write(codeFile(s, idx), Tensor.ofLongs(new long[]{1, nAug, per / nAug}, mine));
+                        // labels last: a run killed in between redoes this image
+                        Npy.write(labelFile(s, idx), Tensor.ofLongs(new long[]{1}, new long[]{source.label(idx)}));
+                        written++;
+                    }
+                    p.step(batch.size());
+                    p.status(written + " written" + (already > 0 ? ", " + already + " already there" : "")
+                            + (unreadable.isEmpty() ? "" : ", " + unreadable.size() + " unreadable"));
+                    batch.clear();
+                    crops.clear();
+                }
+            }
+        }
+        if (!unreadable.isEmpty()) {
+            LOG.warn("{} image(s) could not be read and were skipped: {}{}", unreadable.size(),
+                    String.join(", ", unreadable.subList(0, Math.min(10, unreadable.size()))),
+                    unreadable.size() > 10 ? ", ..." : "");
+        }
+        LOG.info("extract-codes: {} written, {} already there, {} unreadable -> {}", written, already, unreadable.size(), s.codesDir());
+        return new Result(written, already, List.copyOf(unreadable));
+    }
+
+    /** {@code imagenet{S}_codes/{i}.npy}. */
+    public static Path codeFile(Settings s, int i) {
+        return s.codesDir().resolve(i + ".npy");
+    }
+
+    /** {@code imagenet{S}_labels/{i}.npy}. */
+    public static Path labelFile(Settings s, int i) {
+        return s.labelsDir().resolve(i + ".npy");
+    }
+
+    /** Class names (one per line, line = label) beside the code folders, for grids and reports. */
+    private static void writeClassNames(Source source, Settings s) {
+        List<String> names = source.classNames();
+        if (!names.isEmpty()) {
+            AtomicFiles.writeString(s.codePath().resolve("classes.txt"), String.join("\n", names) + "\n");
+        }
+    }
+
+    /** A class-per-folder dataset as a source. */
+    public static Source of(ImageFolder folder) {
+        return new Source() {
+            @Override
+            public int size() {
+                return folder.entries().size();
+            }
+
+            @Override
+            public String describe(int i) {
+                return folder.entries().get(i).file().toString();
+            }
+
+            @Override
+            public Rgb read(int i) {
+                return Images.readRgb(folder.entries().get(i).file());
+            }
+
+            @Override
+            public long label(int i) {
+                return folder.entries().get(i).label();
+            }
+
+            @Override
+            public List<String> classNames() {
+                return folder.classes();
+            }
+        };
+    }
+}
