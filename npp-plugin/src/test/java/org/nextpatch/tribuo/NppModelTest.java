@@ -140,4 +140,49 @@ class NppModelTest {
             }
         }
     }
+
+    @Test
+    void generationIsDeterministicPerExampleAndFollowsTheSeedConvention() {
+        MutableDataset<TokenGrid> ds = data(3, 4);
+        try (NppModel m = model(ds)) {
+            TokenGrid a = m.predict(ClassCondition.request(1)).getOutput();
+            assertEquals(a, m.predict(ClassCondition.request(1)).getOutput());
+            assertTrue(a.score() < 0 && Double.isFinite(a.score()));
+            // Its score is the grid's teacher-forced log-likelihood.
+            org.tribuo.impl.ArrayExample<TokenGrid> truth = ClassCondition.example(a, 1);
+            assertEquals(-m.scoreTeacherForced(List.of(truth)).get(0).nll(), a.score(), 1e-9);
+            // Image i of generate(classes, model seed) = predict with seed metadata i.
+            List<TokenGrid> gen = m.generate(new int[]{1, 1, 2, 0, 1}, m.getSeed());
+            List<org.tribuo.Example<TokenGrid>> reqs = new java.util.ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                org.tribuo.impl.ArrayExample<TokenGrid> r = ClassCondition.request(new int[]{1, 1, 2, 0, 1}[i]);
+                r.setMetadataValue(NppModel.DEFAULT_SEED_KEY, (long) i);
+                reqs.add(r);
+            }
+            List<org.tribuo.Prediction<TokenGrid>> preds = m.predict(reqs);
+            for (int i = 0; i < 5; i++) {
+                assertEquals(gen.get(i), preds.get(i).getOutput(), "image " + i);
+            }
+            assertEquals(gen.get(3), m.predict(reqs.get(3)).getOutput(), "alone, image 3");
+            assertEquals(a, gen.get(0));
+            assertTrue(gen.stream().distinct().count() > 1, gen.toString());
+        }
+    }
+
+    @Test
+    void onnxGraphsGiveTheSameGreedyTokensAsTheModel(@TempDir Path dir) {
+        MutableDataset<TokenGrid> ds = data(3, 5);
+        try (NppModel m = model(ds)) {
+            m.setSamplingSettings(org.nextpatch.sample.SamplingSettings.greedy(2.0));
+            m.exportOnnxGraphs(dir, false);
+            List<TokenGrid> djl = m.generate(new int[]{0, 1, 2}, 5);
+            try (org.nextpatch.onnx.OnnxSampler s = new org.nextpatch.onnx.OnnxSampler(dir, TINY,
+                    org.nextpatch.onnx.OnnxSampler.Options.cpu())) {
+                long[][] onnx = s.generate(new long[]{0, 1, 2}, m.getSamplingSettings(), 5, 0, 3);
+                for (int i = 0; i < 3; i++) {
+                    assertTrue(java.util.Arrays.equals(djl.get(i).tokensAsLongs(), onnx[i]), "image " + i);
+                }
+            }
+        }
+    }
 }

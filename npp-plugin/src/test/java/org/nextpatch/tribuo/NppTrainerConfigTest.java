@@ -46,8 +46,8 @@ class NppTrainerConfigTest {
         assertEquals(2, c.patchLevel());
         assertEquals(0.5, c.epochRate());
         assertTrue(c.scheduler());
-        assertEquals(0.003, c.lr());
-        assertEquals(0.0003, c.endLr());
+        assertEquals(0.001, c.lr());
+        assertEquals(0.0001, c.endLr());
         assertEquals(4, c.globalBatchSize());
         assertEquals(0.0, c.tokenDropoutP());
         assertEquals(0.0, c.model().classDropoutProb());

@@ -102,7 +102,7 @@ class NppTribuoTest {
         // Deterministic: the same example gives the same grid; a seed offset in the metadata changes it.
         assertEquals(g, model.predict(ClassCondition.request(2)).getOutput());
         List<TokenGrid> seeds = new ArrayList<>();
-        for (int s = 0; s < 4; s++) {
+        for (int s = 0; s < 3; s++) {
             ArrayExample<TokenGrid> ex = ClassCondition.request(2);
             ex.setMetadataValue(NppModel.DEFAULT_SEED_KEY, (long) s);
             seeds.add(model.predict(ex).getOutput());
@@ -110,14 +110,10 @@ class NppTribuoTest {
         assertEquals(g, seeds.get(0), "metadata seed 0 = no offset");
         assertTrue(seeds.stream().distinct().count() > 1, "different seeds give different grids: " + seeds);
         // Batch prediction equals one-by-one prediction.
-        List<ArrayExample<TokenGrid>> reqs = new ArrayList<>();
-        for (int k = 0; k < 3; k++) {
-            reqs.add(ClassCondition.request(k));
-        }
-        List<Prediction<TokenGrid>> batch = model.predict(new ArrayList<>(reqs));
-        for (int k = 0; k < 3; k++) {
-            assertTrue(batch.get(k).getOutput().fullEquals(model.predict(reqs.get(k)).getOutput(), 1e-4));
-        }
+        List<org.tribuo.Example<TokenGrid>> reqs = new ArrayList<>(List.of(ClassCondition.request(0), ClassCondition.request(2)));
+        List<Prediction<TokenGrid>> batch = model.predict(reqs);
+        assertTrue(batch.get(1).getOutput().fullEquals(g, 1e-9));
+        assertEquals(model.predict(reqs.get(0)).getOutput(), batch.get(0).getOutput());
     }
 
     @Test
@@ -139,7 +135,9 @@ class NppTribuoTest {
             assertTrue(ev.accuracy(k) >= 0 && ev.accuracy(k) <= 1);
         }
         // Tribuo's usual entry point (generation first) gives the same teacher-forced numbers.
-        assertEquals(ev.asMap(), test.getOutputFactory().getEvaluator().evaluate(model, test).asMap());
+        MutableDataset<TokenGrid> small = data(3, 98);
+        assertEquals(new TokenGridEvaluator().evaluateTeacherForced(model, small).asMap(),
+                small.getOutputFactory().getEvaluator().evaluate(model, small).asMap());
     }
 
     @Test
@@ -148,9 +146,10 @@ class NppTribuoTest {
         model.serializeToFile(file);
         try (NppModel back = (NppModel) Model.deserializeFromFile(file)) {
             assertEquals(model.getProvenance(), back.getProvenance());
+            List<TokenGrid> a = model.generate(new int[]{0, 1, 2}, 5);
+            List<TokenGrid> b = back.generate(new int[]{0, 1, 2}, 5);
             for (int k = 0; k < 3; k++) {
-                assertTrue(model.predict(ClassCondition.request(k)).getOutput()
-                        .fullEquals(back.predict(ClassCondition.request(k)).getOutput()));
+                assertTrue(a.get(k).fullEquals(b.get(k)), a.get(k) + " vs " + b.get(k));
             }
             String json = ProvenanceCommand.toJson(back, false);
             assertTrue(json.contains(NppTraining.PYTORCH_VERSION), json);
