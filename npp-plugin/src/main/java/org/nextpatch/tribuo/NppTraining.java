@@ -27,7 +27,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.OffsetDateTime;
 import java.util.Comparator;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -52,7 +56,24 @@ final class NppTraining {
     }
 
     /** The tokens and classes of a dataset, checked. */
-    record Data(long[][] tokens, long[] labels, int gridSide, int vocabSeen, int classesSeen) {
+    /**
+     * The training images: {@code codes[image][augmentation][token]} and one class per image.
+     * Examples that all carry the metadata {@value CodeDirectorySource#IMAGE_KEY} are grouped by it,
+     * so the stored augmentations of one image stay one image (the loop draws one of them per
+     * epoch, as upstream training does); otherwise every example is an image of its own.
+     */
+    record Data(long[][][] codes, int[] labels, int gridSide, int vocabSeen, int classesSeen) {
+        int images() {
+            return codes.length;
+        }
+
+        int examples() {
+            int n = 0;
+            for (long[][] c : codes) {
+                n += c.length;
+            }
+            return n;
+        }
     }
 
     static Data collect(NppTrainer trainer, Dataset<TokenGrid> dataset) {
@@ -90,7 +111,42 @@ final class NppTraining {
             classes = Math.max(classes, k + 1);
             i++;
         }
-        return new Data(tokens, labels, side, vocab, classes);
+        return group(dataset, tokens, labels, side, vocab, classes);
+    }
+
+    private static Data group(Dataset<TokenGrid> dataset, long[][] tokens, long[] labels, int side, int vocab,
+                              int classes) {
+        List<Object> ids = new ArrayList<>(tokens.length);
+        for (Example<TokenGrid> ex : dataset) {
+            Optional<Object> id = ex.getMetadataValue(CodeDirectorySource.IMAGE_KEY);
+            if (id.isEmpty()) {
+                ids = null;
+                break;
+            }
+            ids.add(id.get());
+        }
+        Map<Object, List<Integer>> byImage = new LinkedHashMap<>();
+        for (int i = 0; i < tokens.length; i++) {
+            byImage.computeIfAbsent(ids == null ? (Object) i : ids.get(i), k -> new ArrayList<>()).add(i);
+        }
+        long[][][] codes = new long[byImage.size()][][];
+        int[] lab = new int[byImage.size()];
+        int img = 0;
+        for (Map.Entry<Object, List<Integer>> e : byImage.entrySet()) {
+            List<Integer> members = e.getValue();
+            codes[img] = new long[members.size()][];
+            lab[img] = (int) labels[members.get(0)];
+            for (int a = 0; a < members.size(); a++) {
+                int i = members.get(a);
+                if (labels[i] != lab[img]) {
+                    throw new IllegalArgumentException("examples " + members.get(0) + " and " + i + " are crops of image "
+                            + e.getKey() + " but have classes " + lab[img] + " and " + labels[i]);
+                }
+                codes[img][a] = tokens[i];
+            }
+            img++;
+        }
+        return new Data(codes, lab, side, vocab, classes);
     }
 
     static NppModel run(NppTrainer trainer, Dataset<TokenGrid> dataset, Data data,
@@ -106,8 +162,8 @@ final class NppTraining {
             TrainConfig config = trainer.toTrainConfig(data.gridSide(), data.vocabSeen(), data.classesSeen(),
                     runSeed, results);
             GptConfig model = config.model();
-            LOG.info("Training NPP model ({} parameters) on {} grids of {}x{}, {} classes, device {}",
-                    model.parameterCount(), data.tokens().length, data.gridSide(), data.gridSide(),
+            LOG.info("Training NPP model ({} parameters) on {} images of {}x{} tokens, {} classes, device {}",
+                    model.parameterCount(), data.images(), data.gridSide(), data.gridSide(),
                     model.numClasses(), config.device());
             long start = System.nanoTime();
             LoopResult r = runLoop(config, data, trainer.useEma());
@@ -162,11 +218,8 @@ final class NppTraining {
 
     /** Runs the project's training loop over the dataset's grids (one augmentation per image). */
     private static LoopResult runLoop(TrainConfig config, Data data, boolean useEma) {
-        int[] labels = new int[data.labels().length];
-        for (int i = 0; i < labels.length; i++) {
-            labels[i] = (int) data.labels()[i];
-        }
-        TrainingResult r = NppTrainingLoop.train(config, InMemoryCodeSet.of(data.tokens(), labels), new TrainingListener() { });
+        TrainingResult r = NppTrainingLoop.train(config, new InMemoryCodeSet(data.codes(), data.labels()),
+                new TrainingListener() { });
         Map<String, Tensor> weights = useEma && r.emaWeights() != null ? r.emaWeights() : r.weights();
         double finalLoss = r.steps().isEmpty() ? Double.NaN : r.steps().get(r.steps().size() - 1).loss();
         return new LoopResult(weights, r.stepsDone(), finalLoss);
