@@ -1,5 +1,6 @@
 package org.nextpatch.tensor;
 
+import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
 
 import java.io.IOException;
@@ -60,6 +61,7 @@ public final class ZipArchiveWriter implements AutoCloseable {
                 Files.createDirectories(dir);
             }
             this.tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            AtomicFiles.readableByAll(tmp);
             this.ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
         } catch (IOException e) {
             throw new NppException("cannot write " + target + ": " + e.getMessage(), e);
@@ -79,6 +81,16 @@ public final class ZipArchiveWriter implements AutoCloseable {
     }
 
     private void put(ByteBuffer src) throws IOException {
+        if (src.remaining() >= buf.capacity()) {
+            // large pieces (tensor storages, batches of rows) go straight to the channel, without a copy
+            flush();
+            int n = src.remaining();
+            while (src.hasRemaining()) {
+                ch.write(src);
+            }
+            pos += n;
+            return;
+        }
         while (src.hasRemaining()) {
             if (!buf.hasRemaining()) {
                 flush();

@@ -194,6 +194,19 @@ class NpyNpzTest {
     }
 
     @Test
+    void writtenFilesAreOrdinaryReadableFiles() throws IOException {
+        Path npy = dir.resolve("p.npy");
+        Path npz = dir.resolve("p.npz");
+        Npy.write(npy, sample(DType.UINT8, 2));
+        Npz.write(npz, Map.of("arr_0", sample(DType.UINT8, 2)));
+        org.junit.jupiter.api.Assumptions.assumeTrue(dir.getFileSystem().supportedFileAttributeViews().contains("posix"));
+        for (Path p : List.of(npy, npz)) {
+            // not the owner-only mode of the temporary file they were written through
+            assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p)), p.toString());
+        }
+    }
+
+    @Test
     void npzStreamingRowsAndRanges() {
         Path p = dir.resolve("samples.npz");
         Tensor all = sample(DType.UINT8, 7, 4, 4, 3);
@@ -259,6 +272,13 @@ class NpyNpzTest {
             assertTrue(b.contentEquals(r.read("b")));
             float[] fa = a.toFloatArray();
             assertArrayEquals(java.util.Arrays.copyOfRange(fa, 10, 20), r.readRows("a", 2, 2).toFloatArray());
+            // forward reads continue one inflating stream; a read behind it starts again
+            for (int row = 0; row < 6; row += 2) {
+                assertArrayEquals(java.util.Arrays.copyOfRange(fa, row * 5, row * 5 + 10), r.readRows("a", row, 2).toFloatArray());
+            }
+            assertArrayEquals(java.util.Arrays.copyOfRange(fa, 5, 10), r.readRows("a", 1, 1).toFloatArray());
+            assertTrue(b.contentEquals(r.read("b")));
+            assertArrayEquals(java.util.Arrays.copyOfRange(fa, 25, 30), r.readRows("a", 5, 1).toFloatArray());
         }
     }
 

@@ -21,12 +21,16 @@ import java.io.PrintWriter;
         description = "Next Patch Prediction for LlamaGen image generation, on Tribuo, DJL and ONNX Runtime.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
+                BenchTrainCommand.class,
                 VqEncodeCommand.class,
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
+                TrainVqCommand.class,
                 ExportOnnxCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                EvaluateCommand.class,
                 ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {

@@ -2,7 +2,6 @@ package org.nextpatch.eval;
 
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.EigenDecomposition;
-import org.apache.commons.math3.linear.RealMatrix;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.util.NppException;
@@ -17,7 +16,8 @@ import java.util.stream.IntStream;
  * is fragile for the nearly singular covariances of 2048 features. Only the trace is needed, and
  * S1 S2 has the same eigenvalues as the symmetric positive semi-definite {@code sqrt(S1) S2 sqrt(S1)}
  * (similar matrices), so {@code Tr(sqrtm(S1 S2)) = sum_i sqrt(lambda_i(sqrt(S1) S2 sqrt(S1)))}: two
- * symmetric eigen-decompositions (Apache Commons Math) and two matrix products.
+ * symmetric eigen-decompositions (Apache Commons Math, with {@link SymmetricEigen} where Commons
+ * Math does not converge, as on rank-deficient covariances) and two matrix products.
  * <p>
  * Rounding can make tiny eigenvalues slightly negative, whose square roots would be imaginary;
  * like the evaluator (which drops an imaginary part when it is within 1e-3 of zero) they are
@@ -64,53 +64,103 @@ public final class Frechet {
         if (!allFinite(a) || !allFinite(b)) {
             return Double.NaN;
         }
+        double[][] r;
         try {
-            double[][] r = sqrtPsd(a);
-            double[][] m = multiply(multiply(r, b), r);
-            // m is symmetric in exact arithmetic; symmetrize away the rounding before decomposing
-            for (int i = 0; i < d; i++) {
-                for (int j = i + 1; j < d; j++) {
-                    double v = 0.5 * (m[i][j] + m[j][i]);
-                    m[i][j] = v;
-                    m[j][i] = v;
-                }
-            }
-            double[] lambda = new EigenDecomposition(new Array2DRowRealMatrix(m, false)).getRealEigenvalues();
-            double max = 0;
-            for (double l : lambda) {
-                max = Math.max(max, Math.abs(l));
-            }
-            double sum = 0;
-            for (double l : lambda) {
-                if (l >= 0) {
-                    sum += Math.sqrt(l);
-                } else if (Math.sqrt(-l) > 1e-3 && -l > 1e-9 * max) {
-                    throw new NppException("Frechet distance: imaginary component " + Math.sqrt(-l)
-                            + " in the square root of the covariance product (covariances not positive semi-definite?)");
-                }
-                // else: a rounding-level negative eigenvalue, i.e. a negligible imaginary part: dropped
-            }
-            return sum;
-        } catch (org.apache.commons.math3.exception.MathIllegalStateException e) {
-            LOG.debug("eigen-decomposition failed: {}", e.getMessage());
+            r = sqrtPsd(a);
+        } catch (ArithmeticException e) {
             return Double.NaN;
         }
+        if (!allFinite(r)) {
+            return Double.NaN;
+        }
+        double[][] m = multiply(multiply(r, b), r);
+        // m is symmetric in exact arithmetic; symmetrize away the rounding before decomposing
+        for (int i = 0; i < d; i++) {
+            for (int j = i + 1; j < d; j++) {
+                double v = 0.5 * (m[i][j] + m[j][i]);
+                m[i][j] = v;
+                m[j][i] = v;
+            }
+        }
+        double[] lambda;
+        try {
+            lambda = eigen(m, false).values;
+        } catch (ArithmeticException e) {
+            return Double.NaN;
+        }
+        double max = 0;
+        for (double l : lambda) {
+            max = Math.max(max, Math.abs(l));
+        }
+        double sum = 0;
+        for (double l : lambda) {
+            if (l >= 0) {
+                sum += Math.sqrt(l);
+            } else if (Math.sqrt(-l) > 1e-3 && -l > 1e-9 * max) {
+                throw new NppException("Frechet distance: imaginary component " + Math.sqrt(-l)
+                        + " in the square root of the covariance product (covariances not positive semi-definite?)");
+            }
+            // else: a rounding-level negative eigenvalue, i.e. a negligible imaginary part: dropped
+        }
+        return sum;
     }
 
     /** Symmetric PSD square root via eigen-decomposition; negative rounding eigenvalues clamp to 0. */
     static double[][] sqrtPsd(double[][] s) {
         int d = s.length;
-        EigenDecomposition eig = new EigenDecomposition(new Array2DRowRealMatrix(s, false));
-        double[] lambda = eig.getRealEigenvalues();
-        RealMatrix v = eig.getV();
-        double[][] vd = v.getData();
-        double[][] vs = new double[d][d];
-        for (int i = 0; i < d; i++) {
-            for (int k = 0; k < d; k++) {
-                vs[i][k] = vd[i][k] * Math.sqrt(Math.max(lambda[k], 0));
+        SymmetricEigen eig = eigen(s, true);
+        double[][] vt = eig.vectors;
+        double[][] scaled = new double[d][];
+        for (int k = 0; k < d; k++) {
+            double f = Math.sqrt(Math.max(eig.values[k], 0));
+            scaled[k] = new double[d];
+            for (int j = 0; j < d; j++) {
+                scaled[k][j] = vt[k][j] * f;
             }
         }
-        return multiplyTransposed(vs, vd);
+        // sqrt(S) = V diag(sqrt(lambda)) V^T = (scaled)^T vt, i.e. sum_k scaled[k] (x) vt[k]
+        return transposedTimes(scaled, vt);
+    }
+
+    /**
+     * Eigen-decomposition of a symmetric matrix: Apache Commons Math first; when its QL iteration
+     * gives up (it does on rank-deficient covariances), the project's own {@link SymmetricEigen},
+     * whose convergence test does not fail there.
+     */
+    static SymmetricEigen eigen(double[][] m, boolean wantVectors) {
+        try {
+            EigenDecomposition e = new EigenDecomposition(new Array2DRowRealMatrix(m, false));
+            double[] values = e.getRealEigenvalues();
+            if (e.hasComplexEigenvalues()) {
+                throw new org.apache.commons.math3.exception.MathIllegalStateException();
+            }
+            return SymmetricEigen.ofParts(values, wantVectors ? e.getVT().getData() : null);
+        } catch (org.apache.commons.math3.exception.MathIllegalStateException
+                 | org.apache.commons.math3.exception.MathUnsupportedOperationException e) {
+            LOG.debug("Commons Math eigen-decomposition of a {}x{} matrix failed ({}); using tridiagonal QL",
+                    m.length, m.length, e.getMessage());
+            return SymmetricEigen.of(m, wantVectors);
+        }
+    }
+
+    /** a^T b for square matrices, rows of the result in parallel. */
+    static double[][] transposedTimes(double[][] a, double[][] b) {
+        int n = a.length;
+        double[][] c = new double[n][n];
+        IntStream.range(0, n).parallel().forEach(i -> {
+            double[] ci = c[i];
+            for (int k = 0; k < n; k++) {
+                double aki = a[k][i];
+                if (aki == 0) {
+                    continue;
+                }
+                double[] bk = b[k];
+                for (int j = 0; j < n; j++) {
+                    ci[j] += aki * bk[j];
+                }
+            }
+        });
+        return c;
     }
 
     private static double[][] symmetrized(double[][] s, double eps) {
@@ -162,26 +212,6 @@ public final class Frechet {
                 for (int j = 0; j < m; j++) {
                     ci[j] += aip * bp[j];
                 }
-            }
-        });
-        return c;
-    }
-
-    /** a b^T, rows in parallel. */
-    static double[][] multiplyTransposed(double[][] a, double[][] b) {
-        int n = a.length;
-        int m = b.length;
-        int k = a[0].length;
-        double[][] c = new double[n][m];
-        IntStream.range(0, n).parallel().forEach(i -> {
-            double[] ai = a[i];
-            for (int j = 0; j < m; j++) {
-                double[] bj = b[j];
-                double s = 0;
-                for (int p = 0; p < k; p++) {
-                    s += ai[p] * bj[p];
-                }
-                c[i][j] = s;
             }
         });
         return c;

@@ -7,6 +7,7 @@ import org.nextpatch.tensor.Tensor;
 import org.nextpatch.tensor.ZipArchive;
 import org.nextpatch.tensor.ZipArchiveWriter;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Progress;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,6 +40,7 @@ public final class TorchCheckpoint {
 
     /** Record prefix of written archives ({@code torch.save} uses the file's stem; any name is accepted). */
     private static final String ARCHIVE_PREFIX = "archive/";
+    private static final long PROGRESS_BYTES = 256L << 20;
 
     private TorchCheckpoint() {}
 
@@ -104,13 +106,29 @@ public final class TorchCheckpoint {
             zip.entry(prefix + "data.pkl", program);
             zip.entry(prefix + "byteorder", "little".getBytes(StandardCharsets.US_ASCII));
             List<Tensor> tensors = pickler.tensors();
-            for (int i = 0; i < tensors.size(); i++) {
-                Tensor t = tensors.get(i);
-                ByteBuffer data = t.data();
-                zip.beginEntry(prefix + "data/" + i, data.remaining());
-                bytes += data.remaining();
-                zip.write(data);
-                zip.endEntry();
+            long total = 0;
+            for (Tensor t : tensors) {
+                total += t.numel() * t.dtype().bytes();
+            }
+            // a GPT-XXL checkpoint takes a minute or more to write: show progress for large ones
+            Progress progress = total >= PROGRESS_BYTES ? Progress.start("save " + path.getFileName(), total >> 20, "MB") : null;
+            try {
+                for (int i = 0; i < tensors.size(); i++) {
+                    Tensor t = tensors.get(i);
+                    ByteBuffer data = t.data();
+                    zip.beginEntry(prefix + "data/" + i, data.remaining());
+                    long before = bytes >> 20;
+                    bytes += data.remaining();
+                    zip.write(data);
+                    zip.endEntry();
+                    if (progress != null) {
+                        progress.step((bytes >> 20) - before);
+                    }
+                }
+            } finally {
+                if (progress != null) {
+                    progress.close();
+                }
             }
             zip.entry(prefix + "version", "3\n".getBytes(StandardCharsets.US_ASCII));
             zip.commit();
@@ -241,6 +259,12 @@ public final class TorchCheckpoint {
                         return Unpickler.UNHANDLED;
                     }
                 }
+            }
+            if (g.is("torch._tensor", "_rebuild_from_type_v2") && args.size() >= 3
+                    && args.get(0) instanceof Unpickler.Global f && args.get(2) instanceof PickleTuple fArgs) {
+                // tensors with Python attributes / subclasses: rebuild the plain tensor, drop the type and attributes
+                Object t = call(f, fArgs);
+                return t instanceof Tensor ? t : Unpickler.UNHANDLED;
             }
             if (g.is("torch", "Size") && args.size() == 1 && args.get(0) instanceof List<?> dims) {
                 return new PickleTuple(dims);

@@ -3,6 +3,7 @@ package org.nextpatch.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import org.nextpatch.io.PickleTuple;
 import org.nextpatch.model.NdTensors;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -160,7 +161,7 @@ public final class AdamW implements AutoCloseable {
     private Map<String, Object> group(double lr, double wd, List<Object> idx) {
         Map<String, Object> g = new LinkedHashMap<>();
         g.put("lr", lr);
-        g.put("betas", new ArrayList<Object>(Arrays.asList(beta1, beta2)));
+        g.put("betas", PickleTuple.of(beta1, beta2));
         g.put("eps", eps);
         g.put("weight_decay", wd);
         g.put("amsgrad", false);

@@ -60,6 +60,7 @@ class AdamWTest {
             pb.setRequiresGradient(true);
             NDArray na = m.create(a, new Shape(2, 3));
             NDArray nc = m.create(c, new Shape(3));
+            NDArray half2 = m.create(2f);
             Map<String, NDArray> params = new LinkedHashMap<>();
             params.put("b", pb); // 1-D first: torch numbers the decay group first anyway
             params.put("w", pw);
@@ -75,7 +76,8 @@ class AdamWTest {
                     assertEquals(2, opt.steps());
                 }
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    NDArray loss = pw.mul(pw).mul(na).sum().div(2f).add(pb.mul(nc).sum());
+                    // scalars as NDArrays kept alive in m: DJL frees a Number operand that autograd still needs
+                    NDArray loss = pw.mul(pw).mul(na).sum().div(half2).add(pb.mul(nc).sum());
                     gc.backward(loss);
                 }
                 double norm = Gradients.clipGlobalNorm(params.values(), maxNorm);
