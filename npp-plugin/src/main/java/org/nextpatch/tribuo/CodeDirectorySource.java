@@ -9,6 +9,7 @@ import com.oracle.labs.mlrg.olcut.provenance.primitives.HashProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
+import org.nextpatch.data.CodeDirectorySet;
 import org.nextpatch.data.CodeSet;
 import org.nextpatch.util.NppException;
 import org.tribuo.ConfigurableDataSource;
@@ -109,7 +110,7 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         if (maxImages < 0) {
             throw new NppException("maxImages must be >= 0, got " + maxImages);
         }
-        CodeSet codes = null; if (codes == null) throw new UnsupportedOperationException("code directory reader not landed");
+        CodeSet codes = CodeDirectorySet.open(codePath, imageSize);
         int n = maxImages > 0 ? Math.min(maxImages, codes.size()) : codes.size();
         int t = codes.tokens();
         List<Example<TokenGrid>> list = new ArrayList<>();
