@@ -35,6 +35,7 @@ import java.io.PrintWriter;
                 ScoreCommand.class,
                 SampleCommand.class,
                 ProvenanceCommand.class,
+                DemoCommand.class,
         })
 public final class NppCommand implements Runnable {
 
