@@ -36,6 +36,7 @@ import java.io.PrintWriter;
                 SampleCommand.class,
                 ProvenanceCommand.class,
                 DemoCommand.class,
+                BenchCommand.class,
         })
 public final class NppCommand implements Runnable {
 

@@ -46,10 +46,15 @@ public record FashionMnistFiles(Path trainImages, Path trainLabels, Path testIma
         if (find(system, "t10k-images-idx3-ubyte") != null && find(system, "t10k-labels-idx1-ubyte") != null) {
             return fromDir(system, false);
         }
+        return copyShipped(copyTo);
+    }
+
+    /** Copies the test split shipped on the class path into {@code dir} (once) and returns its files. */
+    public static FashionMnistFiles copyShipped(Path dir) {
         try {
-            Files.createDirectories(copyTo);
+            Files.createDirectories(dir);
             for (String name : new String[]{"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
-                Path out = copyTo.resolve(name);
+                Path out = dir.resolve(name);
                 if (Files.isRegularFile(out)) {
                     continue;
                 }
@@ -57,16 +62,16 @@ public record FashionMnistFiles(Path trainImages, Path trainLabels, Path testIma
                     if (in == null) {
                         throw new NppException("the shipped Fashion-MNIST file " + name + " is missing from the class path");
                     }
-                    Path tmp = Files.createTempFile(copyTo, name, ".tmp");
+                    Path tmp = Files.createTempFile(dir, name, ".tmp");
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                     Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
                 }
             }
         } catch (IOException e) {
-            throw new NppException("cannot copy the shipped Fashion-MNIST test split to " + copyTo + ": " + e.getMessage(), e);
+            throw new NppException("cannot copy the shipped Fashion-MNIST test split to " + dir + ": " + e.getMessage(), e);
         }
-        return new FashionMnistFiles(null, null, copyTo.resolve("t10k-images-idx3-ubyte.gz"),
-                copyTo.resolve("t10k-labels-idx1-ubyte.gz"),
+        return new FashionMnistFiles(null, null, dir.resolve("t10k-images-idx3-ubyte.gz"),
+                dir.resolve("t10k-labels-idx1-ubyte.gz"),
                 "Fashion-MNIST test split shipped with npp (10,000 images; install dataset-fashion-mnist or give --data for the full set)");
     }
 
