@@ -28,6 +28,7 @@ import java.io.PrintWriter;
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
+                TrainFeatureNetCommand.class,
         })
 public final class NppCommand implements Runnable {
 
