@@ -236,7 +236,9 @@ public final class GptOnnxExporter {
 
     /** RMSNorm (spec 6.2): {@code x / sqrt(mean(x^2) + eps) * gain}, float32. */
     private String rmsNorm(OnnxGraphBuilder g, String x, String gain) {
-        String ms = g.reduceMean(g.mul(x, x), true, -1);
+        // Pow(x, 2) (not Mul(x, x)): ONNX Runtime fuses Pow-ReduceMean-Add-Sqrt-Div-Mul into one
+        // SimplifiedLayerNormalization kernel.
+        String ms = g.reduceMean(g.pow(x, g.scalarF(2f)), true, -1);
         String r = g.sqrt(g.add(ms, g.scalarF((float) cfg.normEps())));
         return g.mul(g.div(x, r), gain);
     }
@@ -554,6 +556,28 @@ public final class GptOnnxExporter {
         files.add(save(buildStep(), dir.resolve("gpt-step.onnx"), "step", externalData));
         files.add(save(buildGenerate(), dir.resolve("gpt-generate.onnx"), "generate", externalData));
         return files;
+    }
+
+    /**
+     * One graph as an in-memory model with its weights inline (for Tribuo's {@code ONNXExportable},
+     * which hands back a {@code ModelProto}); only for models below the 2 GB protobuf limit.
+     *
+     * @param graph {@code prefill}, {@code step} or {@code generate}
+     */
+    public ai.onnx.proto.OnnxMl.ModelProto toModelProto(String graph, Map<String, String> extraMetadata) {
+        OnnxGraphBuilder g = switch (graph) {
+            case "prefill" -> buildPrefill();
+            case "step" -> buildStep();
+            case "generate" -> buildGenerate();
+            default -> throw new IllegalArgumentException("graph must be prefill, step or generate, got " + graph);
+        };
+        if (g.initializerBytes() > 1_900_000_000L) {
+            throw new NppException("the " + graph + " graph's weights (" + g.initializerBytes() / 1_000_000
+                    + " MB) exceed the 2 GB protobuf limit; export to files with external data (npp export-onnx)");
+        }
+        Map<String, String> meta = new LinkedHashMap<>(metadata(graph));
+        meta.putAll(extraMetadata);
+        return g.build(meta);
     }
 
     /** External data is used when asked, or (null) when the weights exceed 1.5 GB (protobuf limit 2 GB). */

@@ -73,6 +73,9 @@ public final class OnnxGraphBuilder {
     private final Scope scope;
     private final GraphProto.Builder graph;
     private final boolean root;
+    /** Values computed by nodes of this graph, and those already declared as outputs. */
+    private final Set<String> produced = new java.util.HashSet<>();
+    private final Set<String> declaredOutputs = new java.util.HashSet<>();
 
     /** A new top-level graph. */
     public OnnxGraphBuilder(String graphName) {
@@ -170,14 +173,22 @@ public final class OnnxGraphBuilder {
     }
 
     /**
-     * Declares a copy of {@code value} as an output of unspecified shape (subgraph outputs), named
-     * after {@code base} made unique. The copy (an {@code Identity}) keeps outer-scope values and
-     * values used twice from being outputs directly. Returns the output name.
+     * Declares {@code value} as an output of unspecified shape (subgraph outputs). A value computed
+     * by a node of this graph is declared as it is; otherwise (a graph input, an outer-scope value, a
+     * value already declared) an {@code Identity} copy named after {@code base} is. Returns the
+     * output name.
      */
     public String outputAnyShape(String value, String base, DType type) {
+        if (produced.contains(value) && declaredOutputs.add(value)) {
+            // Made by a node of this graph and not yet an output: declare it directly, no copy
+            // (in a Loop body an Identity would copy the whole key/value cache every iteration).
+            graph.addOutput(valueInfoAnyShape(value, type));
+            return value;
+        }
         String out = scope.unique(base);
         addNode("Identity", List.of(value), List.of(out), List.of());
         graph.addOutput(valueInfoAnyShape(out, type));
+        declaredOutputs.add(out);
         return out;
     }
 
@@ -316,6 +327,7 @@ public final class OnnxGraphBuilder {
     private void addNode(String opType, List<String> inputs, List<String> outputs, List<Attr> attrs) {
         NodeProto.Builder n = NodeProto.newBuilder().setOpType(opType).setName(scope.unique("n_" + opType));
         n.addAllInput(inputs).addAllOutput(outputs);
+        produced.addAll(outputs);
         for (Attr a : attrs) {
             n.addAttribute(a.proto());
         }

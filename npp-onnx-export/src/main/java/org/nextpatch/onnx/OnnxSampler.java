@@ -50,8 +50,10 @@ public final class OnnxSampler implements AutoCloseable {
      *                       (CUDA when it loads, else CPU with a log line)
      * @param intraOpThreads threads inside an operator (0: ONNX Runtime's default, all cores)
      * @param interOpThreads threads across operators (0: default)
+     * @param profilePrefix  when not null, ONNX Runtime writes a per-node timing profile (JSON) with
+     *                       this file prefix for every session (see docs/benchmarks.md)
      */
-    public record Options(String device, int intraOpThreads, int interOpThreads) {
+    public record Options(String device, int intraOpThreads, int interOpThreads, String profilePrefix) {
         public Options {
             if (device == null || !(device.equals("cpu") || device.equals("auto") || device.matches("cuda(:\\d+)?"))) {
                 throw new NppException("--device must be cpu, auto, cuda or cuda:N, got '" + device + "'");
@@ -63,7 +65,7 @@ public final class OnnxSampler implements AutoCloseable {
 
         /** CPU with default threads. */
         public static Options cpu() {
-            return new Options("cpu", 0, 0);
+            return new Options("cpu", 0, 0, null);
         }
     }
 
@@ -115,6 +117,9 @@ public final class OnnxSampler implements AutoCloseable {
             }
             if (options.interOpThreads() > 0) {
                 so.setInterOpNumThreads(options.interOpThreads());
+            }
+            if (options.profilePrefix() != null) {
+                so.enableProfiling(options.profilePrefix() + "-" + name.replace(".onnx", ""));
             }
             provider = "CPU";
             if (!options.device().equals("cpu")) {
@@ -313,6 +318,15 @@ public final class OnnxSampler implements AutoCloseable {
 
     @Override
     public void close() {
+        for (OrtSession s : new OrtSession[]{generateSession, prefillSession, stepSession}) {
+            if (s != null && options.profilePrefix() != null) {
+                try {
+                    LOG.info("ONNX Runtime profile written to {}", s.endProfiling());
+                } catch (OrtException e) {
+                    LOG.debug("ending the profile failed: {}", e.getMessage());
+                }
+            }
+        }
         for (OrtSession s : new OrtSession[]{generateSession, prefillSession, stepSession}) {
             if (s != null) {
                 try {

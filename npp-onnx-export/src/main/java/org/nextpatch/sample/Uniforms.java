@@ -36,4 +36,18 @@ public final class Uniforms {
         }
         return out;
     }
+
+    /**
+     * Labels for a run without given classes (FID sample sets): image {@code i}'s label is the
+     * {@code i}-th {@code nextInt(numClasses)} of {@code new SplittableRandom(seed * GOLDEN - 1)},
+     * uniform over the classes and independent of the token uniforms.
+     */
+    public static long[] labels(long seed, int count, int numClasses) {
+        SplittableRandom rng = new SplittableRandom(seed * GOLDEN - 1);
+        long[] out = new long[count];
+        for (int i = 0; i < count; i++) {
+            out[i] = rng.nextInt(numClasses);
+        }
+        return out;
+    }
 }

@@ -60,6 +60,9 @@ public final class Npz {
         private final ZipArchive zip;
         private final Map<String, ZipArchive.Entry> entries = new LinkedHashMap<>();
         private final Map<String, Npy.Header> headers = new LinkedHashMap<>();
+        private InputStream cursor;
+        private ZipArchive.Entry cursorEntry;
+        private long cursorPos;
 
         Reader(Path path) {
             this.path = path;
@@ -139,25 +142,56 @@ public final class Npz {
             if (e.isStored()) {
                 b = zip.map(e, off, len);
             } else {
-                // compressed: inflate sequentially up to the rows asked for
-                try (InputStream in = zip.openStream(e)) {
-                    in.skipNBytes(off);
-                    byte[] data = in.readNBytes((int) len);
-                    if (data.length < len) {
-                        throw new NppException(path + ": entry " + e.name() + " is truncated");
-                    }
-                    b = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
-                } catch (java.io.EOFException ex) {
-                    throw new NppException(path + ": entry " + e.name() + " is truncated");
-                } catch (IOException ex) {
-                    throw new NppException(path + ": " + ex.getMessage(), ex);
-                }
+                b = inflated(e, off, len);
             }
             return new Tensor(h.dtype(), shape, h.bigEndian() ? Npy.swapped(b, h.dtype()) : b);
         }
 
+        /**
+         * Bytes [off, off + len) of a compressed entry. Deflate cannot seek, so one stream per reader
+         * is kept open and reused while reads move forward (batches in order cost one pass in all);
+         * a read behind it starts again from the entry's beginning.
+         */
+        private synchronized ByteBuffer inflated(ZipArchive.Entry e, long off, long len) {
+            try {
+                if (cursor == null || cursorEntry != e || cursorPos > off) {
+                    closeCursor();
+                    cursor = zip.openStream(e);
+                    cursorEntry = e;
+                    cursorPos = 0;
+                }
+                cursor.skipNBytes(off - cursorPos);
+                cursorPos = off;
+                byte[] data = cursor.readNBytes((int) len);
+                cursorPos += data.length;
+                if (data.length < len) {
+                    throw new NppException(path + ": entry " + e.name() + " is truncated");
+                }
+                return ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+            } catch (java.io.EOFException ex) {
+                closeCursor();
+                throw new NppException(path + ": entry " + e.name() + " is truncated");
+            } catch (IOException ex) {
+                closeCursor();
+                throw new NppException(path + ": " + ex.getMessage(), ex);
+            }
+        }
+
+        private void closeCursor() {
+            if (cursor != null) {
+                try {
+                    cursor.close();
+                } catch (IOException ignored) {
+                    // read-only stream
+                }
+                cursor = null;
+                cursorEntry = null;
+            }
+        }
+
         @Override
-        public void close() {
+        public synchronized void close() {
+            closeCursor();
             zip.close();
         }
     }

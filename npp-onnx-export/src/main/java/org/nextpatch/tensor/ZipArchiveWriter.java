@@ -60,9 +60,19 @@ public final class ZipArchiveWriter implements AutoCloseable {
                 Files.createDirectories(dir);
             }
             this.tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            readableByAll(tmp);
             this.ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
         } catch (IOException e) {
             throw new NppException("cannot write " + target + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Temporary files are created owner-only (0600); a finished archive is an ordinary 0644 file. */
+    private static void readableByAll(Path p) {
+        try {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        } catch (UnsupportedOperationException | IOException ignored) {
+            // not a POSIX file system: keep its defaults
         }
     }
 
@@ -79,6 +89,16 @@ public final class ZipArchiveWriter implements AutoCloseable {
     }
 
     private void put(ByteBuffer src) throws IOException {
+        if (src.remaining() >= buf.capacity()) {
+            // large pieces (tensor storages, batches of rows) go straight to the channel, without a copy
+            flush();
+            int n = src.remaining();
+            while (src.hasRemaining()) {
+                ch.write(src);
+            }
+            pos += n;
+            return;
+        }
         while (src.hasRemaining()) {
             if (!buf.hasRemaining()) {
                 flush();

@@ -57,6 +57,9 @@ public final class ExtractCodesCommand implements Callable<Integer> {
         if (labelsPath != null && !IdxImages.looksLikeIdx(dataPath)) {
             throw new NppCommand.UsageException("--labels-path is only for an IDX --data-path");
         }
+        if (IdxImages.looksLikeIdx(dataPath) && labelsPath == null) {
+            throw new NppCommand.UsageException("--data-path " + dataPath + " is an IDX file: give its labels with --labels-path");
+        }
         CodeExtractor.Settings s = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);
         CodeExtractor.Source source = IdxImages.looksLikeIdx(dataPath)
                 ? IdxImages.read(dataPath, labelsPath).limit(limit)

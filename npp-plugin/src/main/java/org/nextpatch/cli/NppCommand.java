@@ -24,6 +24,7 @@ import java.io.PrintWriter;
                 VqEncodeCommand.class,
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
+                TrainVqCommand.class,
                 ExportOnnxCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,

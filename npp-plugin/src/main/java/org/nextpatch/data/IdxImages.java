@@ -46,15 +46,13 @@ public final class IdxImages implements CodeExtractor.Source {
     }
 
     /**
-     * Reads an IDX image file and its label file. Fashion-MNIST class names are attached when the
-     * path says "fashion".
+     * Reads an IDX image file and its label file (null: every label 0, for tokenizer training).
+     * Fashion-MNIST class names are attached when the path says "fashion".
      */
     public static IdxImages read(Path images, Path labelsFile) {
-        if (labelsFile == null) {
-            throw new NppException("--data-path " + images + " is an IDX file: give its labels with --labels-path");
-        }
         Tensor img = Idx.read(images);
-        Tensor lab = Idx.read(labelsFile);
+        Tensor lab = labelsFile == null ? Tensor.ofLongs(new long[]{img.shape()[0]}, new long[(int) img.shape()[0]])
+                : Idx.read(labelsFile);
         if (img.rank() != 3 || img.dtype() != DType.UINT8) {
             throw new NppException(images + ": expected uint8 IDX images [N, H, W], got " + img.dtype() + " " + Arrays.toString(img.shape()));
         }

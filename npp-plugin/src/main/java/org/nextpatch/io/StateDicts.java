@@ -1,8 +1,11 @@
 package org.nextpatch.io;
 
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +19,8 @@ import java.util.Map;
 public final class StateDicts {
     /** Container keys tried, in order, when the EMA weights are not asked for. */
     public static final List<String> CONTAINERS = List.of("model", "ema", "module", "state_dict");
+
+    private static final Logger LOG = LogManager.getLogger(StateDicts.class);
 
     private StateDicts() {}
 
@@ -40,13 +45,20 @@ public final class StateDicts {
             chosen = container(map);
         }
         LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+        List<String> skipped = new ArrayList<>();
         for (Map.Entry<?, ?> e : chosen.entrySet()) {
             if (e.getKey() instanceof String k && e.getValue() instanceof Tensor t) {
                 String name = stripPrefixes(k);
                 if (out.put(name, t) != null) {
                     throw new NppException("checkpoint state dict has the key " + name + " twice after removing prefixes");
                 }
+            } else {
+                skipped.add(e.getKey() + " (" + Unpickler.typeName(e.getValue()) + ")");
             }
+        }
+        if (!skipped.isEmpty()) {
+            // e.g. quantized or sparse tensors, which are not rebuilt; the model loader reports missing keys
+            LOG.warn("state dict entries that are not dense tensors were skipped: {}", skipped);
         }
         if (out.isEmpty()) {
             throw new NppException("checkpoint has no tensors in its state dict (top-level keys: " + map.keySet() + ")");

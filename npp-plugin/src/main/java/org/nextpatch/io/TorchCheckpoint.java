@@ -242,6 +242,12 @@ public final class TorchCheckpoint {
                     }
                 }
             }
+            if (g.is("torch._tensor", "_rebuild_from_type_v2") && args.size() >= 3
+                    && args.get(0) instanceof Unpickler.Global f && args.get(2) instanceof PickleTuple fArgs) {
+                // tensors with Python attributes / subclasses: rebuild the plain tensor, drop the type and attributes
+                Object t = call(f, fArgs);
+                return t instanceof Tensor ? t : Unpickler.UNHANDLED;
+            }
             if (g.is("torch", "Size") && args.size() == 1 && args.get(0) instanceof List<?> dims) {
                 return new PickleTuple(dims);
             }

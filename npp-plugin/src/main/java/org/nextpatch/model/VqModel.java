@@ -343,6 +343,11 @@ public final class VqModel implements AutoCloseable {
         return sd;
     }
 
+    /** The manager that owns the weights (per-call managers are made under it). */
+    NDManager parametersManager() {
+        return manager;
+    }
+
     /** The parameters (upstream names), e.g. for an optimiser. */
     public Map<String, NDArray> parameters() {
         return Collections.unmodifiableMap(params);
@@ -509,6 +514,33 @@ public final class VqModel implements AutoCloseable {
         }
         h = swish(groupNorm(h, "decoder.norm_out"));
         return conv(h, "decoder.conv_out", 1, 1);
+    }
+
+    /** The training objective's parts (scalars) and the chosen codes of one batch. */
+    public record TrainLoss(NDArray total, NDArray reconstruction, NDArray codebook, NDArray commitment,
+                            NDArray codes, NDArray reconstructed) {}
+
+    /**
+     * The VQ training objective on a batch (upstream {@code VectorQuantizer.forward} plus an L2
+     * reconstruction term): with z the (normalised) latent and z_q its nearest code vector,
+     * {@code |x - D(z + sg(z_q - z))|^2 + |z_q - sg(z)|^2 + beta |sg(z_q) - z|^2}, each a mean;
+     * the decoder input uses the straight-through estimator so that gradients reach the encoder.
+     * Run inside an {@link NDScope} and a gradient collector, with {@link #setTraining} on.
+     */
+    public TrainLoss trainingLoss(NDArray x, float beta) {
+        NDArray z = encodeLatent(x);
+        Shape s = z.getShape();
+        NDArray flat = flattenLatent(z);
+        NDArray idx = nearestCodes(flat.stopGradient());
+        NDArray zq = normalisedCodebook().get(new NDIndex("{}", idx));
+        NDArray codebook = zq.sub(flat.stopGradient()).square().mean();
+        NDArray commitment = zq.stopGradient().sub(flat).square().mean().mul(beta);
+        NDArray straightThrough = flat.add(zq.sub(flat).stopGradient());
+        NDArray zqImage = straightThrough.reshape(s.get(0), s.get(2), s.get(3), s.get(1)).transpose(0, 3, 1, 2);
+        NDArray rec = decodeLatent(zqImage);
+        NDArray recLoss = rec.sub(x).square().mean();
+        NDArray total = recLoss.add(codebook).add(commitment);
+        return new TrainLoss(total, recLoss, codebook, commitment, idx, rec);
     }
 
     // ------------------------------------------------------------------ layers

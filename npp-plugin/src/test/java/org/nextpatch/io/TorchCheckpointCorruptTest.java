@@ -111,6 +111,20 @@ class TorchCheckpointCorruptTest {
     }
 
     @Test
+    void tensorWithPythonAttributesRebuildsPlainTensor() {
+        // torch >= 2 pickles tensors with attributes as _rebuild_from_type_v2(_rebuild_tensor_v2, Tensor, (args), state)
+        Program p = new Program().op(0x80, 2, '}').str("w");
+        p.global("torch._tensor", "_rebuild_from_type_v2").op('(');
+        p.global("torch._utils", "_rebuild_tensor_v2").global("torch", "Tensor");
+        p.op('(').op('(').str("storage").global("torch", "IntStorage").str("0").str("cpu").integer(3).op('t', 'Q');
+        p.integer(0).tuple(3).tuple(1).op(0x89).global("collections", "OrderedDict").op(')', 'R', 't');
+        p.op('}').op('t', 'R', 's', '.');
+        byte[] data = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
+        Tensor t = StateDicts.select(TorchCheckpoint.load(archive("attr.pt", p.bytes(), data)), false).get("w");
+        assertArrayEquals(new long[]{1, 2, 3}, t.toLongArray());
+    }
+
+    @Test
     void shapeStrideOffsetOutOfBounds() {
         byte[] data = new byte[16]; // 4 floats
         assertError(archive("size.pt", Program.tensor("FloatStorage", 4, 0, new int[]{3, 3}, new int[]{3, 1}).bytes(), data),

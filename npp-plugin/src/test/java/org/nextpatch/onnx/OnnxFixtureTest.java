@@ -13,6 +13,7 @@ import org.nextpatch.config.VqConfig;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.sample.SamplingSettings;
+import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Tensor;
 
 import java.nio.LongBuffer;
@@ -54,9 +55,9 @@ class OnnxFixtureTest {
 
     @Test
     void teacherForcedLogitsMatchFixture() {
-        long[] tokens = TestNpy.longs(Fixtures.file("tokens.npy"));   // [4, 16]
-        long[] labels = TestNpy.longs(Fixtures.file("labels.npy"));   // [4], includes the null class 10
-        float[] want = TestNpy.floats(Fixtures.file("logits.npy"));   // [4, 16, 256]
+        long[] tokens = Npy.read(Fixtures.file("tokens.npy")).toLongArray();   // [4, 16]
+        long[] labels = Npy.read(Fixtures.file("labels.npy")).toLongArray();   // [4], includes the null class 10
+        float[] want = Npy.read(Fixtures.file("logits.npy")).toFloatArray();   // [4, 16, 256]
         int t = 16, v = 256;
         List<OnnxTensor> cache = new ArrayList<>();
         float[] first = sampler.prefill(labels, cache);               // [4, 1, 256]
@@ -88,7 +89,7 @@ class OnnxFixtureTest {
     void greedyTokensMatchFixtureForBothGraphs() {
         long[] classes = {3, 0, 9};
         for (double scale : new double[]{1.0, 2.0}) {
-            long[] want = TestNpy.longs(Fixtures.file(scale == 1.0 ? "greedy-cfg1.npy" : "greedy-cfg2.npy"));
+            long[] want = Npy.read(Fixtures.file(scale == 1.0 ? "greedy-cfg1.npy" : "greedy-cfg2.npy")).toLongArray();
             SamplingSettings st = SamplingSettings.greedy(scale);
             long[][] loop = sampler.generate(classes, st, 0, 0, 3);
             long[][] steps = sampler.generateStepwise(classes, st, 0, 0, 3);
@@ -106,8 +107,8 @@ class OnnxFixtureTest {
         Map<String, Tensor> w = StateDicts.select(TorchCheckpoint.load(Fixtures.file("vq.pt")), false);
         Path f = new VqDecoderOnnxExporter(vc, w).export(dir);
         assertEquals(List.of(), OnnxChecker.check(f));
-        long[] codes = TestNpy.longs(Fixtures.file("codes.npy"));     // [2, 64]
-        float[] want = TestNpy.floats(Fixtures.file("decoded.npy"));  // [2, 3, 16, 16]
+        long[] codes = Npy.read(Fixtures.file("codes.npy")).toLongArray();     // [2, 64]
+        float[] want = Npy.read(Fixtures.file("decoded.npy")).toFloatArray();  // [2, 3, 16, 16]
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession s = env.createSession(f.toString(), new OrtSession.SessionOptions());
              OnnxTensor in = OnnxTensor.createTensor(env, LongBuffer.wrap(codes), new long[]{2, 64});
