@@ -21,6 +21,8 @@ import java.io.PrintWriter;
         description = "Next Patch Prediction for LlamaGen image generation, on Tribuo, DJL and ONNX Runtime.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
+                BenchTrainCommand.class,
                 VqEncodeCommand.class,
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
