@@ -32,6 +32,9 @@ import java.io.PrintWriter;
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
                 TrainFeatureNetCommand.class,
+                ForwardCommand.class,
+                ScoreCommand.class,
+                SampleCommand.class,
         })
 public final class NppCommand implements Runnable {
 
