@@ -182,6 +182,10 @@ final class Unpickler {
         if (o instanceof Map<?, ?> m) {
             return (Map<Object, Object>) m;
         }
+        if (o instanceof PickleObject p) {
+            throw new NppException(where + ": the pickle fills an object of class " + p.qualifiedName()
+                    + " with dict items; only dict, OrderedDict, defaultdict and Counter are rebuilt");
+        }
         throw corrupt(op + " on a " + typeName(o) + ", not a dict");
     }
 
@@ -192,6 +196,10 @@ final class Unpickler {
         }
         if (o instanceof Set<?> s) {
             return (Set<Object>) s;
+        }
+        if (o instanceof PickleObject p) {
+            throw new NppException(where + ": the pickle fills an object of class " + p.qualifiedName()
+                    + " with list items; only list and set are rebuilt");
         }
         throw corrupt(op + " on a " + typeName(o) + ", not a list");
     }
@@ -416,7 +424,12 @@ final class Unpickler {
         }
         String m = g.module();
         String n = g.name();
-        if (g.is("collections", "OrderedDict") || ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("dict"))) {
+        if (g.is("collections", "OrderedDict") || g.is("collections", "defaultdict") || g.is("collections", "Counter")
+                || ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("dict"))) {
+            // defaultdict's factory argument is dropped: the loaded value is an ordinary dict
+            if (g.is("collections", "defaultdict")) {
+                return new LinkedHashMap<>();
+            }
             Map<Object, Object> map = new LinkedHashMap<>();
             if (!t.isEmpty() && t.get(0) instanceof Collection<?> pairs) {
                 for (Object p : pairs) {
