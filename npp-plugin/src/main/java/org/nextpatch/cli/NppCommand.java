@@ -35,6 +35,7 @@ import java.io.PrintWriter;
                 ForwardCommand.class,
                 ScoreCommand.class,
                 SampleCommand.class,
+                ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {
 

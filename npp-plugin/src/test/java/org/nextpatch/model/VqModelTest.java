@@ -56,6 +56,28 @@ class VqModelTest {
     }
 
     @Test
+    void nonSquareImagesRoundTripTheirGrid() {
+        // two fixture images side by side (16 x 32): the code grid is 8 x 16, and each half of it equals
+        // the codes of the single image only away from the seam (the receptive fields overlap there),
+        // so only shapes and the decode contract are checked here.
+        Tensor img = Npy.read(Fixtures.file("images.npy"));
+        float[] a = img.toFloatArray();
+        float[] wide = new float[3 * 16 * 32];
+        for (int c = 0; c < 3; c++) {
+            for (int y = 0; y < 16; y++) {
+                System.arraycopy(a, (c * 16 + y) * 16, wide, (c * 16 + y) * 32, 16);
+                System.arraycopy(a, ((3 + c) * 16 + y) * 16, wide, (c * 16 + y) * 32 + 16, 16);
+            }
+        }
+        try (VqModel m = VqModel.load(Fixtures.file("vq.pt"), fixtureConfig(), Device.cpu())) {
+            Tensor codes = m.encode(Tensor.ofFloats(new long[]{1, 3, 16, 32}, wide));
+            assertArrayEquals(new long[]{1, 128}, codes.shape());
+            assertArrayEquals(new long[]{1, 3, 16, 32}, m.decode(codes, 8, 16).shape());
+            assertThrows(NppException.class, () -> m.decode(codes)); // 128 is not a square
+        }
+    }
+
+    @Test
     void vq16LayoutMatchesSpecKeysAndSize() {
         // spec 7 names these keys; the total is the ~72M parameters of LlamaGen's VQ-16 tokenizer
         // (71,883,403 counted from the upstream module definitions, codebook included).
