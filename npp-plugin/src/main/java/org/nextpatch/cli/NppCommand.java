@@ -31,6 +31,10 @@ import java.io.PrintWriter;
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
+                ForwardCommand.class,
+                ScoreCommand.class,
+                SampleCommand.class,
+                ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {
 
