@@ -126,6 +126,16 @@ class NppTrainingLoopTest {
         assertTrue(last < first - 0.5, "held-out loss " + first + " -> " + last);
     }
 
+    /** A resumed run must keep the schedule-defining settings of the checkpoint. */
+    @Test
+    void resumeWithOtherScheduleIsRefused(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(8, 1, 2);
+        TrainingResult r = NppTrainingLoop.train(tiny(dir).epochs(1).build(), data, null);
+        NppException e = assertThrows(NppException.class, () -> NppTrainingLoop.train(
+                tiny(dir).epochs(1).patchLevel(3).resume(r.lastCheckpoint()).build(), data, null));
+        assertTrue(e.getMessage().contains("patch_level"), e.getMessage());
+    }
+
     @Test
     void clearErrors(@TempDir Path dir) {
         InMemoryCodeSet data = synthetic(6, 1, 1);
