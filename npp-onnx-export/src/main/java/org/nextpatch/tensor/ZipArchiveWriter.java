@@ -1,5 +1,6 @@
 package org.nextpatch.tensor;
 
+import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
 
 import java.io.IOException;
@@ -60,19 +61,10 @@ public final class ZipArchiveWriter implements AutoCloseable {
                 Files.createDirectories(dir);
             }
             this.tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            readableByAll(tmp);
+            AtomicFiles.readableByAll(tmp);
             this.ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
         } catch (IOException e) {
             throw new NppException("cannot write " + target + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** Temporary files are created owner-only (0600); a finished archive is an ordinary 0644 file. */
-    private static void readableByAll(Path p) {
-        try {
-            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
-        } catch (UnsupportedOperationException | IOException ignored) {
-            // not a POSIX file system: keep its defaults
         }
     }
 

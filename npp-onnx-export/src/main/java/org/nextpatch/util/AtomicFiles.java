@@ -37,6 +37,7 @@ public final class AtomicFiles {
                 Files.createDirectories(dir);
             }
             tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            readableByAll(tmp);
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
                 writer.write(out);
             }
@@ -56,6 +57,18 @@ public final class AtomicFiles {
                     // best effort: the temporary file is hidden and named after the target
                 }
             }
+        }
+    }
+
+    /**
+     * Temporary files are created owner-only (0600); the finished file should be an ordinary one
+     * (0644), like a file written directly, so other users and tools can read results.
+     */
+    public static void readableByAll(Path file) {
+        try {
+            Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        } catch (UnsupportedOperationException | IOException ignored) {
+            // not a POSIX file system: keep its defaults
         }
     }
 

@@ -194,6 +194,19 @@ class NpyNpzTest {
     }
 
     @Test
+    void writtenFilesAreOrdinaryReadableFiles() throws IOException {
+        Path npy = dir.resolve("p.npy");
+        Path npz = dir.resolve("p.npz");
+        Npy.write(npy, sample(DType.UINT8, 2));
+        Npz.write(npz, Map.of("arr_0", sample(DType.UINT8, 2)));
+        org.junit.jupiter.api.Assumptions.assumeTrue(dir.getFileSystem().supportedFileAttributeViews().contains("posix"));
+        for (Path p : List.of(npy, npz)) {
+            // not the owner-only mode of the temporary file they were written through
+            assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p)), p.toString());
+        }
+    }
+
+    @Test
     void npzStreamingRowsAndRanges() {
         Path p = dir.resolve("samples.npz");
         Tensor all = sample(DType.UINT8, 7, 4, 4, 3);

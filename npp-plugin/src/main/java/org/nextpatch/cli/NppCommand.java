@@ -21,6 +21,8 @@ import java.io.PrintWriter;
         description = "Next Patch Prediction for LlamaGen image generation, on Tribuo, DJL and ONNX Runtime.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
+                BenchTrainCommand.class,
                 VqEncodeCommand.class,
                 VqDecodeCommand.class,
                 ExtractCodesCommand.class,
@@ -29,6 +31,11 @@ import java.io.PrintWriter;
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
+                TrainFeatureNetCommand.class,
+                ForwardCommand.class,
+                ScoreCommand.class,
+                SampleCommand.class,
+                ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {
 

@@ -7,6 +7,7 @@ import org.nextpatch.tensor.Tensor;
 import org.nextpatch.tensor.ZipArchive;
 import org.nextpatch.tensor.ZipArchiveWriter;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Progress;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,6 +40,7 @@ public final class TorchCheckpoint {
 
     /** Record prefix of written archives ({@code torch.save} uses the file's stem; any name is accepted). */
     private static final String ARCHIVE_PREFIX = "archive/";
+    private static final long PROGRESS_BYTES = 256L << 20;
 
     private TorchCheckpoint() {}
 
@@ -104,13 +106,29 @@ public final class TorchCheckpoint {
             zip.entry(prefix + "data.pkl", program);
             zip.entry(prefix + "byteorder", "little".getBytes(StandardCharsets.US_ASCII));
             List<Tensor> tensors = pickler.tensors();
-            for (int i = 0; i < tensors.size(); i++) {
-                Tensor t = tensors.get(i);
-                ByteBuffer data = t.data();
-                zip.beginEntry(prefix + "data/" + i, data.remaining());
-                bytes += data.remaining();
-                zip.write(data);
-                zip.endEntry();
+            long total = 0;
+            for (Tensor t : tensors) {
+                total += t.numel() * t.dtype().bytes();
+            }
+            // a GPT-XXL checkpoint takes a minute or more to write: show progress for large ones
+            Progress progress = total >= PROGRESS_BYTES ? Progress.start("save " + path.getFileName(), total >> 20, "MB") : null;
+            try {
+                for (int i = 0; i < tensors.size(); i++) {
+                    Tensor t = tensors.get(i);
+                    ByteBuffer data = t.data();
+                    zip.beginEntry(prefix + "data/" + i, data.remaining());
+                    long before = bytes >> 20;
+                    bytes += data.remaining();
+                    zip.write(data);
+                    zip.endEntry();
+                    if (progress != null) {
+                        progress.step((bytes >> 20) - before);
+                    }
+                }
+            } finally {
+                if (progress != null) {
+                    progress.close();
+                }
             }
             zip.entry(prefix + "version", "3\n".getBytes(StandardCharsets.US_ASCII));
             zip.commit();

@@ -1,0 +1,121 @@
+package org.nextpatch.cli;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import org.nextpatch.config.GptConfig;
+import org.nextpatch.model.Gpt;
+import org.nextpatch.util.NppException;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * The GPT flags shared by {@code forward}, {@code score} and {@code sample} (upstream flag names):
+ * the checkpoint, the model size (a name or a JSON config), the image geometry, EMA weights and the
+ * device. Model configurations built here have every dropout off (inference).
+ */
+public final class GptOptions {
+
+    @Option(names = "--gpt-ckpt", required = true, paramLabel = "FILE",
+            description = "LlamaGen/NPP GPT checkpoint (torch.save zip): {\"model\": ...}, {\"ema\": ...}, module, state_dict or a raw state dict.")
+    Path ckpt;
+
+    @Option(names = "--gpt-model", paramLabel = "NAME", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
+    String model;
+
+    @Option(names = "--gpt-config", paramLabel = "FILE",
+            description = "JSON with upstream ModelArgs names (dim, n_layer, n_head, vocab_size, num_classes, block_size, ...).")
+    Path configFile;
+
+    @Option(names = "--image-size", paramLabel = "S",
+            description = "Image size in pixels (default: 256 with --gpt-model; with --gpt-config it follows block_size and must agree with it).")
+    Integer imageSize;
+
+    @Option(names = "--downsample-size", defaultValue = "16", paramLabel = "F",
+            description = "Tokenizer downsampling factor (default ${DEFAULT-VALUE}): the token grid is image-size / F.")
+    int downsample;
+
+    @Option(names = "--codebook-size", defaultValue = "16384", paramLabel = "V",
+            description = "Vocabulary of a --gpt-model (default ${DEFAULT-VALUE}).")
+    int codebookSize;
+
+    @Option(names = "--num-classes", defaultValue = "1000", paramLabel = "C",
+            description = "Classes of a --gpt-model (default ${DEFAULT-VALUE}).")
+    int numClasses;
+
+    @Option(names = "--use-ema", description = "Load the checkpoint's EMA weights ('ema') instead of 'model'.")
+    boolean useEma;
+
+    @Option(names = "--device", defaultValue = "auto", paramLabel = "cpu|gpu|gpu:N|auto",
+            description = "Where to run the model (default ${DEFAULT-VALUE}: a GPU when the engine sees one).")
+    String device;
+
+    private GptConfig config;
+
+    /** The model configuration (dropouts off), validated against the image geometry. */
+    public GptConfig config() {
+        if (config != null) {
+            return config;
+        }
+        if ((model == null) == (configFile == null)) {
+            throw new NppCommand.UsageException("give exactly one of --gpt-model NAME or --gpt-config FILE");
+        }
+        if (downsample <= 0) {
+            throw new NppCommand.UsageException("--downsample-size must be positive, got " + downsample);
+        }
+        if (configFile != null) {
+            GptConfig c = GptConfig.fromJson(configFile).withoutDropout();
+            if (imageSize != null) {
+                int t = GptConfig.blockSizeFor(imageSize, downsample);
+                if (t != c.blockSize()) {
+                    throw new NppCommand.UsageException("--image-size " + imageSize + " with --downsample-size " + downsample
+                            + " gives " + t + " tokens, but --gpt-config " + configFile + " has block_size " + c.blockSize()
+                            + " (image size " + c.gridSide() * downsample + ")");
+                }
+            }
+            config = c;
+        } else {
+            if (codebookSize <= 0 || numClasses <= 0) {
+                throw new NppCommand.UsageException("--codebook-size and --num-classes must be positive");
+            }
+            int s = imageSize == null ? 256 : imageSize;
+            config = GptConfig.named(model, GptConfig.blockSizeFor(s, downsample), codebookSize, numClasses).withoutDropout();
+        }
+        return config;
+    }
+
+    /** The image size in pixels: given, or implied by the configuration's token grid. */
+    public int imageSize() {
+        return imageSize != null ? imageSize : config().gridSide() * downsample;
+    }
+
+    /** Loads the checkpoint into a model on the chosen device. */
+    public Gpt load() {
+        GptConfig c = config();
+        if (!Files.isRegularFile(ckpt)) {
+            throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
+        }
+        return Gpt.fromCheckpoint(ckpt, c, useEma, device(device));
+    }
+
+    /** Resolves {@code --device}: cpu, gpu (the first), gpu:N, or auto. */
+    public static Device device(String name) {
+        String v = name == null ? "auto" : name.trim().toLowerCase(Locale.ROOT);
+        if (v.startsWith("gpu:") || v.startsWith("cuda:")) {
+            int idx;
+            try {
+                idx = Integer.parseInt(v.substring(v.indexOf(':') + 1));
+            } catch (NumberFormatException e) {
+                throw new NppCommand.UsageException("--device '" + name + "': expected cpu, gpu, gpu:N or auto");
+            }
+            int n = Engine.getInstance().getGpuCount();
+            if (idx < 0 || idx >= n) {
+                throw new NppCommand.UsageException("--device " + name + ": the engine sees " + n + " GPU(s)");
+            }
+            return Device.gpu(idx);
+        }
+        return VqOptions.device(v);
+    }
+}

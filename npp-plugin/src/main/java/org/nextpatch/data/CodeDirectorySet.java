@@ -1,0 +1,74 @@
+package org.nextpatch.data;
+
+import java.util.Arrays;
+
+/**
+ * A {@link CodeSet} over a code directory in the upstream extraction layout (spec section 8), with
+ * its {@code _ten_crop_105} sibling when {@link CodeDirectory#tenCrop105()} finds one. Code files are
+ * read on access (ImageNet's do not fit in memory); labels are cached after their first read.
+ */
+public final class CodeDirectorySet implements CodeSet {
+    private final CodeDirectory main;
+    private final CodeDirectory sibling;
+    private final int[] labels;
+
+    /** Wraps an opened directory (and finds its sibling). */
+    public CodeDirectorySet(CodeDirectory main) {
+        this.main = main;
+        this.sibling = main.tenCrop105().orElse(null);
+        this.labels = new int[main.images()];
+        Arrays.fill(labels, Integer.MIN_VALUE);
+    }
+
+    /** Opens {@code codePath} for {@code --image-size imageSize}. */
+    public static CodeDirectorySet open(java.nio.file.Path codePath, int imageSize) {
+        return new CodeDirectorySet(CodeDirectory.open(codePath, imageSize));
+    }
+
+    @Override
+    public int size() {
+        return main.images();
+    }
+
+    @Override
+    public int tokens() {
+        return main.tokens();
+    }
+
+    @Override
+    public int augmentations(int image) {
+        return main.augmentations();
+    }
+
+    @Override
+    public boolean hasSibling() {
+        return sibling != null;
+    }
+
+    @Override
+    public int siblingAugmentations(int image) {
+        return sibling == null ? 0 : sibling.augmentations();
+    }
+
+    @Override
+    public synchronized int label(int image) {
+        int l = labels[image];
+        if (l == Integer.MIN_VALUE) {
+            l = Math.toIntExact(main.label(image));
+            labels[image] = l;
+        }
+        return l;
+    }
+
+    @Override
+    public void read(int image, int aug, boolean fromSibling, long[] out, int offset) {
+        long[] c = (fromSibling ? sibling : main).codes(image, aug);
+        System.arraycopy(c, 0, out, offset, c.length);
+    }
+
+    @Override
+    public String describe() {
+        return main.root() + " (" + main.images() + " images x " + main.augmentations() + " augmentations of "
+                + main.tokens() + " tokens" + (sibling != null ? ", with its _ten_crop_105 sibling" : "") + ")";
+    }
+}
