@@ -126,6 +126,27 @@ class NppTrainingLoopTest {
         assertTrue(last < first - 0.5, "held-out loss " + first + " -> " + last);
     }
 
+    /** Gradient accumulation: two micro-batches of 2 give the step one batch of 4 gives (dropouts off). */
+    @Test
+    void gradientAccumulationMatchesOneBatch(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(8, 1, 4);
+        TrainConfig one = tiny(dir.resolve("one")).epochs(1).allDropouts(0.0).build();
+        TrainingResult a = NppTrainingLoop.train(one, data, null);
+        TrainingResult b = NppTrainingLoop.train(one.toBuilder().resultsDir(dir.resolve("two")).gradientAccumulationSteps(2).build(), data, null);
+        for (int s = 0; s < 2; s++) {
+            // float32 sums in another order: 1e-5 relative
+            assertEquals(a.steps().get(s).loss(), b.steps().get(s).loss(), 1e-5 * a.steps().get(s).loss());
+            assertEquals(a.steps().get(s).gradNorm(), b.steps().get(s).gradNorm(), 1e-5 * a.steps().get(s).gradNorm());
+        }
+        for (String k : a.weights().keySet()) {
+            float[] wa = a.weights().get(k).toFloatArray();
+            float[] wb = b.weights().get(k).toFloatArray();
+            for (int i = 0; i < wa.length; i++) {
+                assertEquals(wa[i], wb[i], 1e-5 + 1e-4 * Math.abs(wa[i]), k + "[" + i + "]");
+            }
+        }
+    }
+
     /** A resumed run must keep the schedule-defining settings of the checkpoint. */
     @Test
     void resumeWithOtherScheduleIsRefused(@TempDir Path dir) {
