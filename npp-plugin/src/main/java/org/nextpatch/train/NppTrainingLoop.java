@@ -77,7 +77,11 @@ public final class NppTrainingLoop {
     /** The devices of a {@code --device} setting, checked against what the engine sees. */
     public static List<Device> devices(TrainConfig.DeviceSpec spec) {
         if (!spec.gpu()) {
-            return List.of(Device.cpu());
+            List<Device> cpus = new ArrayList<>();
+            for (int i = 0; i < Math.max(1, spec.indices().size()); i++) {
+                cpus.add(Device.cpu());
+            }
+            return cpus;
         }
         int count = Engine.getInstance().getGpuCount();
         List<Device> out = new ArrayList<>();
