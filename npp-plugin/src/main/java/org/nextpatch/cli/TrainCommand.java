@@ -147,7 +147,7 @@ public final class TrainCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|gpu|gpu:0,1",
-            description = "Device(s); several GPUs train data-parallel (default ${DEFAULT-VALUE}).")
+            description = "Device(s); several GPUs train data-parallel; cpu:N runs N CPU replicas to test that path (default ${DEFAULT-VALUE}).")
     String device;
 
     @Option(names = "--ckpt-every", defaultValue = "5000", description = "Checkpoint every N optimizer steps, 0 = end only (default ${DEFAULT-VALUE}).")

@@ -147,6 +147,29 @@ class NppTrainingLoopTest {
         }
     }
 
+    /**
+     * The data-parallel path (replicas, split micro-batches, gradients summed onto the first copy,
+     * weights copied back), run with two CPU replicas: the same steps as one model (dropouts off).
+     */
+    @Test
+    void twoReplicasMatchOneModel(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(12, 1, 6);
+        TrainConfig one = tiny(dir.resolve("one")).epochs(2).allDropouts(0.0).build();
+        TrainingResult a = NppTrainingLoop.train(one, data, null);
+        TrainingResult b = NppTrainingLoop.train(one.toBuilder().resultsDir(dir.resolve("two")).device("cpu:2").build(), data, null);
+        assertEquals(a.steps().size(), b.steps().size());
+        for (int s = 0; s < a.steps().size(); s++) {
+            assertEquals(a.steps().get(s).loss(), b.steps().get(s).loss(), 1e-5 * a.steps().get(s).loss(), "loss of step " + s);
+        }
+        for (String k : a.weights().keySet()) {
+            float[] wa = a.weights().get(k).toFloatArray();
+            float[] wb = b.weights().get(k).toFloatArray();
+            for (int i = 0; i < wa.length; i++) {
+                assertEquals(wa[i], wb[i], 5e-5 + 1e-4 * Math.abs(wa[i]), k + "[" + i + "]");
+            }
+        }
+    }
+
     /** A resumed run must keep the schedule-defining settings of the checkpoint. */
     @Test
     void resumeWithOtherScheduleIsRefused(@TempDir Path dir) {
