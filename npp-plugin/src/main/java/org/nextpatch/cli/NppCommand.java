@@ -31,6 +31,7 @@ import java.io.PrintWriter;
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
+                TrainFeatureNetCommand.class,
                 ForwardCommand.class,
                 ScoreCommand.class,
                 SampleCommand.class,

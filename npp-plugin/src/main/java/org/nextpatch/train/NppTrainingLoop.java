@@ -77,7 +77,11 @@ public final class NppTrainingLoop {
     /** The devices of a {@code --device} setting, checked against what the engine sees. */
     public static List<Device> devices(TrainConfig.DeviceSpec spec) {
         if (!spec.gpu()) {
-            return List.of(Device.cpu());
+            List<Device> cpus = new ArrayList<>();
+            for (int i = 0; i < Math.max(1, spec.indices().size()); i++) {
+                cpus.add(Device.cpu());
+            }
+            return cpus;
         }
         int count = Engine.getInstance().getGpuCount();
         List<Device> out = new ArrayList<>();
@@ -172,11 +176,7 @@ public final class NppTrainingLoop {
                             ema.update();
                         }
                         if (replicas.size() > 1) {
-                            LinkedHashMap<String, Tensor> w = main.stateDict();
-                            for (int r = 1; r < replicas.size(); r++) {
-                                replicas.get(r).zeroGradients();
-                                replicas.get(r).loadStateDict(w, "replica sync");
-                            }
+                            copyWeightsToReplicas(replicas);
                         }
                         if (!Double.isFinite(loss)) {
                             throw new NppException("training diverged: loss " + loss + " at step " + step
@@ -306,6 +306,21 @@ public final class NppTrainingLoop {
                 try (NDArray g = e.getValue().getGradient(); NDArray moved = g.toDevice(d0, true);
                      NDArray g0 = first.get(e.getKey()).getGradient()) {
                     g0.addi(moved);
+                }
+            }
+        }
+    }
+
+    /** Copies the first replica's updated weights into the others, device to device, and zeroes their gradients. */
+    private static void copyWeightsToReplicas(List<Gpt> replicas) {
+        Map<String, NDArray> first = replicas.get(0).parameters();
+        ai.djl.ndarray.index.NDIndex all = new ai.djl.ndarray.index.NDIndex("...");
+        for (int r = 1; r < replicas.size(); r++) {
+            Gpt g = replicas.get(r);
+            g.zeroGradients();
+            for (Map.Entry<String, NDArray> e : g.parameters().entrySet()) {
+                try (NDArray src = first.get(e.getKey()).toDevice(g.device(), true)) {
+                    e.getValue().set(all, src);
                 }
             }
         }
