@@ -41,16 +41,16 @@ public final class BenchNppVsNtpCommand implements Callable<Integer> {
     @Option(names = "--epochs", defaultValue = "8", description = "Epochs of every run (default ${DEFAULT-VALUE}).")
     int epochs;
 
-    @Option(names = "--dim", defaultValue = "128", description = "GPT width (default ${DEFAULT-VALUE}).")
+    @Option(names = "--dim", defaultValue = "64", description = "GPT width (default ${DEFAULT-VALUE}).")
     int dim;
 
-    @Option(names = "--layers", defaultValue = "4", description = "GPT blocks (default ${DEFAULT-VALUE}).")
+    @Option(names = "--layers", defaultValue = "2", description = "GPT blocks (default ${DEFAULT-VALUE}).")
     int layers;
 
-    @Option(names = "--heads", defaultValue = "4", description = "GPT heads (default ${DEFAULT-VALUE}).")
+    @Option(names = "--heads", defaultValue = "2", description = "GPT heads (default ${DEFAULT-VALUE}).")
     int heads;
 
-    @Option(names = "--batch", defaultValue = "64", description = "Global batch (default ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", defaultValue = "32", description = "Global batch (default ${DEFAULT-VALUE}).")
     int batch;
 
     @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default ${DEFAULT-VALUE}).")
@@ -65,6 +65,9 @@ public final class BenchNppVsNtpCommand implements Callable<Integer> {
     @Option(names = "--references", defaultValue = "2000", description = "Real test images for FID (default ${DEFAULT-VALUE}).")
     int references;
 
+    @Option(names = "--vq-steps", defaultValue = "100", description = "Tokenizer training steps when --vq-ckpt is not given (default ${DEFAULT-VALUE}).")
+    int vqSteps;
+
     @Option(names = "--threads", paramLabel = "N", description = "PyTorch intra-op threads (default: the engine's).")
     Integer threads;
 
@@ -77,7 +80,7 @@ public final class BenchNppVsNtpCommand implements Callable<Integer> {
             System.setProperty("ai.djl.pytorch.num_threads", String.valueOf(threads));
         }
         String table = NppVsNtpBench.run(new NppVsNtpBench.Settings(out, data, vqCkpt, featureModel, images, dim, layers, heads,
-                epochs, batch, lr, seeds, seed, samples, cfgScale, references));
+                epochs, batch, lr, seeds, seed, samples, cfgScale, references, vqSteps));
         spec.commandLine().getOut().println(table);
         spec.commandLine().getOut().println("wrote " + out.resolve("table.md") + ", " + out.resolve("runs.csv") + ", "
                 + out.resolve("plot.png"));

@@ -107,9 +107,9 @@ public final class DemoPipeline {
 
         /** The default run: sized to finish within 10 minutes on a 2-core machine (see docs/benchmarks.md). */
         public static Settings full(Path resultsDir, Path dataDir, long seed) {
-            return new Settings(resultsDir, dataDir, false, seed, 6000, 400, 32, 2e-3,
-                    128, 4, 4, 12, 64, 1e-3, 2.0, 10, 1000, 2000,
-                    2, 20000, null, 100);
+            return new Settings(resultsDir, dataDir, false, seed, 4000, 200, 32, 2e-3,
+                    128, 3, 4, 12, 32, 1e-3, 2.0, 10, 1000, 2000,
+                    3, 30000, null, 100);
         }
 
         /** The smoke-test size ({@code --quick}): about a minute, pictures not yet recognisable. */

@@ -84,14 +84,15 @@ public final class NppVsNtpBench {
      * @param samples      guided samples per run for FID (class-balanced)
      * @param cfgScale     guidance scale
      * @param references   real test images the FID compares with
+     * @param vqSteps      tokenizer training steps when no tokenizer is given
      */
     public record Settings(Path out, Path dataDir, Path vqCkpt, Path featureModel, int images, int dim, int layers,
                            int heads, int epochs, int batch, double lr, int seeds, long firstSeed, int samples,
-                           double cfgScale, int references) {
+                           double cfgScale, int references, int vqSteps) {
         /** Checks the values. */
         public Settings {
-            if (seeds < 1 || epochs < 2 || samples < 20 || images < 20 || batch < 1 || references < 2) {
-                throw new NppException("bench npp-vs-ntp: need --seeds >= 1, --epochs >= 2, --samples >= 20, --images >= 20");
+            if (seeds < 1 || epochs < 2 || samples < 20 || images < 20 || batch < 1 || references < 2 || vqSteps < 1) {
+                throw new NppException("bench npp-vs-ntp: need --seeds >= 1, --epochs >= 2, --samples >= 20, --images >= 20, --vq-steps >= 1");
             }
         }
     }
@@ -177,7 +178,7 @@ public final class NppVsNtpBench {
         VqConfig c = TrainVqCommand.demoConfig();
         try (VqModel vq = VqModel.initialise(c, s.firstSeed(), Device.cpu())) {
             mkdirs(dir);
-            VqTrainer.train(vq, source, new VqTrainer.Settings(400, 32, 2e-3, 0.25, DemoPipeline.IMAGE_SIZE, s.firstSeed(), 0),
+            VqTrainer.train(vq, source, new VqTrainer.Settings(s.vqSteps(), 32, 2e-3, 0.25, DemoPipeline.IMAGE_SIZE, s.firstSeed(), 0),
                     ckpt, null);
         }
         return ckpt;
@@ -270,8 +271,9 @@ public final class NppVsNtpBench {
         t.append(String.format(Locale.ROOT, "%nMean ± sample standard deviation over seeds %d..%d. Settings: %d training images "
                         + "(10 %% held out), GPT dim %d, %d layers, %d heads, %d epochs, batch %d, lr %.0e with the per-stage cycle "
                         + "(--scheduler) for every variant, %d guided samples per run (guidance %.1f) through ONNX Runtime, FID "
-                        + "against %d real test images.%n", s.firstSeed(), s.firstSeed() + s.seeds() - 1, s.images(), s.dim(),
-                s.layers(), s.heads(), s.epochs(), s.batch(), s.lr(), s.samples(), s.cfgScale(), s.references()));
+                        + "against %d real test images. Tokenizer: %s.%n", s.firstSeed(), s.firstSeed() + s.seeds() - 1, s.images(), s.dim(),
+                s.layers(), s.heads(), s.epochs(), s.batch(), s.lr(), s.samples(), s.cfgScale(), s.references(),
+                s.vqCkpt() != null ? "`" + s.vqCkpt() + "`" : "the demo architecture trained here for " + s.vqSteps() + " steps (batch 32)"));
         String table = t.toString();
         AtomicFiles.writeString(s.out().resolve("table.md"), table);
         if (!runs.isEmpty() && chart.getSeriesMap().size() > 0) {
