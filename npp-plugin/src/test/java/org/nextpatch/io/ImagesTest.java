@@ -101,6 +101,14 @@ class ImagesTest {
     }
 
     @Test
+    void jpegDecodingMatchesPil() throws Exception {
+        // Java's JPEG reader and PIL's libjpeg (integer IDCT, fancy chroma upsampling) agree exactly
+        // on these files, so extraction from JPEG datasets sees PIL's pixels.
+        assertArrayEquals(Images.readRgb(res("jpeg_420_q75_pil.png")).pixels(), Images.readRgb(res("jpeg_420_q75.jpg")).pixels());
+        assertArrayEquals(Images.readRgb(res("jpeg_grey_q80_pil.png")).pixels(), Images.readRgb(res("jpeg_grey_q80.jpg")).pixels());
+    }
+
+    @Test
     void unreadableFilesAreNamed(@TempDir Path dir) throws Exception {
         Path bad = dir.resolve("broken.jpg");
         Files.write(bad, new byte[]{(byte) 0xFF, (byte) 0xD8, 1, 2, 3});
