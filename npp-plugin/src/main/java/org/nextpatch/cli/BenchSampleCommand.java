@@ -59,7 +59,7 @@ public final class BenchSampleCommand implements Runnable {
     List<Integer> batchSizes;
 
     @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step",
-            description = "Engines: onnx-loop, onnx-step (default ${DEFAULT-VALUE}).")
+            description = "Engines: onnx-loop, onnx-step, djl (default ${DEFAULT-VALUE}).")
     List<String> engineNames;
 
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per engine and batch size after one warm-up (default ${DEFAULT-VALUE}).")
@@ -170,7 +170,22 @@ public final class BenchSampleCommand implements Runnable {
                     public void close() { s.close(); }
                 };
             }
-            default -> throw new NppCommand.UsageException("--engines: unknown engine '" + name + "' (onnx-loop, onnx-step)");
+            case "djl" -> {
+                // The eager DJL sampler (KV cache, host-side draw); --device cuda/cuda:N maps to the DJL GPU.
+                String dev = device.toLowerCase(Locale.ROOT).replace("cuda", "gpu");
+                org.nextpatch.model.Gpt gpt = new org.nextpatch.model.Gpt(cfg, weights, GptOptions.device(dev), "bench-sample");
+                return new Engine() {
+                    public long[][] generate(long[] c, SamplingSettings st, long sd) {
+                        long[] flat = new org.nextpatch.sample.DjlSampler(gpt, st).generate(c, sd, 0);
+                        int t = cfg.blockSize();
+                        long[][] out = new long[c.length][];
+                        for (int i = 0; i < c.length; i++) out[i] = java.util.Arrays.copyOfRange(flat, i * t, (i + 1) * t);
+                        return out;
+                    }
+                    public void close() { gpt.close(); }
+                };
+            }
+            default -> throw new NppCommand.UsageException("--engines: unknown engine '" + name + "' (onnx-loop, onnx-step, djl)");
         }
     }
 
