@@ -30,3 +30,15 @@ np.save('half.npy', np.array([1.0, -2.5, 65504.0], dtype=np.float16))
 np.save('fortran.npy', np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)))
 np.savez_compressed('compressed.npz', arr_0=np.arange(60, dtype=np.uint8).reshape(5, 4, 3), labels=np.array([1, 2, 3, 4, 5]))
 np.savez('plain.npz', np.arange(12, dtype=np.int32).reshape(3, 4), np.linspace(0, 1, 5))
+import torch, collections
+d = collections.defaultdict(list); d['a'].append(1); d['b'] = [2, 3]
+c = collections.Counter('aab')
+torch.save({'dd': d, 'counter': c, 'model': collections.OrderedDict(w=torch.ones(1))}, 'containers.pt')
+# Plain pickles of protocols 0 and 4 (text opcodes; FRAME, MEMOIZE, STACK_GLOBAL, SHORT_BINUNICODE, sets, bytes)
+import pickle, collections
+value = {'k\u00e9\u2192': [1, 2.5, 'x', True, None, (1, 2), 10**20, -3, -(2**40)],
+         'od': collections.OrderedDict(a=1), 'set': {7}, 'bytes': b'\x00\xff', 'shared': None}
+value['shared'] = value['k\u00e9\u2192']  # memo reference to the same list
+for proto in (0, 4):
+    with open('plain-p%d.pkl' % proto, 'wb') as f:
+        pickle.dump(value, f, protocol=proto)

@@ -25,8 +25,8 @@ import java.util.SplittableRandom;
 /**
  * {@code npp bench-sample}: measures sampling throughput (images/s) of the engines side by side in
  * one process, on a checkpoint or on random weights of a given configuration: the ONNX {@code Loop}
- * graph (one run per batch), the ONNX step graph driven from Java (one run per token), and further
- * engines as they are registered in {@link #engines}.
+ * graph (one run per batch), the ONNX step graph driven from Java (one run per token) and the DJL
+ * eager sampler (PyTorch engine, CPU).
  */
 @Command(name = "bench-sample", mixinStandardHelpOptions = true,
         description = "Measure token-sampling throughput (images/s) of the sampling engines side by side.")
@@ -58,8 +58,8 @@ public final class BenchSampleCommand implements Runnable {
     @Option(names = "--batch-sizes", split = ",", defaultValue = "1,32", description = "Batch sizes (default ${DEFAULT-VALUE}).")
     List<Integer> batchSizes;
 
-    @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step",
-            description = "Engines: onnx-loop, onnx-step, djl (default ${DEFAULT-VALUE}).")
+    @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step,djl",
+            description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU) (default ${DEFAULT-VALUE}).")
     List<String> engineNames;
 
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per engine and batch size after one warm-up (default ${DEFAULT-VALUE}).")

@@ -31,9 +31,11 @@ import java.io.PrintWriter;
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 EvaluateCommand.class,
+                TrainFeatureNetCommand.class,
                 ForwardCommand.class,
                 ScoreCommand.class,
                 SampleCommand.class,
+                ProvenanceCommand.class,
         })
 public final class NppCommand implements Runnable {
 

@@ -15,6 +15,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Images to token files in the upstream extraction layout (spec section 8, LlamaGen's
@@ -141,50 +145,55 @@ public final class CodeExtractor {
         int written = 0;
         int already = 0;
         List<String> unreadable = new ArrayList<>();
-        try (Progress p = Progress.start("extract-codes", n, "img")) {
-            List<Integer> batch = new ArrayList<>();
-            List<Rgb[]> crops = new ArrayList<>();
-            for (int i = 0; i <= n; i++) {
-                if (i < n) {
-                    if (Files.exists(codeFile(s, i)) && Files.exists(labelFile(s, i))) {
-                        already++;
-                        p.step(1);
-                        continue;
-                    }
-                    try {
-                        crops.add(augment(source.read(i), s));
-                        batch.add(i);
-                    } catch (NppException | IllegalArgumentException e) {
-                        LOG.warn("skipping {}: {}", source.describe(i), e.getMessage());
-                        unreadable.add(source.describe(i));
-                        p.step(1);
-                        continue;
-                    }
-                }
-                if (batch.size() == s.batchSize() || (i == n && !batch.isEmpty())) {
-                    float[] x = new float[batch.size() * nAug * perCrop];
-                    for (int b = 0; b < batch.size(); b++) {
-                        for (int a = 0; a < nAug; a++) {
-                            toChw(crops.get(b)[a], x, (b * nAug + a) * perCrop);
-                        }
-                    }
-                    long[] codes = model.encode(Tensor.ofFloats(new long[]{(long) batch.size() * nAug, 3, side, side}, x)).toLongArray();
-                    int per = codes.length / batch.size();
-                    for (int b = 0; b < batch.size(); b++) {
-                        int idx = batch.get(b);
-                        long[] mine = java.util.Arrays.copyOfRange(codes, b * per, (b + 1) * per);
-                        Npy.write(codeFile(s, idx), Tensor.ofLongs(new long[]{1, nAug, per / nAug}, mine));
-                        // labels last: a run killed in between redoes this image
-                        Npy.write(labelFile(s, idx), Tensor.ofLongs(new long[]{1}, new long[]{source.label(idx)}));
-                        written++;
-                    }
-                    p.step(batch.size());
-                    p.status(written + " written" + (already > 0 ? ", " + already + " already there" : "")
-                            + (unreadable.isEmpty() ? "" : ", " + unreadable.size() + " unreadable"));
-                    batch.clear();
-                    crops.clear();
-                }
+        List<Integer> pending = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (Files.exists(codeFile(s, i)) && Files.exists(labelFile(s, i))) {
+                already++;
+            } else {
+                pending.add(i);
             }
+        }
+        if (already > 0) {
+            LOG.info("extract-codes: {} of {} images already done, {} to go", already, n, pending.size());
+        }
+        ExecutorService pool = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "extract-codes-reader");
+            t.setDaemon(true);
+            return t;
+        });
+        try (Progress p = Progress.start("extract-codes", pending.size(), "img")) {
+            // decode and crop the next batch on reader threads while the current one is encoded
+            Future<Prepared> next = pending.isEmpty() ? null
+                    : pool.submit(() -> prepare(source, s, pending.subList(0, Math.min(s.batchSize(), pending.size()))));
+            for (int start = 0; start < pending.size(); start += s.batchSize()) {
+                Prepared cur = await(next);
+                int nextStart = start + s.batchSize();
+                next = nextStart >= pending.size() ? null : pool.submit(() -> prepare(source, s,
+                        pending.subList(nextStart, Math.min(nextStart + s.batchSize(), pending.size()))));
+                for (String bad : cur.unreadable()) {
+                    unreadable.add(bad);
+                    p.step(1);
+                }
+                if (cur.indices().isEmpty()) {
+                    continue;
+                }
+                int m = cur.indices().size();
+                long[] codes = model.encode(Tensor.ofFloats(new long[]{(long) m * nAug, 3, side, side}, cur.pixels())).toLongArray();
+                int per = codes.length / m;
+                for (int b = 0; b < m; b++) {
+                    int idx = cur.indices().get(b);
+                    long[] mine = java.util.Arrays.copyOfRange(codes, b * per, (b + 1) * per);
+                    Npy.write(codeFile(s, idx), Tensor.ofLongs(new long[]{1, nAug, per / nAug}, mine));
+                    // labels last: a run killed in between redoes this image
+                    Npy.write(labelFile(s, idx), Tensor.ofLongs(new long[]{1}, new long[]{source.label(idx)}));
+                    written++;
+                }
+                p.step(m);
+                p.status(written + " written" + (already > 0 ? ", " + already + " done before" : "")
+                        + (unreadable.isEmpty() ? "" : ", " + unreadable.size() + " unreadable"));
+            }
+        } finally {
+            pool.shutdownNow();
         }
         if (!unreadable.isEmpty()) {
             LOG.warn("{} image(s) could not be read and were skipped: {}{}", unreadable.size(),
@@ -193,6 +202,64 @@ public final class CodeExtractor {
         }
         LOG.info("extract-codes: {} written, {} already there, {} unreadable -> {}", written, already, unreadable.size(), s.codesDir());
         return new Result(written, already, List.copyOf(unreadable));
+    }
+
+    /** A batch ready for the tokenizer: the readable images' indices, their crops as NCHW floats, and the failures. */
+    private record Prepared(List<Integer> indices, float[] pixels, List<String> unreadable) {}
+
+    /** Reads and crops a batch, its images in parallel (common fork-join pool). */
+    private static Prepared prepare(Source source, Settings s, List<Integer> batch) {
+        int nAug = s.augmentations();
+        int perImage = nAug * 3 * s.imageSize() * s.imageSize();
+        Rgb[][] crops = new Rgb[batch.size()][];
+        String[] errors = new String[batch.size()];
+        // the batch's images in parallel: decoding and resampling dominate on a GPU machine
+        java.util.stream.IntStream.range(0, batch.size()).parallel().forEach(b -> {
+            int i = batch.get(b);
+            try {
+                crops[b] = augment(source.read(i), s);
+            } catch (RuntimeException e) {
+                // a corrupt file can make a decoder throw anything: report it, never stop the run
+                errors[b] = e.getMessage();
+            }
+        });
+        List<Integer> ok = new ArrayList<>();
+        List<String> bad = new ArrayList<>();
+        for (int b = 0; b < batch.size(); b++) {
+            if (crops[b] == null) {
+                LOG.warn("skipping {}: {}", source.describe(batch.get(b)), errors[b]);
+                bad.add(source.describe(batch.get(b)));
+            } else {
+                ok.add(batch.get(b));
+            }
+        }
+        float[] x = new float[ok.size() * perImage];
+        int k = 0;
+        for (Rgb[] c : crops) {
+            if (c == null) {
+                continue;
+            }
+            for (int a = 0; a < nAug; a++) {
+                toChw(c[a], x, k * perImage + a * 3 * s.imageSize() * s.imageSize());
+            }
+            k++;
+        }
+        return new Prepared(ok, x, bad);
+    }
+
+    private static Prepared await(Future<Prepared> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new NppException("extract-codes interrupted");
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new NppException("extract-codes: " + c, c);
+        }
     }
 
     /** {@code imagenet{S}_codes/{i}.npy}. */

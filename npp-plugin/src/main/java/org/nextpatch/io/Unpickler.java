@@ -182,6 +182,10 @@ final class Unpickler {
         if (o instanceof Map<?, ?> m) {
             return (Map<Object, Object>) m;
         }
+        if (o instanceof PickleObject p) {
+            throw new NppException(where + ": the pickle fills an object of class " + p.qualifiedName()
+                    + " with dict items; only dict, OrderedDict, defaultdict and Counter are rebuilt");
+        }
         throw corrupt(op + " on a " + typeName(o) + ", not a dict");
     }
 
@@ -192,6 +196,10 @@ final class Unpickler {
         }
         if (o instanceof Set<?> s) {
             return (Set<Object>) s;
+        }
+        if (o instanceof PickleObject p) {
+            throw new NppException(where + ": the pickle fills an object of class " + p.qualifiedName()
+                    + " with list items; only list and set are rebuilt");
         }
         throw corrupt(op + " on a " + typeName(o) + ", not a list");
     }
@@ -267,7 +275,7 @@ final class Unpickler {
                 case 0x58 -> push(new String(bytes(u32()), StandardCharsets.UTF_8)); // BINUNICODE
                 case 0x8c -> push(new String(bytes(u8()), StandardCharsets.UTF_8)); // SHORT_BINUNICODE
                 case 0x8d -> push(new String(bytes(s64len()), StandardCharsets.UTF_8)); // BINUNICODE8
-                case 0x56 -> push(line()); // UNICODE (raw-unicode-escape; ASCII content is what matters here)
+                case 0x56 -> push(rawUnicodeEscape(line())); // UNICODE
                 case 0x53 -> push(unquote(line())); // STRING
                 case 0x54 -> { // BINSTRING
                     need(4);
@@ -416,7 +424,12 @@ final class Unpickler {
         }
         String m = g.module();
         String n = g.name();
-        if (g.is("collections", "OrderedDict") || ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("dict"))) {
+        if (g.is("collections", "OrderedDict") || g.is("collections", "defaultdict") || g.is("collections", "Counter")
+                || ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("dict"))) {
+            // defaultdict's factory argument is dropped: the loaded value is an ordinary dict
+            if (g.is("collections", "defaultdict")) {
+                return new LinkedHashMap<>();
+            }
             Map<Object, Object> map = new LinkedHashMap<>();
             if (!t.isEmpty() && t.get(0) instanceof Collection<?> pairs) {
                 for (Object p : pairs) {
@@ -510,6 +523,29 @@ final class Unpickler {
         } catch (NumberFormatException e) {
             throw corrupt("bad memo key");
         }
+    }
+
+    /** Decodes Python's raw-unicode-escape: only {@code \\uXXXX} and {@code \\UXXXXXXXX} are escapes. */
+    private String rawUnicodeEscape(String s) {
+        StringBuilder sb = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 1 < s.length() && (s.charAt(i + 1) == 'u' || s.charAt(i + 1) == 'U')) {
+                int n = s.charAt(i + 1) == 'u' ? 4 : 8;
+                if (i + 2 + n > s.length()) {
+                    throw corrupt("bad UNICODE escape");
+                }
+                try {
+                    sb.appendCodePoint(Integer.parseInt(s.substring(i + 2, i + 2 + n), 16));
+                } catch (IllegalArgumentException e) {
+                    throw corrupt("bad UNICODE escape");
+                }
+                i += 1 + n;
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
     }
 
     private String unquote(String s) {

@@ -409,6 +409,20 @@ public final class VqModel implements AutoCloseable {
         if ((long) g * g != s[1]) {
             throw new NppException("codes have " + s[1] + " tokens per image, not a square grid");
         }
+        return decode(codes, g, g);
+    }
+
+    /**
+     * Decodes code grids of h rows and w columns.
+     *
+     * @param codes int64 [B, h*w], row-major
+     * @return float32 NCHW [B, 3, h*f, w*f], the decoder output before any clamp
+     */
+    public Tensor decode(Tensor codes, int h, int w) {
+        long[] s = codes.shape();
+        if (s.length != 2 || s[0] < 1 || s[1] != (long) h * w) {
+            throw new NppException("codes must be [B, " + h + "*" + w + "], got " + Arrays.toString(s));
+        }
         long[] idx = codes.toLongArray();
         for (long v : idx) {
             if (v < 0 || v >= config.codebookSize()) {
@@ -417,7 +431,7 @@ public final class VqModel implements AutoCloseable {
         }
         try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
             NDArray c = sub.create(idx, new Shape(s));
-            return NdTensors.fromNd(decodeIndices(c, g, g));
+            return NdTensors.fromNd(decodeIndices(c, h, w));
         }
     }
 

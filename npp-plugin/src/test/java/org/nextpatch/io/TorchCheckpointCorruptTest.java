@@ -159,6 +159,8 @@ class TorchCheckpointCorruptTest {
         assertError(archive("memo.pt", new byte[]{(byte) 0x80, 2, 'h', 5, '.'}, null), "memo key 5 was never stored");
         assertError(archive("proto.pt", new byte[]{(byte) 0x80, 9, 'N', '.'}, null), "unsupported pickle protocol 9");
         assertError(archive("setitem.pt", new byte[]{(byte) 0x80, 2, ']', 'N', 'N', 's', '.'}, null), "SETITEM on a ArrayList, not a dict");
+        assertError(archive("dictsub.pt", new Program().op(0x80, 2).global("easydict", "EasyDict").op(')', 'R', '(')
+                .str("a").str("b").op('u', '.').bytes(), null), "fills an object of class easydict.EasyDict with dict items");
         assertError(archive("pid.pt", new Program().op(0x80, 2).str("x").op('Q', '.').bytes(), null), "unsupported persistent id");
         assertError(archive("longstr.pt", new byte[]{(byte) 0x80, 2, 'X', 100, 0, 0, 0, 'a', '.'}, null),
                 "length of 100 runs past the end");

@@ -115,6 +115,15 @@ class TorchCheckpointRoundTripTest {
         try (var files = Files.list(dir)) {
             assertEquals(List.of(p), files.toList(), "no temporary files left");
         }
+        // an independent sequential reader (java.util.zip.ZipInputStream: local headers, CRC-32 of every entry)
+        int entries = 0;
+        try (var zin = new java.util.zip.ZipInputStream(Files.newInputStream(p))) {
+            for (var e = zin.getNextEntry(); e != null; e = zin.getNextEntry()) {
+                zin.readAllBytes(); // throws ZipException on a CRC mismatch
+                entries++;
+            }
+        }
+        assertEquals(3 + 15, entries); // data.pkl, byteorder, version + one storage per distinct tensor
     }
 
     @Test

@@ -104,6 +104,14 @@ class TorchResourcesTest {
     }
 
     @Test
+    void defaultdictAndCounterBecomeMaps() {
+        Map<?, ?> root = assertInstanceOf(Map.class, TorchCheckpoint.load(resource("containers.pt")));
+        assertEquals(Map.of("a", List.of(1L), "b", List.of(2L, 3L)), root.get("dd"));
+        assertEquals(Map.of("a", 2L, "b", 1L), root.get("counter"));
+        assertEquals(List.of("w"), List.copyOf(StateDicts.select(root, false).keySet()));
+    }
+
+    @Test
     void legacyFormatGetsClearError() {
         NppException e = assertThrows(NppException.class, () -> TorchCheckpoint.load(resource("legacy.pt")));
         assertTrue(e.getMessage().contains("legacy.pt") && e.getMessage().contains("legacy (pre-1.6)")

@@ -56,6 +56,47 @@ class VqModelTest {
     }
 
     @Test
+    void nonSquareImagesRoundTripTheirGrid() {
+        // two fixture images side by side (16 x 32): the code grid is 8 x 16, and each half of it equals
+        // the codes of the single image only away from the seam (the receptive fields overlap there),
+        // so only shapes and the decode contract are checked here.
+        Tensor img = Npy.read(Fixtures.file("images.npy"));
+        float[] a = img.toFloatArray();
+        float[] wide = new float[3 * 16 * 32];
+        for (int c = 0; c < 3; c++) {
+            for (int y = 0; y < 16; y++) {
+                System.arraycopy(a, (c * 16 + y) * 16, wide, (c * 16 + y) * 32, 16);
+                System.arraycopy(a, ((3 + c) * 16 + y) * 16, wide, (c * 16 + y) * 32 + 16, 16);
+            }
+        }
+        try (VqModel m = VqModel.load(Fixtures.file("vq.pt"), fixtureConfig(), Device.cpu())) {
+            Tensor codes = m.encode(Tensor.ofFloats(new long[]{1, 3, 16, 32}, wide));
+            assertArrayEquals(new long[]{1, 128}, codes.shape());
+            assertArrayEquals(new long[]{1, 3, 16, 32}, m.decode(codes, 8, 16).shape());
+            assertThrows(NppException.class, () -> m.decode(codes)); // 128 is not a square
+        }
+    }
+
+    @Test
+    void vq16LayoutMatchesSpecKeysAndSize() {
+        // spec 7 names these keys; the total is the ~72M parameters of LlamaGen's VQ-16 tokenizer
+        // (71,883,403 counted from the upstream module definitions, codebook included).
+        java.util.Map<String, long[]> shapes = VqModel.parameterShapes(VqConfig.vq16());
+        assertArrayEquals(new long[]{256, 128, 1, 1}, shapes.get("encoder.conv_blocks.2.res.0.nin_shortcut.weight"));
+        assertArrayEquals(new long[]{512}, shapes.get("encoder.mid.1.proj_out.bias"));
+        assertArrayEquals(new long[]{512, 512, 1, 1}, shapes.get("decoder.conv_blocks.0.attn.2.k.weight"));
+        assertArrayEquals(new long[]{128, 128, 3, 3}, shapes.get("decoder.conv_blocks.3.upsample.conv.weight"));
+        assertArrayEquals(new long[]{16384, 8}, shapes.get("quantize.embedding.weight"));
+        assertArrayEquals(new long[]{8, 256, 1, 1}, shapes.get("quant_conv.weight"));
+        assertEquals(false, shapes.containsKey("decoder.conv_blocks.4.upsample.conv.weight"));
+        long n = 0;
+        for (long[] s : shapes.values()) {
+            n += Tensor.numel(s);
+        }
+        assertEquals(71_883_403L, n);
+    }
+
+    @Test
     void exportedStateDictIsTheLoadedOne() {
         LinkedHashMap<String, Tensor> sd = StateDicts.select(TorchCheckpoint.load(Fixtures.file("vq.pt")), false);
         try (VqModel m = VqModel.fromStateDict(fixtureConfig(), sd, Device.cpu(), "vq.pt")) {

@@ -1,0 +1,85 @@
+package org.nextpatch.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.oracle.labs.mlrg.olcut.config.json.JsonProvenanceSerialization;
+import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
+import org.nextpatch.util.NppException;
+import org.tribuo.Model;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code npp provenance MODEL_FILE}: prints the provenance of a Tribuo model file (an NPP model or
+ * any other Tribuo model saved as protobuf) as JSON: the dataset, the trainer with every setting,
+ * the training time, Java/OS/Tribuo versions and the run's own values (DJL and PyTorch versions,
+ * device, ...).
+ */
+@Command(name = "provenance", mixinStandardHelpOptions = true,
+        description = "Print the provenance of a Tribuo model file (e.g. an NPP model) as JSON.")
+public final class ProvenanceCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL_FILE", description = "A Tribuo model file (protobuf).")
+    Path modelFile;
+
+    @Option(names = "--marshalled", description = "Print OLCUT's marshalled provenance JSON (the form "
+            + "that can be read back with JsonProvenanceSerialization) instead of the nested view.")
+    boolean marshalled;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        Model<?> model = load(modelFile);
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(toJson(model, marshalled));
+        out.flush();
+        return 0;
+    }
+
+    /** Reads a Tribuo model file with one-line errors naming the file. */
+    public static Model<?> load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new NppException("model file not found: " + file);
+        }
+        try {
+            return Model.deserializeFromFile(file);
+        } catch (IOException e) {
+            throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            Throwable root = e;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            throw new NppException("cannot read model " + file + ": " + root.getMessage(), e);
+        }
+    }
+
+    /**
+     * A model's provenance as JSON.
+     *
+     * @param marshalled OLCUT's marshalled form instead of the nested, human-oriented view
+     */
+    public static String toJson(Model<?> model, boolean marshalled) {
+        if (marshalled) {
+            return new JsonProvenanceSerialization(true).serializeToString(
+                    ProvenanceUtil.marshalProvenance(model.getProvenance()));
+        }
+        try {
+            return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+                    .writeValueAsString(ProvenanceUtil.convertToMap(model.getProvenance()));
+        } catch (IOException e) {
+            throw new NppException("cannot write the provenance as JSON: " + e.getMessage(), e);
+        }
+    }
+}
