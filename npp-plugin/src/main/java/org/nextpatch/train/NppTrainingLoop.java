@@ -150,7 +150,13 @@ public final class NppTrainingLoop {
                 int epochLossCount = 0;
                 long epochStartNanos = System.nanoTime();
                 double rateEma = 0;
-                try (Progress progress = Progress.start("train", limit - start, "step")) {
+                // Progress counts sequence positions, not steps: a p = 1 step costs about (G/p)^2 times a
+                // coarse one, so a step count would give an ETA far too short during the coarse stages.
+                long totalPositions = 0;
+                for (long st = start; st < limit; st++) {
+                    totalPositions += (long) batch * positions(stages, (int) (st / stepsPerEpoch), model.gridSide());
+                }
+                try (Progress progress = Progress.start("train", totalPositions, "pos")) {
                     int[] order = null;
                     int orderEpoch = -1;
                     for (long step = start; step < limit; step++) {
@@ -191,9 +197,9 @@ public final class NppTrainingLoop {
                         listener.onStep(sm);
                         epochLossSum += loss;
                         epochLossCount++;
-                        progress.status(String.format(Locale.ROOT, "ep %d p=%d loss %.4f lr %.2e %.0f tok/s",
-                                epoch, side, loss, lr, rateEma));
-                        progress.step(1);
+                        progress.status(String.format(Locale.ROOT, "step %d/%d ep %d p=%d loss %.4f lr %.2e %.0f tok/s",
+                                step + 1, limit, epoch, side, loss, lr, rateEma));
+                        progress.step((long) batch * positions(stages, epoch, model.gridSide()));
                         boolean epochEnd = inEpoch == stepsPerEpoch - 1;
                         if (epochEnd) {
                             double held = heldOutLoss(main, sampler);
@@ -309,6 +315,12 @@ public final class NppTrainingLoop {
                 }
             }
         }
+    }
+
+    /** Sequence positions of one image in epoch {@code epoch}: {@code (G/p)^2} (the class position is offset by the dropped last patch). */
+    private static long positions(StageSchedule stages, int epoch, int gridSide) {
+        long gp = gridSide / stages.patchSideAt(epoch);
+        return gp * gp;
     }
 
     /** Copies the first replica's updated weights into the others, device to device, and zeroes their gradients. */
