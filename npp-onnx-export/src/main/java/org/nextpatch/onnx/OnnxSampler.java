@@ -94,6 +94,19 @@ public final class OnnxSampler implements AutoCloseable {
         }
     }
 
+    /** Opens an export directory written by {@link OnnxExport}, reading the configuration from its manifest. */
+    public static OnnxSampler open(Path dir, Options options) {
+        return new OnnxSampler(dir, OnnxExport.readGptConfig(dir), options);
+    }
+
+    private void checkClasses(long[] classes) {
+        for (long c : classes) {
+            if (c < 0 || c >= cfg.numClasses()) {
+                throw new NppException("class " + c + " is out of range: the model has classes 0.." + (cfg.numClasses() - 1));
+            }
+        }
+    }
+
     /** The execution provider the sessions use ("CUDA" or "CPU"), known after the first session. */
     public String provider() {
         return provider;
@@ -156,6 +169,10 @@ public final class OnnxSampler implements AutoCloseable {
      * @return tokens [N, T]
      */
     public long[][] generate(long[] classes, SamplingSettings settings, long seed, long firstIndex, int batchSize) {
+        checkClasses(classes);
+        if (batchSize < 1) {
+            throw new NppException("--batch-size must be positive, got " + batchSize);
+        }
         if (generateSession == null) {
             generateSession = session(GENERATE);
         }
@@ -193,6 +210,7 @@ public final class OnnxSampler implements AutoCloseable {
      * the draw in Java ({@link TokenChooser}). Same tokens as {@link #generate} for the same seed.
      */
     public long[][] generateStepwise(long[] classes, SamplingSettings settings, long seed, long firstIndex, int batchSize) {
+        checkClasses(classes);
         int t = cfg.blockSize();
         int v = cfg.vocabSize();
         long[][] out = new long[classes.length][t];

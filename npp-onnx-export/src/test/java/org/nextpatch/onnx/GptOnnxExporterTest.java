@@ -174,4 +174,10 @@ class GptOnnxExporterTest {
             assertEquals(16, toks[0].length);
         }
     }
+
+    @Test
+    void nullClassIsRefused() {
+        org.junit.jupiter.api.Assertions.assertThrows(org.nextpatch.util.NppException.class,
+                () -> sampler.generate(new long[]{CFG.nullClass()}, SamplingSettings.greedy(1.0), 0, 0, 1));
+    }
 }

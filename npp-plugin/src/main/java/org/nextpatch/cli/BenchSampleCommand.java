@@ -25,8 +25,8 @@ import java.util.SplittableRandom;
 /**
  * {@code npp bench-sample}: measures sampling throughput (images/s) of the engines side by side in
  * one process, on a checkpoint or on random weights of a given configuration: the ONNX {@code Loop}
- * graph (one run per batch), the ONNX step graph driven from Java (one run per token), and further
- * engines as they are registered in {@link #engines}.
+ * graph (one run per batch), the ONNX step graph driven from Java (one run per token) and the DJL
+ * eager sampler (PyTorch engine, CPU).
  */
 @Command(name = "bench-sample", mixinStandardHelpOptions = true,
         description = "Measure token-sampling throughput (images/s) of the sampling engines side by side.")
@@ -58,8 +58,8 @@ public final class BenchSampleCommand implements Runnable {
     @Option(names = "--batch-sizes", split = ",", defaultValue = "1,32", description = "Batch sizes (default ${DEFAULT-VALUE}).")
     List<Integer> batchSizes;
 
-    @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step",
-            description = "Engines: onnx-loop, onnx-step (default ${DEFAULT-VALUE}).")
+    @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step,djl",
+            description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU) (default ${DEFAULT-VALUE}).")
     List<String> engineNames;
 
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per engine and batch size after one warm-up (default ${DEFAULT-VALUE}).")
@@ -170,7 +170,20 @@ public final class BenchSampleCommand implements Runnable {
                     public void close() { s.close(); }
                 };
             }
-            default -> throw new NppCommand.UsageException("--engines: unknown engine '" + name + "' (onnx-loop, onnx-step)");
+            case "djl" -> {
+                org.nextpatch.model.Gpt gpt = new org.nextpatch.model.Gpt(cfg, weights, ai.djl.Device.cpu(), "bench-sample");
+                return new Engine() {
+                    public long[][] generate(long[] c, SamplingSettings st, long sd) {
+                        long[] flat = new org.nextpatch.sample.DjlSampler(gpt, st).generate(c, sd, 0);
+                        int t = cfg.blockSize();
+                        long[][] out = new long[c.length][];
+                        for (int i = 0; i < c.length; i++) out[i] = java.util.Arrays.copyOfRange(flat, i * t, (i + 1) * t);
+                        return out;
+                    }
+                    public void close() { gpt.close(); }
+                };
+            }
+            default -> throw new NppCommand.UsageException("--engines: unknown engine '" + name + "' (onnx-loop, onnx-step, djl)");
         }
     }
 

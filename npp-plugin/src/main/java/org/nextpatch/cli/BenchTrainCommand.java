@@ -48,6 +48,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
     @Option(names = "--epoch-rate", defaultValue = "0.5", description = "NPP epoch rate of the comparison (default ${DEFAULT-VALUE}).")
     double epochRate;
 
+    @Option(names = "--repeats", defaultValue = "1", description = "Runs of each schedule, alternating order; medians (default ${DEFAULT-VALUE}).")
+    int repeats;
+
     @Option(names = "--device", defaultValue = "cpu", description = "Device (default ${DEFAULT-VALUE}).")
     String device;
 
@@ -59,10 +62,13 @@ public final class BenchTrainCommand implements Callable<Integer> {
         GptConfig cfg = gptConfig != null ? GptConfig.fromJson(gptConfig) : TrainBench.smallConfig(128, 2, 4, 1024, 10, 16);
         Path work = Files.createTempDirectory("npp-bench-train");
         TrainBench.Settings s = new TrainBench.Settings(cfg, batch, sides, rounds, stepsPerRound, epochs, images,
-                patchLevel, epochRate, device, work);
+                patchLevel, epochRate, device, repeats, work);
         TrainBench.StepTimes st = TrainBench.stepTimes(s);
         TrainBench.ScheduleTimes sc = epochs > 0 ? TrainBench.schedules(s) : null;
         String md = TrainBench.markdown(s, st, sc);
+        try (java.util.stream.Stream<Path> files = Files.walk(work)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete()); // scratch runs
+        }
         System.out.print(md);
         if (out != null) {
             AtomicFiles.writeString(out, md);

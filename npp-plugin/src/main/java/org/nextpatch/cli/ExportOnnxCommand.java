@@ -53,7 +53,7 @@ public final class ExportOnnxCommand implements Runnable {
     @Option(names = "--num-classes", defaultValue = "1000", description = "Classes for --gpt-model (default ${DEFAULT-VALUE}).")
     int numClasses;
 
-    @Option(names = "--ema", description = "Export the checkpoint's EMA weights.")
+    @Option(names = {"--use-ema", "--ema"}, description = "Export the checkpoint's EMA weights ('ema') instead of 'model'.")
     boolean ema;
 
     @Option(names = "--vq-ckpt", description = "VQ tokenizer checkpoint: also export vq-decoder.onnx.")

@@ -89,6 +89,14 @@ public final class SampleCommand implements Callable<Integer> {
             description = "Sampling engine (default ${DEFAULT-VALUE}).")
     String engine;
 
+    @Option(names = "--onnx-dir", paramLabel = "DIR",
+            description = "With --engine onnx: graphs from 'npp export-onnx' (exported into DIR when it has none; default: a temporary export).")
+    Path onnxDir;
+
+    @Option(names = "--onnx-threads", defaultValue = "0", paramLabel = "N",
+            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = all cores).")
+    int onnxThreads;
+
     @Option(names = "--vq-ckpt", paramLabel = "FILE", description = "VQ tokenizer checkpoint: also decode and write images.")
     Path vqCkpt;
 
@@ -166,7 +174,8 @@ public final class SampleCommand implements Callable<Integer> {
                     }
                 };
             case "onnx":
-                throw new NppCommand.UsageException("--engine onnx is not available in this build yet; use --engine djl");
+                return (labels, settings, sd, bs) -> OnnxSampleEngine.sample(gpt, onnxDir, onnxThreads, labels, settings, sd, bs,
+                        spec.commandLine().getOut());
             default:
                 throw new NppCommand.UsageException("--engine must be djl or onnx, got '" + name + "'");
         }

@@ -7,9 +7,15 @@ import org.nextpatch.train.TrainingResult;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+import org.nextpatch.tribuo.ConfiguredTraining;
+import org.nextpatch.tribuo.NppModel;
+import org.nextpatch.tribuo.NppTrainer;
 
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
 /**
@@ -19,11 +25,11 @@ import java.util.concurrent.Callable;
  * {@link NppTrainingLoop}, exactly as the Tribuo trainer does.
  */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Train a class-conditional LlamaGen GPT on extracted codes with Next Patch Prediction:",
-                "coarse-to-fine patch stages (--patch-level, --epoch-rate), a per-stage learning-rate cycle",
-                "(--scheduler), AdamW with decay on 2-D+ weights, gradient clipping, optional EMA.",
-                "Writes OUT/checkpoints/NNNNNNN.pt (torch.load-able: model, optimizer, steps, args[, ema]),",
-                "OUT/metrics.csv and OUT/loss.png."})
+        description = {"Train a class-conditional LlamaGen GPT on extracted codes with Next Patch",
+                "Prediction: coarse-to-fine patch stages (--patch-level, --epoch-rate), a per-stage",
+                "learning-rate cycle (--scheduler), AdamW with decay on 2-D+ weights, gradient",
+                "clipping, optional EMA. Writes OUT/checkpoints/NNNNNNN.pt (torch.load-able: model,",
+                "optimizer, steps, args[, ema]), OUT/metrics.csv and OUT/loss.png."})
 public final class TrainCommand implements Callable<Integer> {
 
     static final class ModelChoice {
@@ -32,7 +38,19 @@ public final class TrainCommand implements Callable<Integer> {
 
         @Option(names = "--gpt-config", paramLabel = "FILE", description = "Model JSON with upstream ModelArgs names.")
         Path file;
+
+        @Option(names = "--config", paramLabel = "FILE",
+                description = "Train through the Tribuo NppTrainer of this OLCUT configuration (XML or JSON): the model "
+                        + "and training settings come from the file; writes OUT/model.tribuo with full provenance.")
+        Path tribuoConfig;
     }
+
+    @Option(names = "--config-name", paramLabel = "NAME",
+            description = "With --config: the NppTrainer component to use (default: the file's only one).")
+    String configName;
+
+    @Spec
+    CommandSpec spec;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     ModelChoice model;
@@ -129,7 +147,7 @@ public final class TrainCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|gpu|gpu:0,1",
-            description = "Device(s); several GPUs train data-parallel (default ${DEFAULT-VALUE}).")
+            description = "Device(s); several GPUs train data-parallel; cpu:N runs N CPU replicas to test that path (default ${DEFAULT-VALUE}).")
     String device;
 
     @Option(names = "--ckpt-every", defaultValue = "5000", description = "Checkpoint every N optimizer steps, 0 = end only (default ${DEFAULT-VALUE}).")
@@ -162,8 +180,18 @@ public final class TrainCommand implements Callable<Integer> {
                 .build();
     }
 
+    /** Options that still apply with {@code --config}; every other training flag must come from the file. */
+    private static final Set<String> CONFIG_COMPATIBLE = Set.of("--config", "--config-name", "--code-path",
+            "--image-size", "--results-dir", "--device", "--verbose", "--help", "--version");
+
     @Override
     public Integer call() {
+        if (model.tribuoConfig != null) {
+            return trainFromConfig();
+        }
+        if (configName != null) {
+            throw new NppCommand.UsageException("--config-name needs --config");
+        }
         TrainConfig cfg = config();
         cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
         CodeDirectorySet data = CodeDirectorySet.open(codePath, imageSize);
@@ -178,5 +206,32 @@ public final class TrainCommand implements Callable<Integer> {
         System.out.println("checkpoint: " + r.lastCheckpoint());
         System.out.println("metrics: " + cfg.resultsDir().resolve("metrics.csv") + ", " + cfg.resultsDir().resolve("loss.png"));
         return 0;
+    }
+
+    /** {@code --config}: the same training through the Tribuo trainer, saving a Tribuo model file. */
+    private Integer trainFromConfig() {
+        for (var o : spec.commandLine().getParseResult().matchedOptions()) {
+            if (!CONFIG_COMPATIBLE.contains(o.longestName())) {
+                throw new NppCommand.UsageException(o.longestName() + " cannot be combined with --config: "
+                        + "set it in the configuration file");
+            }
+        }
+        NppTrainer trainer = ConfiguredTraining.loadTrainer(model.tribuoConfig, configName);
+        if (spec.commandLine().getParseResult().hasMatchedOption("--device")) {
+            trainer.setDevice(device);
+        }
+        Path modelFile = resultsDir.resolve("model.tribuo");
+        try (NppModel m = ConfiguredTraining.trainAndSave(trainer, codePath, imageSize, resultsDir, modelFile)) {
+            var inst = m.getProvenance().getInstanceProvenance().getMap();
+            System.out.println("steps: " + value(inst.get("optimizer-steps")) + " in " + value(inst.get("train-seconds")) + " s");
+            System.out.println("final loss: " + value(inst.get("final-train-loss")));
+            System.out.println("model: " + modelFile + " (provenance: npp provenance " + modelFile + ")");
+            System.out.println("metrics: " + resultsDir.resolve("metrics.csv") + ", " + resultsDir.resolve("loss.png"));
+        }
+        return 0;
+    }
+
+    private static Object value(Object provenance) {
+        return provenance instanceof com.oracle.labs.mlrg.olcut.provenance.PrimitiveProvenance<?> p ? p.getValue() : provenance;
     }
 }

@@ -77,7 +77,11 @@ public final class NppTrainingLoop {
     /** The devices of a {@code --device} setting, checked against what the engine sees. */
     public static List<Device> devices(TrainConfig.DeviceSpec spec) {
         if (!spec.gpu()) {
-            return List.of(Device.cpu());
+            List<Device> cpus = new ArrayList<>();
+            for (int i = 0; i < Math.max(1, spec.indices().size()); i++) {
+                cpus.add(Device.cpu());
+            }
+            return cpus;
         }
         int count = Engine.getInstance().getGpuCount();
         List<Device> out = new ArrayList<>();
@@ -146,7 +150,13 @@ public final class NppTrainingLoop {
                 int epochLossCount = 0;
                 long epochStartNanos = System.nanoTime();
                 double rateEma = 0;
-                try (Progress progress = Progress.start("train", limit - start, "step")) {
+                // Progress counts sequence positions, not steps: a p = 1 step costs about (G/p)^2 times a
+                // coarse one, so a step count would give an ETA far too short during the coarse stages.
+                long totalPositions = 0;
+                for (long st = start; st < limit; st++) {
+                    totalPositions += (long) batch * positions(stages, (int) (st / stepsPerEpoch), model.gridSide());
+                }
+                try (Progress progress = Progress.start("train", totalPositions, "pos")) {
                     int[] order = null;
                     int orderEpoch = -1;
                     for (long step = start; step < limit; step++) {
@@ -172,11 +182,7 @@ public final class NppTrainingLoop {
                             ema.update();
                         }
                         if (replicas.size() > 1) {
-                            LinkedHashMap<String, Tensor> w = main.stateDict();
-                            for (int r = 1; r < replicas.size(); r++) {
-                                replicas.get(r).zeroGradients();
-                                replicas.get(r).loadStateDict(w, "replica sync");
-                            }
+                            copyWeightsToReplicas(replicas);
                         }
                         if (!Double.isFinite(loss)) {
                             throw new NppException("training diverged: loss " + loss + " at step " + step
@@ -191,9 +197,9 @@ public final class NppTrainingLoop {
                         listener.onStep(sm);
                         epochLossSum += loss;
                         epochLossCount++;
-                        progress.status(String.format(Locale.ROOT, "ep %d p=%d loss %.4f lr %.2e %.0f tok/s",
-                                epoch, side, loss, lr, rateEma));
-                        progress.step(1);
+                        progress.status(String.format(Locale.ROOT, "step %d/%d ep %d p=%d loss %.4f lr %.2e %.0f tok/s",
+                                step + 1, limit, epoch, side, loss, lr, rateEma));
+                        progress.step((long) batch * positions(stages, epoch, model.gridSide()));
                         boolean epochEnd = inEpoch == stepsPerEpoch - 1;
                         if (epochEnd) {
                             double held = heldOutLoss(main, sampler);
@@ -306,6 +312,27 @@ public final class NppTrainingLoop {
                 try (NDArray g = e.getValue().getGradient(); NDArray moved = g.toDevice(d0, true);
                      NDArray g0 = first.get(e.getKey()).getGradient()) {
                     g0.addi(moved);
+                }
+            }
+        }
+    }
+
+    /** Sequence positions of one image in epoch {@code epoch}: {@code (G/p)^2} (the class position is offset by the dropped last patch). */
+    private static long positions(StageSchedule stages, int epoch, int gridSide) {
+        long gp = gridSide / stages.patchSideAt(epoch);
+        return gp * gp;
+    }
+
+    /** Copies the first replica's updated weights into the others, device to device, and zeroes their gradients. */
+    private static void copyWeightsToReplicas(List<Gpt> replicas) {
+        Map<String, NDArray> first = replicas.get(0).parameters();
+        ai.djl.ndarray.index.NDIndex all = new ai.djl.ndarray.index.NDIndex("...");
+        for (int r = 1; r < replicas.size(); r++) {
+            Gpt g = replicas.get(r);
+            g.zeroGradients();
+            for (Map.Entry<String, NDArray> e : g.parameters().entrySet()) {
+                try (NDArray src = first.get(e.getKey()).toDevice(g.device(), true)) {
+                    e.getValue().set(all, src);
                 }
             }
         }

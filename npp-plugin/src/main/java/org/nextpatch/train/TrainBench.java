@@ -44,10 +44,11 @@ public final class TrainBench {
      * @param patchLevel NPP patch level of the schedule comparison
      * @param epochRate  NPP epoch rate of the schedule comparison
      * @param device     device
+     * @param repeats    runs of each schedule (alternating order; medians reported)
      * @param workDir    where the schedule runs write their results
      */
     public record Settings(GptConfig model, int batch, int[] sides, int rounds, int stepsPerRound, int epochs,
-                           int images, int patchLevel, double epochRate, String device, Path workDir) {}
+                           int images, int patchLevel, double epochRate, String device, int repeats, Path workDir) {}
 
     /** Median seconds per optimizer step for every patch side. */
     public record StepTimes(int[] sides, double[] seconds) {}
@@ -141,11 +142,31 @@ public final class TrainBench {
         TrainConfig.Builder base = TrainConfig.builder().gptConfig(s.model())
                 .imageSize(s.model().gridSide() * 16).epochs(s.epochs()).epochRate(s.epochRate()).scheduler(true)
                 .lr(1e-4).globalBatchSize(s.batch()).seed(0).device(s.device()).ckptEvery(0);
-        // next-token first, then NPP: any warm-up advantage goes to the baseline
-        TrainingResult ntp = NppTrainingLoop.train(base.patchLevel(1).resultsDir(s.workDir().resolve("ntp")).build(), data, null);
-        TrainingResult npp = NppTrainingLoop.train(base.patchLevel(s.patchLevel()).resultsDir(s.workDir().resolve("npp")).build(), data, null);
+        // Alternate the order (next-token first on even repeats) so that drifting machine load and
+        // warm-up hit both runs alike; report medians.
+        int reps = Math.max(1, s.repeats());
+        double[] nppWall = new double[reps];
+        double[] ntpWall = new double[reps];
+        double[] nppSteps = new double[reps];
+        double[] ntpSteps = new double[reps];
+        for (int rep = 0; rep < reps; rep++) {
+            for (int k = 0; k < 2; k++) {
+                boolean ntpTurn = (k == 0) == (rep % 2 == 0);
+                String name = (ntpTurn ? "ntp-" : "npp-") + rep;
+                TrainingResult res = NppTrainingLoop.train(base.patchLevel(ntpTurn ? 1 : s.patchLevel())
+                        .resultsDir(s.workDir().resolve(name)).build(), data, null);
+                (ntpTurn ? ntpWall : nppWall)[rep] = res.seconds();
+                (ntpTurn ? ntpSteps : nppSteps)[rep] = sumSteps(res);
+            }
+        }
         double predicted = StageSchedule.of(s.epochs(), s.patchLevel(), s.epochRate()).relativeCost(s.model().gridSide());
-        return new ScheduleTimes(npp.seconds(), ntp.seconds(), sumSteps(npp), sumSteps(ntp), predicted);
+        return new ScheduleTimes(median(nppWall), median(ntpWall), median(nppSteps), median(ntpSteps), predicted);
+    }
+
+    private static double median(double[] v) {
+        double[] c = v.clone();
+        java.util.Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
     private static double sumSteps(TrainingResult r) {
@@ -174,8 +195,8 @@ public final class TrainBench {
                     st.seconds()[k] * 1e3, st.seconds()[k] / base, (double) gp * gp / m.blockSize()));
         }
         if (sc != null) {
-            sb.append(String.format(Locale.ROOT, "%nSchedule, %d epochs of %d images: NPP level %d rate %s vs plain next-token training.%n%n",
-                    s.epochs(), s.images(), s.patchLevel(), s.epochRate()));
+            sb.append(String.format(Locale.ROOT, "%nSchedule, %d epochs of %d images (%d steps per run): NPP level %d rate %s vs plain next-token training; median of %d alternating runs each.%n%n",
+                    s.epochs(), s.images(), s.epochs() * (s.images() / s.batch()), s.patchLevel(), s.epochRate(), Math.max(1, s.repeats())));
             sb.append("| run | wall time | sum of step times |\n|---|---|---|\n");
             sb.append(String.format(Locale.ROOT, "| next-token (p = 1 throughout) | %.1f s | %.1f s |%n", sc.ntpSeconds(), sc.ntpStepSeconds()));
             sb.append(String.format(Locale.ROOT, "| NPP | %.1f s | %.1f s |%n", sc.nppSeconds(), sc.nppStepSeconds()));

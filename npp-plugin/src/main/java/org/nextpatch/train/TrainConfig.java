@@ -375,10 +375,11 @@ public record TrainConfig(
 
     /**
      * A parsed {@code --device}: {@code cpu}, {@code gpu} (the first GPU), {@code gpu:N} or
-     * {@code gpu:0,1,...} (data parallel over several GPUs).
+     * {@code gpu:0,1,...} (data parallel over several GPUs). {@code cpu:N} runs N data-parallel
+     * replicas on the CPU: no faster, but it exercises the multi-device code path where no GPU is.
      *
      * @param gpu     whether GPUs are used
-     * @param indices GPU indices (empty for cpu)
+     * @param indices GPU indices (empty for cpu); for cpu:N, 0..N-1
      */
     public record DeviceSpec(boolean gpu, List<Integer> indices) {
         /** Parses the flag value. */
@@ -386,6 +387,21 @@ public record TrainConfig(
             String v = s.trim().toLowerCase(Locale.ROOT);
             if (v.equals("cpu")) {
                 return new DeviceSpec(false, List.of());
+            }
+            if (v.startsWith("cpu:")) {
+                try {
+                    int n = Integer.parseInt(v.substring(4).trim());
+                    if (n >= 1 && n <= 16) {
+                        List<Integer> idx = new ArrayList<>();
+                        for (int i = 0; i < n; i++) {
+                            idx.add(i);
+                        }
+                        return new DeviceSpec(false, List.copyOf(idx));
+                    }
+                } catch (NumberFormatException ignored) {
+                    // falls through to the error below
+                }
+                throw new NppException("--device '" + s + "': cpu:N takes a replica count from 1 to 16");
             }
             if (v.equals("gpu") || v.equals("cuda")) {
                 return new DeviceSpec(true, List.of(0));

@@ -101,9 +101,26 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
      */
     public IdxCodeSource(Path imagesPath, Path labelsPath, Path vqCheckpoint, Path codePath, int imageSize,
                          int maxImages) {
+        this(imagesPath, labelsPath, vqCheckpoint, null, codePath, imageSize, maxImages);
+    }
+
+    /**
+     * A source over IDX files with a tokenizer configuration file.
+     *
+     * @param imagesPath   IDX images
+     * @param labelsPath   IDX labels
+     * @param vqCheckpoint tokenizer checkpoint
+     * @param vqConfigFile tokenizer configuration JSON, or null (recorded in the checkpoint, else VQ-16)
+     * @param codePath     where the codes are (or will be) extracted
+     * @param imageSize    crop side fed to the tokenizer
+     * @param maxImages    at most this many images; 0 = all
+     */
+    public IdxCodeSource(Path imagesPath, Path labelsPath, Path vqCheckpoint, Path vqConfigFile, Path codePath,
+                         int imageSize, int maxImages) {
         this.imagesPath = imagesPath;
         this.labelsPath = labelsPath;
         this.vqCheckpoint = vqCheckpoint;
+        this.vqConfigFile = vqConfigFile;
         this.codePath = codePath;
         this.imageSize = imageSize;
         this.maxImages = maxImages;

@@ -24,6 +24,7 @@ import org.nextpatch.sample.DjlSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
 import org.tribuo.Example;
 import org.tribuo.Excuse;
@@ -203,10 +204,17 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return gpt;
     }
 
-    /** DJL device of a device flag: the first GPU of a list for inference. */
+    /**
+     * DJL device of a device flag, checked against what the engine sees: the first GPU of a list
+     * for inference. A model trained on a GPU and loaded where there is none fails here with a
+     * message saying to use {@code setDevice("cpu")}.
+     */
     static Device djlDevice(String flag) {
-        TrainConfig.DeviceSpec spec = TrainConfig.DeviceSpec.parse(flag);
-        return spec.gpu() ? Device.gpu(spec.indices().get(0)) : Device.cpu();
+        try {
+            return NppTrainingLoop.devices(TrainConfig.DeviceSpec.parse(flag)).get(0);
+        } catch (org.nextpatch.util.NppException e) {
+            throw new org.nextpatch.util.NppException(e.getMessage() + "; for a model, setDevice(\"cpu\") runs it on the CPU", e);
+        }
     }
 
     /** Frees the native memory of the DJL model (it is rebuilt on the next use). */

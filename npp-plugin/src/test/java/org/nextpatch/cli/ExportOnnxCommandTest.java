@@ -7,11 +7,13 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nextpatch.Fixtures;
 import org.nextpatch.onnx.OnnxChecker;
 import org.nextpatch.onnx.OnnxExport;
+import org.nextpatch.tensor.Npy;
 
 import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -70,5 +72,34 @@ class ExportOnnxCommandTest {
         assertEquals(0, rc, e.toString());
         String table = buf.toString();
         assertTrue(table.contains("| onnx-loop | 2 |") && table.contains("| onnx-step | 1 |"), table);
+    }
+
+    /** {@code sample --engine onnx} writes the same tokens as {@code --engine djl} (same seed, filters on). */
+    @Test
+    void sampleEngineOnnxMatchesDjl(@TempDir Path tmp) {
+        String[] common = {"sample", "--gpt-ckpt", Fixtures.file("gpt.pt").toString(),
+                "--gpt-config", Fixtures.file("gpt-config.json").toString(), "--device", "cpu",
+                "--num-samples", "5", "--cfg-scale", "1.5", "--top-k", "40", "--top-p", "0.9", "--temperature", "1.1",
+                "--seed", "77", "--batch-size", "2"};
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        assertEquals(0, NppCommandTest.run(o, e, concat(common, "--engine", "djl", "--out", tmp.resolve("djl").toString())), e.toString());
+        // first with a fresh --onnx-dir (exported into it), then reusing it
+        Path onnxDir = tmp.resolve("graphs");
+        for (String run : List.of("onnx1", "onnx2")) {
+            o = new StringWriter();
+            e = new StringWriter();
+            assertEquals(0, NppCommandTest.run(o, e, concat(common, "--engine", "onnx", "--onnx-dir", onnxDir.toString(),
+                    "--onnx-threads", "1", "--out", tmp.resolve(run).toString())), e.toString());
+            assertTrue(o.toString().contains("(onnx, CPU)"), o.toString());
+            assertArrayEquals(Npy.read(tmp.resolve("djl/tokens.npy")).toLongArray(), Npy.read(tmp.resolve(run + "/tokens.npy")).toLongArray());
+            assertArrayEquals(Npy.read(tmp.resolve("djl/labels.npy")).toLongArray(), Npy.read(tmp.resolve(run + "/labels.npy")).toLongArray());
+        }
+        assertTrue(java.nio.file.Files.exists(onnxDir.resolve("manifest.json")));
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 }

@@ -134,4 +134,25 @@ class OnnxFixtureTest {
             assertEquals(0, mismatches);
         }
     }
+
+    @Test
+    void onnxVqDecoderMatchesTheGraphInBatches() throws Exception {
+        VqConfig vc = VqConfig.fromJson(Fixtures.file("vq-config.json"));
+        Map<String, Tensor> w = StateDicts.select(TorchCheckpoint.load(Fixtures.file("vq.pt")), false);
+        Path sub = dir.resolve("vq-only");
+        new VqDecoderOnnxExporter(vc, w).export(java.nio.file.Files.createDirectories(sub));
+        long[] codes = Npy.read(Fixtures.file("codes.npy")).toLongArray();
+        float[] want = Npy.read(Fixtures.file("decoded.npy")).toFloatArray();
+        long[][] rows = {java.util.Arrays.copyOfRange(codes, 0, 64), java.util.Arrays.copyOfRange(codes, 64, 128)};
+        try (OnnxVqDecoder dec = new OnnxVqDecoder(sub)) {
+            Tensor px = dec.decode(rows, 1);                              // two runs of one image
+            assertArrayEquals(new long[]{2, 16, 16, 3}, px.shape());
+            long[] got = px.toLongArray();
+            for (int b = 0; b < 2; b++) for (int c = 0; c < 3; c++) for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) {
+                float v = want[((b * 3 + c) * 16 + y) * 16 + x];
+                int exp = (int) Math.max(0, Math.min(255, 127.5f * v + 128f));
+                assertTrue(Math.abs(exp - got[((b * 16 + y) * 16 + x) * 3 + c]) <= 1); // +-1 at integer boundaries
+            }
+        }
+    }
 }

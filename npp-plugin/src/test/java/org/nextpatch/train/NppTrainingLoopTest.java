@@ -126,6 +126,60 @@ class NppTrainingLoopTest {
         assertTrue(last < first - 0.5, "held-out loss " + first + " -> " + last);
     }
 
+    /** Gradient accumulation: two micro-batches of 2 give the step one batch of 4 gives (dropouts off). */
+    @Test
+    void gradientAccumulationMatchesOneBatch(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(8, 1, 4);
+        TrainConfig one = tiny(dir.resolve("one")).epochs(1).allDropouts(0.0).build();
+        TrainingResult a = NppTrainingLoop.train(one, data, null);
+        TrainingResult b = NppTrainingLoop.train(one.toBuilder().resultsDir(dir.resolve("two")).gradientAccumulationSteps(2).build(), data, null);
+        for (int s = 0; s < 2; s++) {
+            // float32 sums in another order: 1e-5 relative
+            assertEquals(a.steps().get(s).loss(), b.steps().get(s).loss(), 1e-5 * a.steps().get(s).loss());
+            assertEquals(a.steps().get(s).gradNorm(), b.steps().get(s).gradNorm(), 1e-5 * a.steps().get(s).gradNorm());
+        }
+        for (String k : a.weights().keySet()) {
+            float[] wa = a.weights().get(k).toFloatArray();
+            float[] wb = b.weights().get(k).toFloatArray();
+            for (int i = 0; i < wa.length; i++) {
+                assertEquals(wa[i], wb[i], 1e-5 + 1e-4 * Math.abs(wa[i]), k + "[" + i + "]");
+            }
+        }
+    }
+
+    /**
+     * The data-parallel path (replicas, split micro-batches, gradients summed onto the first copy,
+     * weights copied back), run with two CPU replicas: the same steps as one model (dropouts off).
+     */
+    @Test
+    void twoReplicasMatchOneModel(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(12, 1, 6);
+        TrainConfig one = tiny(dir.resolve("one")).epochs(2).allDropouts(0.0).build();
+        TrainingResult a = NppTrainingLoop.train(one, data, null);
+        TrainingResult b = NppTrainingLoop.train(one.toBuilder().resultsDir(dir.resolve("two")).device("cpu:2").build(), data, null);
+        assertEquals(a.steps().size(), b.steps().size());
+        for (int s = 0; s < a.steps().size(); s++) {
+            assertEquals(a.steps().get(s).loss(), b.steps().get(s).loss(), 1e-5 * a.steps().get(s).loss(), "loss of step " + s);
+        }
+        for (String k : a.weights().keySet()) {
+            float[] wa = a.weights().get(k).toFloatArray();
+            float[] wb = b.weights().get(k).toFloatArray();
+            for (int i = 0; i < wa.length; i++) {
+                assertEquals(wa[i], wb[i], 5e-5 + 1e-4 * Math.abs(wa[i]), k + "[" + i + "]");
+            }
+        }
+    }
+
+    /** A resumed run must keep the schedule-defining settings of the checkpoint. */
+    @Test
+    void resumeWithOtherScheduleIsRefused(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(8, 1, 2);
+        TrainingResult r = NppTrainingLoop.train(tiny(dir).epochs(1).build(), data, null);
+        NppException e = assertThrows(NppException.class, () -> NppTrainingLoop.train(
+                tiny(dir).epochs(1).patchLevel(3).resume(r.lastCheckpoint()).build(), data, null));
+        assertTrue(e.getMessage().contains("patch_level"), e.getMessage());
+    }
+
     @Test
     void clearErrors(@TempDir Path dir) {
         InMemoryCodeSet data = synthetic(6, 1, 1);

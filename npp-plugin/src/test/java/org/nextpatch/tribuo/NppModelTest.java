@@ -185,4 +185,18 @@ class NppModelTest {
             }
         }
     }
+
+    @Test
+    void aMissingGpuIsAClearError() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(ai.djl.engine.Engine.getInstance().getGpuCount() == 0,
+                "only meaningful where there is no GPU");
+        try (NppModel m = model(data(2, 6))) {
+            m.setDevice("gpu");
+            var e = org.junit.jupiter.api.Assertions.assertThrows(org.nextpatch.util.NppException.class,
+                    () -> m.predict(ClassCondition.request(0)));
+            assertTrue(e.getMessage().contains("setDevice(\"cpu\")"), e.getMessage());
+            m.setDevice("cpu");
+            assertEquals(4, m.predict(ClassCondition.request(0)).getOutput().side());
+        }
+    }
 }

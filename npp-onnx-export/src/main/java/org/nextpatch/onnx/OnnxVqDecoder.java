@@ -1,0 +1,85 @@
+package org.nextpatch.onnx;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import org.nextpatch.tensor.DType;
+import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.NppException;
+
+import java.nio.ByteBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Decodes image tokens to pixels with {@code vq-decoder.onnx} (written by {@link VqDecoderOnnxExporter})
+ * on ONNX Runtime: the DJL-free end of the deployment path (tokens from {@link OnnxSampler}, images
+ * from here).
+ */
+public final class OnnxVqDecoder implements AutoCloseable {
+    /** File name inside an export directory. */
+    public static final String FILE = "vq-decoder.onnx";
+
+    private final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    private final OrtSession session;
+    private final Path file;
+
+    /** Opens {@code dir/vq-decoder.onnx} on the CPU provider with default threads. */
+    public OnnxVqDecoder(Path dir) {
+        this.file = dir.resolve(FILE);
+        if (!Files.isRegularFile(file)) {
+            throw new NppException(dir + " has no " + FILE + " (export with 'npp export-onnx --vq-ckpt FILE')");
+        }
+        try {
+            session = env.createSession(file.toString(), new OrtSession.SessionOptions());
+        } catch (OrtException e) {
+            throw new NppException("cannot load ONNX model " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Decodes {@code batchSize} images per run.
+     *
+     * @param codes [N, h*w] token rows (row-major code grids)
+     * @return uint8 [N, H, W, 3] pixels, the upstream conversion {@code uint8(clamp(127.5 x + 128))}
+     */
+    public Tensor decode(long[][] codes, int batchSize) {
+        int n = codes.length;
+        int hw = codes[0].length;
+        ByteBuffer all = null;
+        long[] shape = null;
+        for (int start = 0; start < n; start += batchSize) {
+            int b = Math.min(batchSize, n - start);
+            long[] flat = new long[b * hw];
+            for (int i = 0; i < b; i++) {
+                System.arraycopy(codes[start + i], 0, flat, i * hw, hw);
+            }
+            try (OnnxTensor in = OnnxTensor.createTensor(env, LongBuffer.wrap(flat), new long[]{b, hw});
+                 OrtSession.Result r = session.run(Map.of("codes", in))) {
+                OnnxTensor px = (OnnxTensor) r.get("pixels").orElseThrow();
+                long[] s = px.getInfo().getShape();
+                if (all == null) {
+                    shape = new long[]{n, s[1], s[2], s[3]};
+                    all = ByteBuffer.allocate(Math.toIntExact(Tensor.numel(shape)));
+                }
+                all.put(px.getByteBuffer());
+            } catch (OrtException e) {
+                throw new NppException("ONNX Runtime failed running " + file + ": " + e.getMessage(), e);
+            }
+        }
+        all.flip();
+        return new Tensor(DType.UINT8, shape, all);
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } catch (OrtException e) {
+            throw new NppException("closing " + file + " failed: " + e.getMessage(), e);
+        }
+    }
+}
