@@ -549,13 +549,54 @@ public final class GptOnnxExporter {
 
     // ------------------------------------------------------------------ export
 
-    /** Writes prefill, step and generate graphs into {@code dir}; returns the file names. */
+    /** The file holding the weights shared by the three GPT graphs when they use external data. */
+    public static final String WEIGHTS_FILE = "gpt-weights.onnx.data";
+
+    /**
+     * Writes prefill, step and generate graphs into {@code dir}; returns the files written.
+     *
+     * @param externalData true: weights in {@value #WEIGHTS_FILE}, shared by the three graphs (each
+     *                     tensor stored once); false: inline; null: external when the weights exceed
+     *                     1.5 GB (protobuf files cannot exceed 2 GB)
+     */
     public List<Path> exportAll(Path dir, Boolean externalData) {
+        boolean external = externalData != null ? externalData
+                : cfg.parameterCount() * (fp16 ? 2L : 4L) > 1_500_000_000L;
+        String[] graphs = {"prefill", "step", "generate"};
         List<Path> files = new ArrayList<>();
-        files.add(save(buildPrefill(), dir.resolve("gpt-prefill.onnx"), "prefill", externalData));
-        files.add(save(buildStep(), dir.resolve("gpt-step.onnx"), "step", externalData));
-        files.add(save(buildGenerate(), dir.resolve("gpt-generate.onnx"), "generate", externalData));
+        if (!external) {
+            for (String graph : graphs) {
+                Path f = dir.resolve("gpt-" + graph + ".onnx");
+                build(graph).save(f, metadata(graph), false);
+                files.add(f);
+            }
+            return files;
+        }
+        // Weights first (once), then the small graph files that point into them.
+        List<ai.onnx.proto.OnnxMl.ModelProto> models = new ArrayList<>();
+        try (ExternalDataFile data = new ExternalDataFile(dir.resolve(WEIGHTS_FILE))) {
+            for (String graph : graphs) {
+                models.add(build(graph).buildExternal(metadata(graph), data));
+            }
+            data.commit();
+        }
+        for (int i = 0; i < graphs.length; i++) {
+            Path f = dir.resolve("gpt-" + graphs[i] + ".onnx");
+            ai.onnx.proto.OnnxMl.ModelProto m = models.get(i);
+            org.nextpatch.util.AtomicFiles.write(f, m::writeTo);
+            files.add(f);
+        }
+        files.add(dir.resolve(WEIGHTS_FILE));
         return files;
+    }
+
+    private OnnxGraphBuilder build(String graph) {
+        return switch (graph) {
+            case "prefill" -> buildPrefill();
+            case "step" -> buildStep();
+            case "generate" -> buildGenerate();
+            default -> throw new IllegalArgumentException("graph must be prefill, step or generate, got " + graph);
+        };
     }
 
     /**
@@ -565,12 +606,7 @@ public final class GptOnnxExporter {
      * @param graph {@code prefill}, {@code step} or {@code generate}
      */
     public ai.onnx.proto.OnnxMl.ModelProto toModelProto(String graph, Map<String, String> extraMetadata) {
-        OnnxGraphBuilder g = switch (graph) {
-            case "prefill" -> buildPrefill();
-            case "step" -> buildStep();
-            case "generate" -> buildGenerate();
-            default -> throw new IllegalArgumentException("graph must be prefill, step or generate, got " + graph);
-        };
+        OnnxGraphBuilder g = build(graph);
         if (g.initializerBytes() > 1_900_000_000L) {
             throw new NppException("the " + graph + " graph's weights (" + g.initializerBytes() / 1_000_000
                     + " MB) exceed the 2 GB protobuf limit; export to files with external data (npp export-onnx)");
@@ -585,8 +621,4 @@ public final class GptOnnxExporter {
         return externalData != null ? externalData : g.initializerBytes() > 1_500_000_000L;
     }
 
-    private Path save(OnnxGraphBuilder g, Path file, String graph, Boolean externalData) {
-        g.save(file, metadata(graph), useExternal(g, externalData));
-        return file;
-    }
 }

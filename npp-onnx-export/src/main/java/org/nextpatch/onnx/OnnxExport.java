@@ -73,7 +73,9 @@ public final class OnnxExport {
         }
         ObjectNode graphs = m.putObject("graphs");
         for (Path f : files) {
-            graphs.set(f.getFileName().toString(), describe(f));
+            if (f.getFileName().toString().endsWith(".onnx")) {
+                graphs.set(f.getFileName().toString(), describe(f));
+            }
         }
         ObjectNode prov = m.putObject("provenance");
         prov.put("created", Instant.now().toString());
@@ -96,9 +98,16 @@ public final class OnnxExport {
         ObjectNode n = JSON.createObjectNode();
         n.set("inputs", values(model.getGraph().getInputList()));
         n.set("outputs", values(model.getGraph().getOutputList()));
-        Path data = file.resolveSibling(file.getFileName() + ".data");
-        if (Files.exists(data)) {
-            n.put("external_data", data.getFileName().toString());
+        java.util.Set<String> locations = new java.util.TreeSet<>();
+        for (OnnxMl.TensorProto t : model.getGraph().getInitializerList()) {
+            for (OnnxMl.StringStringEntryProto e : t.getExternalDataList()) {
+                if (e.getKey().equals("location")) {
+                    locations.add(e.getValue());
+                }
+            }
+        }
+        if (!locations.isEmpty()) {
+            n.put("external_data", String.join(",", locations));
         }
         return n;
     }

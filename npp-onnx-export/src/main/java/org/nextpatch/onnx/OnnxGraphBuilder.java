@@ -16,10 +16,6 @@ import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
-import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -548,40 +544,27 @@ public final class OnnxGraphBuilder {
             AtomicFiles.write(file, m::writeTo);
             return;
         }
-        String dataName = file.getFileName() + ".data";
-        Path dataFile = file.resolveSibling(dataName);
-        Map<String, long[]> offsets = new LinkedHashMap<>();
-        AtomicFiles.write(dataFile, out -> {
-            long pos = 0;
-            WritableByteChannel ch = Channels.newChannel(out);
-            for (Map.Entry<String, Tensor> e : scope.initializers.entrySet()) {
-                Tensor t = e.getValue();
-                long len = t.numel() * t.dtype().bytes();
-                if (len < 1024) {
-                    continue;
-                }
-                long aligned = (pos + 4095) / 4096 * 4096;
-                writeZeros(out, aligned - pos);
-                pos = aligned;
-                ByteBuffer b = t.data();
-                while (b.hasRemaining()) {
-                    ch.write(b);
-                }
-                offsets.put(e.getKey(), new long[]{pos, len});
-                pos += len;
-            }
-        });
-        ModelProto m = buildModel(metadata, offsets, dataName);
-        AtomicFiles.write(file, m::writeTo);
+        try (ExternalDataFile data = new ExternalDataFile(file.resolveSibling(file.getFileName() + ".data"))) {
+            ModelProto m = buildExternal(metadata, data);
+            data.commit();
+            AtomicFiles.write(file, m::writeTo);
+        }
     }
 
-    private static void writeZeros(OutputStream out, long n) throws IOException {
-        byte[] z = new byte[4096];
-        while (n > 0) {
-            int k = (int) Math.min(n, z.length);
-            out.write(z, 0, k);
-            n -= k;
+    /**
+     * The model with every initializer of at least 1 KiB written to {@code data} (shared between
+     * graphs by initializer name) and referenced from the model; smaller ones stay inline. Commit
+     * the data file before writing the model next to it.
+     */
+    public ModelProto buildExternal(Map<String, String> metadata, ExternalDataFile data) {
+        Map<String, long[]> offsets = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : scope.initializers.entrySet()) {
+            Tensor t = e.getValue();
+            if (t.numel() * t.dtype().bytes() >= 1024) {
+                offsets.put(e.getKey(), data.put(e.getKey(), t));
+            }
         }
+        return buildModel(metadata, offsets, data.location());
     }
 
     /** A TensorProto holding the tensor's bytes inline (raw_data, little-endian as ONNX requires). */
