@@ -32,3 +32,11 @@ i16 = Image.new('I;16', (9, 7)); i16.putdata([i * 1000 for i in range(63)]); i16
 c = Image.new('RGB', (16, 16)); c.putdata([(200 if x < 8 else 30, 100 if y < 8 else 220, 50) for y in range(16) for x in range(16)])
 c.convert('CMYK').save('odd_cmyk.jpg', quality=95)
 Image.open('odd_cmyk.jpg').convert('RGB').save('odd_cmyk_rgb.png')
+# JPEG decoding: PIL's (libjpeg) RGB result of a 4:2:0 colour JPEG and a greyscale JPEG
+random.seed(3)
+im = Image.new('RGB', (97, 61))
+im.putdata([((x*5+random.randint(0,50)) % 256, (y*7+random.randint(0,30)) % 256, (x*y) % 256) for y in range(61) for x in range(97)])
+im.save('jpeg_420_q75.jpg', quality=75, subsampling=2)
+Image.open('jpeg_420_q75.jpg').convert('RGB').save('jpeg_420_q75_pil.png')
+g = Image.new('L', (33, 20)); g.putdata([(i*13) % 256 for i in range(660)]); g.save('jpeg_grey_q80.jpg', quality=80)
+Image.open('jpeg_grey_q80.jpg').convert('RGB').save('jpeg_grey_q80_pil.png')

@@ -171,7 +171,9 @@ public final class BenchSampleCommand implements Runnable {
                 };
             }
             case "djl" -> {
-                org.nextpatch.model.Gpt gpt = new org.nextpatch.model.Gpt(cfg, weights, ai.djl.Device.cpu(), "bench-sample");
+                // The eager DJL sampler (KV cache, host-side draw); --device cuda/cuda:N maps to the DJL GPU.
+                String dev = device.toLowerCase(Locale.ROOT).replace("cuda", "gpu");
+                org.nextpatch.model.Gpt gpt = new org.nextpatch.model.Gpt(cfg, weights, GptOptions.device(dev), "bench-sample");
                 return new Engine() {
                     public long[][] generate(long[] c, SamplingSettings st, long sd) {
                         long[] flat = new org.nextpatch.sample.DjlSampler(gpt, st).generate(c, sd, 0);
