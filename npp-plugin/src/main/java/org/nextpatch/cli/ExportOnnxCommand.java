@@ -22,47 +22,47 @@ import java.util.Map;
  * decoder) plus a JSON manifest, for deployment with ONNX Runtime without DJL.
  */
 @Command(name = "export-onnx", mixinStandardHelpOptions = true,
-        description = {"Export a GPT checkpoint (and optionally a VQ tokenizer's decoder) to ONNX graphs:",
-                "gpt-prefill.onnx, gpt-step.onnx (explicit key/value cache), gpt-generate.onnx (whole generation",
-                "in one Loop), vq-decoder.onnx, and manifest.json."})
+        description = "Export a GPT checkpoint (and optionally a VQ tokenizer's decoder) to ONNX graphs: "
+                + "gpt-prefill.onnx, gpt-step.onnx (explicit key/value cache), gpt-generate.onnx (the whole generation "
+                + "in one Loop), vq-decoder.onnx, and manifest.json.")
 public final class ExportOnnxCommand implements Runnable {
 
     /** Where the GPT configuration comes from. */
     static final class GptSource {
-        @Option(names = "--gpt-model", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
+        @Option(names = "--gpt-model", paramLabel = "NAME", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
         String model;
-        @Option(names = "--gpt-config", description = "JSON file with upstream ModelArgs field names.")
+        @Option(names = "--gpt-config", paramLabel = "FILE", description = "JSON file with upstream ModelArgs field names.")
         Path config;
     }
 
-    @Option(names = "--gpt-ckpt", required = true, description = "GPT checkpoint (.pt, upstream layout).")
+    @Option(names = "--gpt-ckpt", paramLabel = "FILE", required = true, description = "GPT checkpoint (.pt, upstream layout).")
     Path gptCkpt;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     GptSource source;
 
-    @Option(names = "--image-size", defaultValue = "256", description = "Image size for --gpt-model (default ${DEFAULT-VALUE}).")
+    @Option(names = "--image-size", paramLabel = "S", defaultValue = "256", description = "Image size for --gpt-model (default ${DEFAULT-VALUE}).")
     int imageSize;
 
-    @Option(names = "--downsample-size", defaultValue = "16", description = "Tokenizer downsampling for --gpt-model (default ${DEFAULT-VALUE}).")
+    @Option(names = "--downsample-size", paramLabel = "F", defaultValue = "16", description = "Tokenizer downsampling for --gpt-model (default ${DEFAULT-VALUE}).")
     int downsample;
 
-    @Option(names = "--codebook-size", defaultValue = "16384", description = "Vocabulary for --gpt-model (default ${DEFAULT-VALUE}).")
+    @Option(names = "--codebook-size", paramLabel = "V", defaultValue = "16384", description = "Vocabulary for --gpt-model (default ${DEFAULT-VALUE}).")
     int codebookSize;
 
-    @Option(names = "--num-classes", defaultValue = "1000", description = "Classes for --gpt-model (default ${DEFAULT-VALUE}).")
+    @Option(names = "--num-classes", paramLabel = "C", defaultValue = "1000", description = "Classes for --gpt-model (default ${DEFAULT-VALUE}).")
     int numClasses;
 
     @Option(names = {"--use-ema", "--ema"}, description = "Export the checkpoint's EMA weights ('ema') instead of 'model'.")
     boolean ema;
 
-    @Option(names = "--vq-ckpt", description = "VQ tokenizer checkpoint: also export vq-decoder.onnx.")
+    @Option(names = "--vq-ckpt", paramLabel = "FILE", description = "VQ tokenizer checkpoint: also export vq-decoder.onnx.")
     Path vqCkpt;
 
-    @Option(names = "--vq-config", description = "VQ configuration JSON (default: VQ-16).")
+    @Option(names = "--vq-config", paramLabel = "FILE", description = "VQ configuration JSON (default: VQ-16).")
     Path vqConfig;
 
-    @Option(names = "--out", required = true, description = "Output directory.")
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Output directory.")
     Path out;
 
     @Option(names = "--fp16", description = "Store GPT projection weights as float16 and run projections in float16 (for GPUs).")
