@@ -185,4 +185,31 @@ class OnnxGraphBuilderTest {
             assertArrayEquals(new long[]{0, 1, 0, 0, 0}, ((long[][]) res.get("neg").get().getValue())[0]);
         }
     }
+
+    @Test
+    void checkerRejectsGarbageDuplicatesAndMissingExternalData(@TempDir Path dir) throws Exception {
+        Path junk = dir.resolve("junk.onnx");
+        Files.write(junk, new byte[]{(byte) 0xff, 0x12, 0x7f, 0x00, 0x33});
+        assertTrue(OnnxChecker.check(junk).get(0).contains("well-formed"), OnnxChecker.check(junk).toString());
+
+        // a value assigned twice (SSA violation), written through the raw protobuf
+        OnnxGraphBuilder g = new OnnxGraphBuilder("dup");
+        String x = g.input("x", DType.FLOAT32, 2);
+        String y = g.relu(x);
+        g.output(y, "y", DType.FLOAT32, 2);
+        var m = g.build(Map.of());
+        var node = m.getGraph().getNode(0).toBuilder().setName("again").build();
+        var dup = m.toBuilder().setGraph(m.getGraph().toBuilder().addNode(node)).build();
+        assertTrue(OnnxChecker.check(dup, null).stream().anyMatch(p -> p.contains("more than once")), OnnxChecker.check(dup, null).toString());
+
+        // external data that is missing on disk
+        OnnxGraphBuilder e = new OnnxGraphBuilder("ext");
+        String in = e.input("x", DType.FLOAT32, 1, 300);
+        e.output(e.add(in, e.initializer("w", new float[300], 1, 300)), "y", DType.FLOAT32, 1, 300);
+        Path f = dir.resolve("ext.onnx");
+        e.save(f, Map.of(), true);
+        assertEquals(List.of(), OnnxChecker.check(f));
+        Files.delete(dir.resolve("ext.onnx.data"));
+        assertTrue(OnnxChecker.check(f).stream().anyMatch(p -> p.contains("missing or too short")), OnnxChecker.check(f).toString());
+    }
 }

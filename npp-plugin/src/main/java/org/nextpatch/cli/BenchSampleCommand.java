@@ -20,7 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * {@code npp bench-sample}: measures sampling throughput (images/s) of the engines side by side in
@@ -98,7 +97,7 @@ public final class BenchSampleCommand implements Runnable {
         }
         GptConfig cfg = ExportOnnxCommand.gptConfig(source.model, source.config, imageSize, 16, codebookSize, numClasses);
         Map<String, Tensor> weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false)
-                : randomWeights(cfg, seed);
+                : BenchWeights.random(cfg, seed);
         Path tmp;
         try {
             tmp = Files.createTempDirectory("npp-bench-onnx");
@@ -187,48 +186,6 @@ public final class BenchSampleCommand implements Runnable {
             }
             default -> throw new NppCommand.UsageException("--engines: unknown engine '" + name + "' (onnx-loop, onnx-step, djl)");
         }
-    }
-
-    /**
-     * Random weights with the upstream layout: N(0, 0.02) everywhere, norm gains 1, and an output head
-     * of N(0, 0.3) (as the fixture) so that the draw is not uniform.
-     */
-    static Map<String, Tensor> randomWeights(GptConfig c, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        Map<String, Tensor> m = new LinkedHashMap<>();
-        int d = c.dim();
-        int h = c.ffnHidden();
-        m.put("cls_embedding.embedding_table.weight", normal(r, 0.02, c.numClasses() + 1, d));
-        m.put("tok_embeddings.weight", normal(r, 0.02, c.vocabSize(), d));
-        for (int i = 0; i < c.nLayer(); i++) {
-            String p = "layers." + i + ".";
-            m.put(p + "attention.wqkv.weight", normal(r, 0.02, 3 * d, d));
-            m.put(p + "attention.wo.weight", normal(r, 0.02, d, d));
-            m.put(p + "feed_forward.w1.weight", normal(r, 0.02, h, d));
-            m.put(p + "feed_forward.w3.weight", normal(r, 0.02, h, d));
-            m.put(p + "feed_forward.w2.weight", normal(r, 0.02, d, h));
-            m.put(p + "attention_norm.weight", ones(d));
-            m.put(p + "ffn_norm.weight", ones(d));
-        }
-        m.put("norm.weight", ones(d));
-        m.put("output.weight", normal(r, 0.3, c.vocabSize(), d));
-        return m;
-    }
-
-    private static Tensor normal(SplittableRandom r, double std, int rows, int cols) {
-        float[] a = new float[rows * cols];
-        for (int i = 0; i < a.length; i++) {
-            // Box-Muller; SplittableRandom has no nextGaussian on Java 17
-            double u1 = 1.0 - r.nextDouble(), u2 = r.nextDouble();
-            a[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
-        }
-        return Tensor.ofFloats(new long[]{rows, cols}, a);
-    }
-
-    private static Tensor ones(int d) {
-        float[] a = new float[d];
-        java.util.Arrays.fill(a, 1f);
-        return Tensor.ofFloats(new long[]{d}, a);
     }
 
     private static void deleteQuietly(Path dir) {

@@ -99,4 +99,36 @@ class OnnxDjlParityTest {
             }
         }
     }
+
+    /** Head dimension 64 (as every named LlamaGen size) on an 8 x 8 grid: step-graph logits vs the DJL model. */
+    @Test
+    void headDim64LogitsMatchDjl(@TempDir Path d64) {
+        GptConfig c = new GptConfig(128, 2, 2, 96, 4, 64, 1, 64, null, 1e-5, 10000, 0, 0, 0, 0, 0);
+        Map<String, Tensor> w = org.nextpatch.cli.BenchWeights.random(c, 5);
+        new GptOnnxExporter(c, w, false).exportAll(d64, false);
+        long[] tok = new long[2 * 64];
+        for (int i = 0; i < tok.length; i++) tok[i] = (i * 29 + 3) % 96;
+        long[] labels = {1, 4};
+        float[] djl;
+        try (Gpt g = new Gpt(c, w, Device.cpu(), "random"); NDManager m = g.manager().newSubManager()) {
+            djl = g.logits(m.create(tok, new Shape(2, 64)), m.create(labels), 1, false).toFloatArray();
+        }
+        try (OnnxSampler s = new OnnxSampler(d64, c, OnnxSampler.Options.cpu())) {
+            List<OnnxTensor> cache = new ArrayList<>();
+            float[] first = s.prefill(labels, cache);
+            long[][] ids = new long[2][63];
+            long[][] pos = new long[2][63];
+            for (int b = 0; b < 2; b++) for (int i = 0; i < 63; i++) { ids[b][i] = tok[b * 64 + i]; pos[b][i] = i + 1; }
+            float[] rest = s.step(ids, pos, cache);
+            cache.forEach(OnnxTensor::close);
+            double maxAbs = 0, maxDiff = 0;
+            for (int b = 0; b < 2; b++) for (int k = 0; k < 64; k++) for (int j = 0; j < 96; j++) {
+                float o = k == 0 ? first[b * 96 + j] : rest[(b * 63 + k - 1) * 96 + j];
+                float dj = djl[(b * 64 + k) * 96 + j];
+                maxAbs = Math.max(maxAbs, Math.abs(dj));
+                maxDiff = Math.max(maxDiff, Math.abs(dj - o));
+            }
+            assertTrue(maxAbs > 0.1 && maxDiff <= 1e-4 * maxAbs, "max diff " + maxDiff + " vs largest logit " + maxAbs);
+        }
+    }
 }
