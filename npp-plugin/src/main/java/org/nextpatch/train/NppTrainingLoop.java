@@ -141,6 +141,7 @@ public final class NppTrainingLoop {
                     report.loadEarlier(start);
                     LOG.info("resumed from {} at step {}", cfg.resume(), start);
                 }
+                report.writeCsv(); // a fresh file, or the earlier rows without any after the resume point
                 Path last = null;
                 List<TrainingListener.EpochMetrics> epochs = new ArrayList<>();
                 int tokensPerImage = data.tokens();
@@ -214,17 +215,18 @@ public final class NppTrainingLoop {
                             epochLossSum = 0;
                             epochLossCount = 0;
                             epochStartNanos = System.nanoTime();
-                            report.writeCsv();
+                            report.appendCsv();
                         }
                         long done = step + 1;
                         if (cfg.ckptEvery() > 0 && done % cfg.ckptEvery() == 0 && done < limit) {
+                            report.appendCsv(); // a run resumed from this checkpoint finds every earlier row
                             last = checkpoint(main, opt, ema, done, lrs.lr(Math.min(done, total - 1)));
                         }
                     }
                 }
                 long done = Math.max(limit, start);
                 last = checkpoint(main, opt, ema, done, lrs.lr(Math.min(done, total - 1)));
-                report.writeCsv();
+                report.appendCsv();
                 report.writePng(title(stages), stageStarts(stages, stepsPerEpoch, limit));
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 LOG.info(String.format(Locale.ROOT, "trained %d steps in %.1f s; checkpoint %s; metrics %s", done - start,
