@@ -36,6 +36,8 @@ import java.io.PrintWriter;
                 ScoreCommand.class,
                 SampleCommand.class,
                 ProvenanceCommand.class,
+                DemoCommand.class,
+                BenchCommand.class,
         })
 public final class NppCommand implements Runnable {
 

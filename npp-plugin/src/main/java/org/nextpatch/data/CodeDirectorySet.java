@@ -11,6 +11,9 @@ public final class CodeDirectorySet implements CodeSet {
     private final CodeDirectory main;
     private final CodeDirectory sibling;
     private final int[] labels;
+    private int lastImage = -1;
+    private boolean lastSibling;
+    private long[] lastCodes;
 
     /** Wraps an opened directory (and finds its sibling). */
     public CodeDirectorySet(CodeDirectory main) {
@@ -61,9 +64,20 @@ public final class CodeDirectorySet implements CodeSet {
     }
 
     @Override
-    public void read(int image, int aug, boolean fromSibling, long[] out, int offset) {
-        long[] c = (fromSibling ? sibling : main).codes(image, aug);
-        System.arraycopy(c, 0, out, offset, c.length);
+    public synchronized void read(int image, int aug, boolean fromSibling, long[] out, int offset) {
+        // One file holds every augmentation of an image: keep the last one read, since held-out
+        // scoring reads all augmentations of an image in a row.
+        if (image != lastImage || fromSibling != lastSibling) {
+            lastCodes = (fromSibling ? sibling : main).codes(image);
+            lastImage = image;
+            lastSibling = fromSibling;
+        }
+        int t = main.tokens();
+        int n = fromSibling ? sibling.augmentations() : main.augmentations();
+        if (aug < 0 || aug >= n) {
+            throw new IllegalArgumentException("augmentation " + aug + " out of range 0.." + (n - 1));
+        }
+        System.arraycopy(lastCodes, aug * t, out, offset, t);
     }
 
     @Override

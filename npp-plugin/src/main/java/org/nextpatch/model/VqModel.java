@@ -548,7 +548,9 @@ public final class VqModel implements AutoCloseable {
         NDArray idx = nearestCodes(flat.stopGradient());
         NDArray zq = normalisedCodebook().get(new NDIndex("{}", idx));
         NDArray codebook = zq.sub(flat.stopGradient()).square().mean();
-        NDArray commitment = zq.stopGradient().sub(flat).square().mean().mul(beta);
+        // Scalars as arrays of the input's manager: DJL's mul(Number) frees its scalar at once while
+        // autograd still reads it in backward (CPU use-after-free: NaN losses after a few steps).
+        NDArray commitment = zq.stopGradient().sub(flat).square().mean().mul(x.getManager().create(beta));
         NDArray straightThrough = flat.add(zq.sub(flat).stopGradient());
         NDArray zqImage = straightThrough.reshape(s.get(0), s.get(2), s.get(3), s.get(1)).transpose(0, 3, 1, 2);
         NDArray rec = decodeLatent(zqImage);
@@ -618,7 +620,7 @@ public final class VqModel implements AutoCloseable {
         NDArray q = conv(h, p + ".q", 1, 0).reshape(b, c, hw).transpose(0, 2, 1); // (B, HW, C)
         NDArray k = conv(h, p + ".k", 1, 0).reshape(b, c, hw);                    // (B, C, HW)
         NDArray v = conv(h, p + ".v", 1, 0).reshape(b, c, hw);                    // (B, C, HW)
-        NDArray w = q.batchMatMul(k).mul((float) Math.pow(c, -0.5)).softmax(2);    // (B, HWq, HWk)
+        NDArray w = q.batchMatMul(k).mul(x.getManager().create((float) Math.pow(c, -0.5))).softmax(2); // (B, HWq, HWk); scalar as array: see trainingLoss
         NDArray out = v.batchMatMul(w.transpose(0, 2, 1)).reshape(s);             // (B, C, HWq)
         return x.add(conv(out, p + ".proj_out", 1, 0));
     }
@@ -635,7 +637,7 @@ public final class VqModel implements AutoCloseable {
 
     /** F.normalize(x, p=2, dim=-1): x / max(|x|, 1e-12). */
     private static NDArray l2Normalise(NDArray x) {
-        return x.div(x.norm(new int[]{-1}, true).maximum(L2_EPS));
+        return x.div(x.norm(new int[]{-1}, true).maximum(x.getManager().create(L2_EPS))); // scalar as array: see trainingLoss
     }
 
     @Override

@@ -33,6 +33,7 @@ public final class TrainingReport {
     private final Path png;
     private final List<TrainingListener.StepMetrics> steps = new ArrayList<>();
     private final Map<Long, Double> heldOut = new HashMap<>();
+    private int written;
 
     /** A report in {@code dir} ({@code metrics.csv}, {@code loss.png}). */
     public TrainingReport(Path dir) {
@@ -79,35 +80,71 @@ public final class TrainingReport {
             List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
             for (int i = 1; i < lines.size(); i++) {
                 String[] f = lines.get(i).split(",", -1);
-                if (f.length < 9) {
-                    continue;
+                if (f.length != 9) {
+                    continue; // a line cut short by a killed run
                 }
-                long step = Long.parseLong(f[0]);
-                if (step >= beforeStep) {
-                    continue;
-                }
-                steps.add(new TrainingListener.StepMetrics(step, Integer.parseInt(f[1]), Integer.parseInt(f[2]),
-                        Double.parseDouble(f[3]), Double.parseDouble(f[4]), Double.parseDouble(f[5]),
-                        Double.parseDouble(f[6]), Double.parseDouble(f[7])));
-                if (!f[8].isEmpty()) {
-                    heldOut.put(step, Double.parseDouble(f[8]));
+                try {
+                    long step = Long.parseLong(f[0]);
+                    if (step >= beforeStep) {
+                        continue;
+                    }
+                    TrainingListener.StepMetrics m = new TrainingListener.StepMetrics(step, Integer.parseInt(f[1]),
+                            Integer.parseInt(f[2]), Double.parseDouble(f[3]), Double.parseDouble(f[4]),
+                            Double.parseDouble(f[5]), Double.parseDouble(f[6]), Double.parseDouble(f[7]));
+                    Double h = f[8].isEmpty() ? null : Double.parseDouble(f[8]);
+                    steps.add(m);
+                    if (h != null) {
+                        heldOut.put(step, h);
+                    }
+                } catch (NumberFormatException cut) {
+                    // a line cut short by a killed run: skipped
                 }
             }
-        } catch (IOException | NumberFormatException e) {
+        } catch (IOException e) {
             throw new NppException("cannot read earlier metrics " + csv + ": " + e.getMessage(), e);
         }
     }
 
-    /** Writes {@code metrics.csv}. */
+    /** Rewrites {@code metrics.csv} atomically with every row recorded so far (start and resume). */
     public void writeCsv() {
         StringBuilder sb = new StringBuilder(HEADER).append('\n');
         for (TrainingListener.StepMetrics m : steps) {
-            Double h = heldOut.get(m.step());
-            sb.append(String.format(Locale.ROOT, "%d,%d,%d,%.8g,%.8g,%.8g,%.6f,%.1f,%s%n", m.step(), m.epoch(),
-                    m.patchSide(), m.loss(), m.lr(), m.gradNorm(), m.seconds(), m.tokensPerSec(),
-                    h == null ? "" : String.format(Locale.ROOT, "%.8g", h)));
+            row(sb, m);
         }
         AtomicFiles.writeString(csv, sb.toString());
+        written = steps.size();
+    }
+
+    /**
+     * Appends the rows recorded since the last write. A long run adds rows for days; rewriting the
+     * whole file every epoch would cost quadratic time, so the running file grows by appends (a
+     * killed run can leave one cut line, which {@link #loadEarlier} skips).
+     */
+    public void appendCsv() {
+        if (written == 0 && !Files.isRegularFile(csv)) {
+            writeCsv();
+            return;
+        }
+        if (written >= steps.size()) {
+            return;
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int i = written; i < steps.size(); i++) {
+            row(sb, steps.get(i));
+        }
+        try {
+            Files.writeString(csv, sb.toString(), StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new NppException("cannot append to " + csv + ": " + e.getMessage(), e);
+        }
+        written = steps.size();
+    }
+
+    private void row(StringBuilder sb, TrainingListener.StepMetrics m) {
+        Double h = heldOut.get(m.step());
+        sb.append(String.format(Locale.ROOT, "%d,%d,%d,%.8g,%.8g,%.8g,%.6f,%.1f,%s%n", m.step(), m.epoch(),
+                m.patchSide(), m.loss(), m.lr(), m.gradNorm(), m.seconds(), m.tokensPerSec(),
+                h == null ? "" : String.format(Locale.ROOT, "%.8g", h)));
     }
 
     /** Writes {@code loss.png}; {@code stageStartSteps} are the first steps of stages after the first. */
@@ -120,19 +157,31 @@ public final class TrainingReport {
                 .xAxisTitle("optimizer step").yAxisTitle("loss").build();
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
-        double[] x = new double[steps.size()];
-        double[] y = new double[steps.size()];
+        // At most about 2000 plotted points: long runs are averaged over consecutive steps.
+        int per = Math.max(1, (steps.size() + 1999) / 2000);
+        int n = (steps.size() + per - 1) / per;
+        double[] x = new double[n];
+        double[] y = new double[n];
         double lo = Double.MAX_VALUE;
         double hi = -Double.MAX_VALUE;
-        for (int i = 0; i < x.length; i++) {
-            x[i] = steps.get(i).step();
-            y[i] = steps.get(i).loss();
+        for (int i = 0; i < n; i++) {
+            int from = i * per;
+            int to = Math.min(steps.size(), from + per);
+            double sx = 0;
+            double sy = 0;
+            for (int j = from; j < to; j++) {
+                sx += steps.get(j).step();
+                sy += steps.get(j).loss();
+            }
+            x[i] = sx / (to - from);
+            y[i] = sy / (to - from);
             if (Double.isFinite(y[i])) {
                 lo = Math.min(lo, y[i]);
                 hi = Math.max(hi, y[i]);
             }
         }
-        XYSeries s = chart.addSeries("training loss (stage's patch size)", x, y);
+        XYSeries s = chart.addSeries(per == 1 ? "training loss (stage's patch size)"
+                : "training loss (stage's patch size), mean of " + per + " steps", x, y);
         s.setMarker(SeriesMarkers.NONE);
         if (!heldOut.isEmpty()) {
             List<Long> keys = new ArrayList<>(heldOut.keySet());
@@ -152,9 +201,9 @@ public final class TrainingReport {
             lo = 0;
             hi = 1;
         }
-        int n = 0;
+        int stage = 1;
         for (long b : stageStartSteps) {
-            XYSeries v = chart.addSeries("stage " + (++n + 1) + " starts", new double[]{b, b}, new double[]{lo, hi});
+            XYSeries v = chart.addSeries("stage " + (++stage) + " starts", new double[]{b, b}, new double[]{lo, hi});
             v.setMarker(SeriesMarkers.NONE);
             v.setLineStyle(SeriesLines.DASH_DASH);
             v.setLineColor(Color.GRAY);
