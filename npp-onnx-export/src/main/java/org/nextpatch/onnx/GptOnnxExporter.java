@@ -262,6 +262,21 @@ public final class GptOnnxExporter {
      */
     private Forward forward(OnnxGraphBuilder g, Weights w, String x, String cos, String sin,
                             List<String> pastK, List<String> pastV, String mask) {
+        return forward(g, w, x, cos, sin, null, pastK, pastV, mask);
+    }
+
+    /**
+     * Earlier keys/values that attention reads but that are not part of this step's cache output (the
+     * generate graph's per-chunk split): {@code length} is their number of positions, a [1] tensor.
+     */
+    private record Chunked(List<String> keys, List<String> values, String length) {}
+
+    /**
+     * As above; with {@code big} the attention also covers those earlier positions, as two blocks
+     * under one softmax, and the returned caches hold only {@code past + new}.
+     */
+    private Forward forward(OnnxGraphBuilder g, Weights w, String x, String cos, String sin, Chunked big,
+                            List<String> pastK, List<String> pastV, String mask) {
         List<String> keys = new ArrayList<>();
         List<String> values = new ArrayList<>();
         String h = x;
@@ -279,11 +294,24 @@ public final class GptOnnxExporter {
             }
             keys.add(k);
             values.add(v);
-            String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), g.scalarF((float) (1.0 / Math.sqrt(hd))));
-            if (mask != null) {
-                scores = g.add(scores, mask);
+            String scale = g.scalarF((float) (1.0 / Math.sqrt(hd)));
+            String att;
+            if (big == null) {
+                String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), scale);
+                if (mask != null) {
+                    scores = g.add(scores, mask);
+                }
+                att = g.matMul(g.softmax(scores, -1), v);                     // [B, H, S, hd]
+            } else {
+                // softmax over [earlier | this chunk], then the two weighted sums
+                String sBig = g.matMul(q, g.transpose(big.keys().get(i), 0, 1, 3, 2));
+                String sSmall = g.matMul(q, g.transpose(k, 0, 1, 3, 2));
+                String p = g.softmax(g.mul(g.concat(3, sBig, sSmall), scale), -1);
+                String axis = g.constI64(3);
+                String pBig = g.sliceDynamic(p, g.constI64(0), big.length(), axis, null);
+                String pSmall = g.sliceDynamic(p, big.length(), g.constI64(Long.MAX_VALUE), axis, null);
+                att = g.add(g.matMul(pBig, big.values().get(i)), g.matMul(pSmall, v));
             }
-            String att = g.matMul(g.softmax(scores, -1), v);                 // [B, H, S, hd]
             String merged = g.reshape(g.transpose(att, 0, 2, 1, 3), 0, 0, d); // [B, S, d]
             h = g.add(h, linear(g, merged, l.wo()));
             String ff = linear(g, rmsNorm(g, h, l.ffnNorm()), l.w13());
@@ -308,6 +336,7 @@ public final class GptOnnxExporter {
         m.put("nextpatch.graph", graph);
         m.put("nextpatch.gpt_config", cfg.toJson().toString());
         m.put("nextpatch.precision", fp16 ? "float16-projections" : "float32");
+        m.put("nextpatch.decode_chunk", Integer.toString(chunkSize()));
         m.put("nextpatch.key_channel_order", "per head: even channels then odd channels (rotate-half form of the 2-D RoPE)");
         return m;
     }
@@ -416,37 +445,76 @@ public final class GptOnnxExporter {
         String u0 = g.gather(uniforms, g.scalarI64(0), 1);                 // [B]
         String tok0 = smp.choose(g, smp.guide(g, logits0, b, b2, guided), u0);
 
-        // Decode loop: iteration n produces token n + 1 from token n at sequence index n + 1.
+        // Decode: T - 1 steps; step n produces token n + 1 from token n at sequence index n + 1.
+        // Two nested Loops keep the cache copies small: the outer loop runs G chunks of G steps
+        // (G = grid side, G * G = T), the inner loop carries only the current chunk's keys/values
+        // and reads the earlier ones (the outer loop's carried "big" cache) without copying them; the
+        // chunk is appended to the big cache once per chunk. A cache that simply grew by one position
+        // per step would be copied whole at every step (quadratic in T). G * G = T steps are run, one
+        // more than needed; the last token is dropped.
+        int chunk = chunkSize();
+        OnnxGraphBuilder outer = g.subgraph("decode_chunk");
+        String j = outer.input("chunk_index", DType.INT64);
+        String outerCond = outer.input("chunk_cond_in", DType.BOOL);
+        String outerTok = outer.inputAnyShape("chunk_tok_in", DType.INT64);
+        List<String> bigK = new ArrayList<>();
+        List<String> bigV = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            bigK.add(outer.inputAnyShape("cache." + i + ".key_in", DType.FLOAT32));
+            bigV.add(outer.inputAnyShape("cache." + i + ".value_in", DType.FLOAT32));
+        }
+        String bigLen = outer.slice(outer.shape(bigK.get(0)), new long[]{2}, new long[]{3}, new long[]{0}); // [1]
+
         OnnxGraphBuilder body = g.subgraph("decode_step");
-        String n = body.input("n", DType.INT64);
+        String m = body.input("m", DType.INT64);
         String condIn = body.input("cond_in", DType.BOOL);
         String tokIn = body.inputAnyShape("tok_in", DType.INT64);
-        List<String> kIn = new ArrayList<>();
-        List<String> vIn = new ArrayList<>();
+        List<String> smallK = new ArrayList<>();
+        List<String> smallV = new ArrayList<>();
         for (int i = 0; i < cfg.nLayer(); i++) {
-            kIn.add(body.inputAnyShape("cache." + i + ".key_in", DType.FLOAT32));
-            vIn.add(body.inputAnyShape("cache." + i + ".value_in", DType.FLOAT32));
+            smallK.add(body.inputAnyShape("chunk." + i + ".key_in", DType.FLOAT32));
+            smallV.add(body.inputAnyShape("chunk." + i + ".value_in", DType.FLOAT32));
         }
-        String t = body.add(n, g.scalarI64(1));
-        String ids = body.tile(body.unsqueeze(tokIn, 1), reps);            // [B', 1]
-        String x = embed(body, w.tok(), ids);                              // [B', 1, d]
-        String tIdx = body.unsqueeze(t, 0);                                // [1]
-        String cos = body.gather(w.cos(), tIdx, 0);                        // [1, hd]
+        String n = body.add(body.mul(j, g.scalarI64(chunk)), m);             // decode step index
+        String t = body.add(n, g.scalarI64(1));                              // sequence index / token index
+        String ids = body.tile(body.unsqueeze(tokIn, 1), reps);              // [B', 1]
+        String x = embed(body, w.tok(), ids);                                // [B', 1, d]
+        // padding steps beyond the table reuse its last row (their tokens are dropped)
+        String tIdx = body.unsqueeze(body.min(t, g.scalarI64(tokens)), 0);   // [1]
+        String cos = body.gather(w.cos(), tIdx, 0);                          // [1, hd]
         String sin = body.gather(w.sin(), tIdx, 0);
-        Forward fw = forward(body, w, x, cos, sin, kIn, vIn, null);
+        Forward fw = forward(body, w, x, cos, sin, new Chunked(bigK, bigV, bigLen), smallK, smallV, null);
         String logits = body.squeeze(fw.logits(), 1);
         // Decode step n is guided when guided and (cfg_interval < 0 or n <= cfg_interval).
         String stepGuided = body.and(guided, body.or(body.less(interval, g.scalarI64(0)),
                 body.not(body.greater(n, interval))));
-        String u = body.gather(uniforms, t, 1);                             // [B]
+        // The padding step (t = T) reads the last uniform; its token is dropped.
+        String u = body.gather(uniforms, body.min(t, g.scalarI64(tokens - 1L)), 1); // [B]
         String tok = smp.choose(body, smp.guide(body, logits, b, b2, stepGuided), u);
         body.outputAnyShape(condIn, "cond_out", DType.BOOL);
         body.outputAnyShape(tok, "tok_out", DType.INT64);
         for (int i = 0; i < cfg.nLayer(); i++) {
-            body.outputAnyShape(fw.keys().get(i), "cache." + i + ".key_out", DType.FLOAT32);
-            body.outputAnyShape(fw.values().get(i), "cache." + i + ".value_out", DType.FLOAT32);
+            body.outputAnyShape(fw.keys().get(i), "chunk." + i + ".key_out", DType.FLOAT32);
+            body.outputAnyShape(fw.values().get(i), "chunk." + i + ".value_out", DType.FLOAT32);
         }
         body.outputAnyShape(tok, "tok_scan", DType.INT64);
+
+        List<String> innerCarried = new ArrayList<>();
+        innerCarried.add(outerTok);
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            // empty [B', H, 0, hd] chunk caches to start from
+            innerCarried.add(outer.slice(bigK.get(i), new long[]{0}, new long[]{0}, new long[]{2}));
+            innerCarried.add(outer.slice(bigV.get(i), new long[]{0}, new long[]{0}, new long[]{2}));
+        }
+        List<String> inner = outer.loop(g.scalarI64(chunk), g.scalarBool(true), innerCarried, body.buildGraph(), 1);
+        outer.outputAnyShape(outerCond, "chunk_cond_out", DType.BOOL);
+        outer.outputAnyShape(inner.get(0), "chunk_tok_out", DType.INT64);
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            outer.outputAnyShape(outer.concat(2, bigK.get(i), inner.get(1 + 2 * i)), "cache." + i + ".key_out", DType.FLOAT32);
+            outer.outputAnyShape(outer.concat(2, bigV.get(i), inner.get(2 + 2 * i)), "cache." + i + ".value_out", DType.FLOAT32);
+        }
+        outer.outputAnyShape(inner.get(inner.size() - 1), "chunk_tok_scan", DType.INT64);   // [G, B]
+
         List<String> carried = new ArrayList<>();
         carried.add(tok0);
         for (int i = 0; i < cfg.nLayer(); i++) {
@@ -454,11 +522,23 @@ public final class GptOnnxExporter {
             carried.add(pre.values().get(i));
         }
         // carried = (tok, k0, v0, k1, v1, ...), the order of the body's inputs
-        List<String> outs = g.loop(g.scalarI64(tokens - 1L), g.scalarBool(true), carried, body.buildGraph(), 1);
-        String scanned = outs.get(outs.size() - 1);                        // [T - 1, B]
-        String all = g.concat(1, g.unsqueeze(tok0, 1), g.transpose(scanned, 1, 0));
+        int outerTrips = (tokens - 1 + chunk - 1) / chunk;
+        List<String> outs = g.loop(g.scalarI64(outerTrips), g.scalarBool(true), carried, outer.buildGraph(), 1);
+        String scanned = g.reshape(outs.get(outs.size() - 1), (long) outerTrips * chunk, -1); // [trips*chunk, B]
+        String decoded = g.slice(g.transpose(scanned, 1, 0), new long[]{0}, new long[]{tokens - 1L}, new long[]{1});
+        String all = g.concat(1, g.unsqueeze(tok0, 1), decoded);
         g.output(all, "tokens", DType.INT64, "batch", tokens);
         return g;
+    }
+
+    /**
+     * Decode steps per inner loop of the generate graph: the grid side G by default (cache copies
+     * about T^2 / 2G + T G / 2 positions instead of T^2 / 2); {@code -Dnpp.onnx.chunk=N} overrides it
+     * for experiments (N >= T - 1 gives a single cache growing every step).
+     */
+    int chunkSize() {
+        int c = Integer.getInteger("npp.onnx.chunk", cfg.gridSide());
+        return Math.max(1, Math.min(c, cfg.blockSize() - 1));
     }
 
     private static String ifElse(OnnxGraphBuilder g, String cond, GraphProto thenBranch, GraphProto elseBranch) {

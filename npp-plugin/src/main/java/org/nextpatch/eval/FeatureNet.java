@@ -20,6 +20,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.CosineTracker;
 import ai.djl.training.tracker.Tracker;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
@@ -117,17 +118,21 @@ public final class FeatureNet implements AutoCloseable {
     }
 
     /**
-     * Trains with Adam and softmax cross-entropy, shuffling with the given seed each epoch.
+     * Trains with Adam (learning rate decaying along a cosine to 1% of its start) and softmax
+     * cross-entropy, shuffling with the given seed each epoch.
      *
      * @return mean training loss of the last epoch
      */
     public double train(LabelledImages data, int epochs, int batchSize, float learningRate, long seed) {
         checkImages(data);
-        DefaultTrainingConfig config = new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
-                .optOptimizer(Optimizer.adam().optLearningRateTracker(Tracker.fixed(learningRate)).build());
         SplittableRandom rng = new SplittableRandom(seed);
         int n = data.n();
         int steps = (n + batchSize - 1) / batchSize;
+        // cosine decay to 1% over the whole run: the last steps refine instead of bouncing around
+        Tracker lr = CosineTracker.builder().setBaseValue(learningRate).optFinalValue(learningRate * 0.01f)
+                .setMaxUpdates(epochs * steps).build();
+        DefaultTrainingConfig config = new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
+                .optOptimizer(Optimizer.adam().optLearningRateTracker(lr).build());
         double lastLoss = Double.NaN;
         try (Trainer trainer = model.newTrainer(config);
              Progress progress = Progress.start("train feature net", (long) epochs * steps, "step")) {

@@ -1,6 +1,5 @@
 package org.nextpatch.eval;
 
-import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
@@ -40,7 +39,7 @@ public record Features(int n, int d, float[] data) {
         if (s[1] == 0) {
             throw new NppException(what + ": feature matrix has no columns");
         }
-        return new Features(s[0], s[1], t.dtype() == DType.FLOAT32 ? t.toFloatArray() : t.toFloatArray());
+        return new Features(s[0], s[1], t.toFloatArray());
     }
 
     /** Rows {@code [from, to)} as a new matrix (copy). */

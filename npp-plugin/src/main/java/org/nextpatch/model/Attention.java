@@ -46,10 +46,12 @@ public final class Attention {
         long b = s.get(0);
         long n = s.get(1);
         NDArray qkv = Linear.linear(x, wqkv).singletonOrThrow();
-        NDList parts = qkv.split(new long[]{dim, 2L * dim}, 2);
-        NDArray q = rope.apply(parts.get(0).reshape(b, n, heads, headDim), start).transpose(0, 2, 1, 3);
-        NDArray k = rope.apply(parts.get(1).reshape(b, n, heads, headDim), start).transpose(0, 2, 1, 3);
-        NDArray v = parts.get(2).reshape(b, n, heads, headDim).transpose(0, 2, 1, 3);
+        NDList parts = qkv.split(new long[]{2L * dim}, 2);
+        // q and k rotate with the same table: one rotation over their 2H heads, then split.
+        NDList qk = rope.apply(parts.get(0).reshape(b, n, 2L * heads, headDim), start).split(2, 2);
+        NDArray q = qk.get(0).transpose(0, 2, 1, 3);
+        NDArray k = qk.get(1).transpose(0, 2, 1, 3);
+        NDArray v = parts.get(1).reshape(b, n, heads, headDim).transpose(0, 2, 1, 3);
         if (cache != null) {
             NDArray[] kv = cache.update(layer, start, k, v);
             k = kv[0];

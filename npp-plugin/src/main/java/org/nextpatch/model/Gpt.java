@@ -202,13 +202,17 @@ public final class Gpt implements AutoCloseable {
 
     /** Class embeddings {@code [B, 1, d]}; in training, labels are replaced by the null class with the class-dropout probability. */
     private NDArray classEmbeddings(NDArray labels, boolean training) {
-        NDArray l = labels.toType(DataType.INT64, false);
+        NDArray l = int64(labels);
         if (training && config.classDropoutProb() > 0) {
             NDManager m = l.getManager();
             NDArray drop = m.randomUniform(0f, 1f, l.getShape()).lt((float) config.classDropoutProb());
             l = NDArrays.where(drop, m.full(l.getShape(), (float) config.nullClass(), DataType.INT64), l);
         }
         return Embedding.embedding(l, clsTable, ai.djl.ndarray.types.SparseFormat.DENSE).singletonOrThrow().expandDims(1);
+    }
+
+    private static NDArray int64(NDArray a) {
+        return a.getDataType() == DataType.INT64 ? a : a.toType(DataType.INT64, false);
     }
 
     private void checkInputs(NDArray tokens, NDArray labels) {
@@ -236,7 +240,7 @@ public final class Gpt implements AutoCloseable {
         int g = config.gridSide();
         int gp = PatchGrouping.patchGridSide(g, patchSide);
         int len = gp * gp;
-        NDArray emb = Embedding.embedding(tokens.toType(DataType.INT64, false), tokEmbeddings, ai.djl.ndarray.types.SparseFormat.DENSE).singletonOrThrow();
+        NDArray emb = Embedding.embedding(int64(tokens), tokEmbeddings, ai.djl.ndarray.types.SparseFormat.DENSE).singletonOrThrow();
         NDArray patches = PatchGrouping.patchEmbeddings(emb, g, patchSide);
         // The last patch is only a target, never an input.
         NDArray inputs = patches.get(":, :{}", len - 1);
@@ -289,7 +293,7 @@ public final class Gpt implements AutoCloseable {
      * (image token {@code pos - 1}) and returns the {@code [R, V]} logits of the next token.
      */
     public NDArray decode(NDArray tokens, int pos, KvCache cache) {
-        NDArray h = Embedding.embedding(tokens.toType(DataType.INT64, false).reshape(-1, 1), tokEmbeddings, ai.djl.ndarray.types.SparseFormat.DENSE)
+        NDArray h = Embedding.embedding(int64(tokens).reshape(-1, 1), tokEmbeddings, ai.djl.ndarray.types.SparseFormat.DENSE)
                 .singletonOrThrow();
         return runCached(h, pos, cache);
     }

@@ -42,10 +42,10 @@ public final class KvCache implements AutoCloseable {
         if (start + n > maxLen) {
             throw new IllegalArgumentException("KV cache of " + maxLen + " positions is full");
         }
-        NDIndex at = new NDIndex(":, :, {}:{}", start, start + n);
+        NDIndex at = new NDIndex().addAllDim().addAllDim().addSliceDim(start, start + n);
         keys[layer].set(at, k);
         values[layer].set(at, v);
-        NDIndex upTo = new NDIndex(":, :, :{}", start + n);
+        NDIndex upTo = new NDIndex().addAllDim().addAllDim().addSliceDim(0, start + n);
         NDArray ks = keys[layer].get(upTo);
         NDArray vs = values[layer].get(upTo);
         // The slices would join the cache's scope (their first operand); hand them to the step's scope.

@@ -17,6 +17,8 @@ public final class RopeTable {
     private final Rope2d rope;
     private final NDArray cos;
     private final NDArray sin;
+    /** Row slices already shaped {@code [1, n, 1, hd]}, by (start, n): decode steps reuse them. */
+    private final java.util.Map<Long, NDArray[]> slices = new java.util.HashMap<>();
 
     /** Copies the table for a grid side onto the manager's device. */
     RopeTable(NDManager manager, Rope2d rope) {
@@ -42,6 +44,14 @@ public final class RopeTable {
         return rope;
     }
 
+    private synchronized NDArray[] rows(int start, long n) {
+        return slices.computeIfAbsent(start * 1_000_003L + n, key -> {
+            NDIndex rows = new NDIndex().addSliceDim(start, start + n);
+            long hd = cos.getShape().get(1);
+            return new NDArray[]{cos.get(rows).reshape(1, n, 1, hd), sin.get(rows).reshape(1, n, 1, hd)};
+        });
+    }
+
     /**
      * Rotates {@code x [B, S, H, hd]} whose sequence positions are {@code start .. start+S-1}.
      */
@@ -53,13 +63,8 @@ public final class RopeTable {
             throw new IllegalArgumentException("sequence positions " + start + ".." + (start + n - 1)
                     + " exceed the rotary table of " + rope.rows() + " rows");
         }
-        NDIndex rows = new NDIndex("{}:{}", start, start + n);
-        NDArray c = cos.get(rows).reshape(1, n, 1, hd);
-        NDArray sn = sin.get(rows).reshape(1, n, 1, hd);
+        NDArray[] cs = rows(start, n);
         NDArray swapped = x.reshape(s.get(0), n, s.get(2), hd / 2, 2).flip(4).reshape(s);
-        NDArray out = x.mul(c).add(swapped.mul(sn));
-        c.close();
-        sn.close();
-        return out;
+        return x.mul(cs[0]).add(swapped.mul(cs[1]));
     }
 }

@@ -130,7 +130,7 @@ public final class DjlSampler {
      */
     float[] guide(NDArray logits, int b, boolean guideThisStep) {
         NDArray used = guidedLogits(logits, b, settings.guided(), guideThisStep, (float) settings.cfgScale());
-        return used.toType(DataType.FLOAT32, false).toFloatArray();
+        return (used.getDataType() == DataType.FLOAT32 ? used : used.toType(DataType.FLOAT32, false)).toFloatArray();
     }
 
     /**

@@ -145,8 +145,6 @@ public final class NppTrainingLoop {
                 Path last = null;
                 List<TrainingListener.EpochMetrics> epochs = new ArrayList<>();
                 int tokensPerImage = data.tokens();
-                long[] tokenBuf = new long[cfg.microBatchSize() * tokensPerImage];
-                long[] labelBuf = new long[cfg.microBatchSize()];
                 double epochLossSum = 0;
                 int epochLossCount = 0;
                 long epochStartNanos = System.nanoTime();
@@ -157,22 +155,24 @@ public final class NppTrainingLoop {
                 for (long st = start; st < limit; st++) {
                     totalPositions += (long) batch * positions(stages, (int) (st / stepsPerEpoch), model.gridSide());
                 }
-                try (Progress progress = Progress.start("train", totalPositions, "pos")) {
-                    int[] order = null;
-                    int orderEpoch = -1;
+                try (Progress progress = Progress.start("train", totalPositions, "pos");
+                     BatchLoader loader = new BatchLoader(sampler, stepsPerEpoch, batch, tokensPerImage)) {
+                    // The next step's batch is read on a background thread while this one computes;
+                    // a batch is a pure function of (seed, step), so prefetching changes nothing.
+                    java.util.concurrent.Future<BatchLoader.Batch> next = loader.submit(start);
                     for (long step = start; step < limit; step++) {
                         long ts = System.nanoTime();
                         int epoch = (int) (step / stepsPerEpoch);
                         int inEpoch = (int) (step % stepsPerEpoch);
-                        if (epoch != orderEpoch) {
-                            order = sampler.epochOrder(epoch);
-                            orderEpoch = epoch;
+                        BatchLoader.Batch b = BatchLoader.await(next);
+                        if (step + 1 < limit) {
+                            next = loader.submit(step + 1);
                         }
                         int side = stages.patchSideAt(epoch);
                         double lr = lrs.lr(step);
                         // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
                         Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
-                        double loss = forwardBackward(replicas, sampler, order, epoch, inEpoch, side, tokenBuf, labelBuf);
+                        double loss = forwardBackward(replicas, b, side);
                         if (replicas.size() > 1) {
                             sumGradientsOntoFirst(replicas);
                         }
@@ -242,22 +242,18 @@ public final class NppTrainingLoop {
     }
 
     /** One optimizer step's forward and backward passes over its micro-batches; returns the mean loss. */
-    private double forwardBackward(List<Gpt> replicas, CodeSampler sampler, int[] order, int epoch, int inEpoch,
-                                   int side, long[] tokenBuf, long[] labelBuf) {
+    private double forwardBackward(List<Gpt> replicas, BatchLoader.Batch b, int side) {
         int accum = cfg.gradientAccumulationSteps();
         int mb = cfg.microBatchSize();
         int t = data.tokens();
         NDArray lossSum = null;
         Gpt main = replicas.get(0);
+        for (int j = 0; j < b.labels().length; j++) {
+            checkLabel(b.images()[j], (int) b.labels()[j]);
+        }
         try (NDManager sm = main.manager().newSubManager()) {
             for (int a = 0; a < accum; a++) {
-                int base = inEpoch * cfg.globalBatchSize() + a * mb;
-                for (int j = 0; j < mb; j++) {
-                    int pos = base + j;
-                    int label = sampler.draw(epoch, pos, order[pos], tokenBuf, j * t);
-                    checkLabel(order[pos], label);
-                    labelBuf[j] = label;
-                }
+                int base = a * mb; // first row of this micro-batch in the global batch
                 int n = replicas.size();
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     for (int r = 0; r < n; r++) {
@@ -270,8 +266,9 @@ public final class NppTrainingLoop {
                         Gpt g = replicas.get(r);
                         NDManager m = r == 0 ? sm : g.manager().newSubManager();
                         try {
-                            NDArray tok = m.create(java.util.Arrays.copyOfRange(tokenBuf, lo * t, hi * t), new Shape(hi - lo, t));
-                            NDArray lab = m.create(java.util.Arrays.copyOfRange(labelBuf, lo, hi), new Shape(hi - lo));
+                            NDArray tok = m.create(java.util.Arrays.copyOfRange(b.tokens(), (base + lo) * t, (base + hi) * t),
+                                    new Shape(hi - lo, t));
+                            NDArray lab = m.create(java.util.Arrays.copyOfRange(b.labels(), base + lo, base + hi), new Shape(hi - lo));
                             NDArray loss = g.loss(tok, lab, side, true);
                             // Each replica's mean covers (hi-lo)/mb of the micro-batch; each micro-batch 1/accum of the step.
                             float weight = (float) ((double) (hi - lo) / mb / accum);

@@ -129,6 +129,37 @@ class GptCommandsTest {
         for (long l : labels) assertTrue(l >= 0 && l < 3);
     }
 
+    /** --use-ema reads the 'ema' container; prefixes 'module.' are stripped (upstream DDP checkpoints). */
+    @Test
+    void useEmaSelectsTheEmaWeights(@TempDir Path tmp) {
+        LinkedHashMap<String, Tensor> fixture = org.nextpatch.io.StateDicts.select(TorchCheckpoint.load(Fixtures.file("gpt.pt")), false);
+        GptConfig c = GptConfig.fromJson(Fixtures.file("gpt-config.json"));
+        LinkedHashMap<String, Tensor> ema = new LinkedHashMap<>();
+        fixture.forEach((k, v) -> ema.put("module." + k, v));
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("model", GptWeights.init(c, 5)); // zero head: every logit 0
+        root.put("ema", ema);
+        Path ckpt = tmp.resolve("ema.pt");
+        TorchCheckpoint.save(ckpt, root);
+        for (boolean useEma : new boolean[]{true, false}) {
+            Path out = tmp.resolve("logits-" + useEma + ".npy");
+            String[] args = {"forward", "--gpt-ckpt", ckpt.toString(), "--gpt-config", Fixtures.file("gpt-config.json").toString(),
+                    "--device", "cpu", "--tokens", Fixtures.file("tokens.npy").toString(),
+                    "--labels", Fixtures.file("labels.npy").toString(), "--out", out.toString()};
+            StringWriter o = new StringWriter(), e = new StringWriter();
+            assertEquals(0, NppCommandTest.run(o, e, useEma ? concat(args, "--use-ema") : args), e.toString());
+            float[] got = Npy.read(out).toFloatArray();
+            float[] ref = Npy.read(Fixtures.file("logits.npy")).toFloatArray();
+            float maxDiff = 0;
+            for (int i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
+            if (useEma) {
+                assertTrue(maxDiff <= 1e-3, "ema weights give the fixture logits, diff " + maxDiff);
+            } else {
+                for (float g : got) assertEquals(0f, g); // the 'model' weights: zero output head
+            }
+        }
+    }
+
     private static String oneLineError(int expectedRc, String... args) {
         StringWriter o = new StringWriter(), e = new StringWriter();
         int rc = NppCommandTest.run(o, e, args);
