@@ -629,6 +629,9 @@ public final class GptOnnxExporter {
 
     // ------------------------------------------------------------------ export
 
+    /** Above this many weight bytes the GPT graphs use one shared external weights file by default. */
+    public static final long AUTO_EXTERNAL_BYTES = 256L << 20;
+
     /** The file holding the weights shared by the three GPT graphs when they use external data. */
     public static final String WEIGHTS_FILE = "gpt-weights.onnx.data";
 
@@ -637,11 +640,12 @@ public final class GptOnnxExporter {
      *
      * @param externalData true: weights in {@value #WEIGHTS_FILE}, shared by the three graphs (each
      *                     tensor stored once); false: inline; null: external when the weights exceed
-     *                     1.5 GB (protobuf files cannot exceed 2 GB)
+     *                     {@value #AUTO_EXTERNAL_BYTES} bytes: every named LlamaGen size, so that the three
+     *                     graphs share one copy of the weights (and protobuf's 2 GB limit is never near)
      */
     public List<Path> exportAll(Path dir, Boolean externalData) {
         boolean external = externalData != null ? externalData
-                : cfg.parameterCount() * (fp16 ? 2L : 4L) > 1_500_000_000L;
+                : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES;
         String[] graphs = {"prefill", "step", "generate"};
         List<Path> files = new ArrayList<>();
         if (!external) {
