@@ -654,6 +654,16 @@ public final class GptOnnxExporter {
      *                     graphs share one copy of the weights (and protobuf's 2 GB limit is never near)
      */
     public List<Path> exportAll(Path dir, Boolean externalData) {
+        return exportAll(dir, externalData, Map.of());
+    }
+
+    /**
+     * As {@link #exportAll(Path, Boolean)}, with extra metadata entries in every graph (e.g.
+     * Tribuo's provenance). Use this rather than saving {@link #buildGenerate()} by hand: the
+     * generate graph's weights live in its loop body and reach the external data file only when it
+     * is built for an external export.
+     */
+    public List<Path> exportAll(Path dir, Boolean externalData, Map<String, String> extraMetadata) {
         boolean external = externalData != null ? externalData
                 : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES;
         String[] graphs = {"prefill", "step", "generate"};
@@ -661,7 +671,7 @@ public final class GptOnnxExporter {
         if (!external) {
             for (String graph : graphs) {
                 Path f = dir.resolve("gpt-" + graph + ".onnx");
-                build(graph).save(f, metadata(graph), false);
+                build(graph).save(f, withExtra(graph, extraMetadata), false);
                 files.add(f);
             }
             return files;
@@ -672,7 +682,7 @@ public final class GptOnnxExporter {
             sink = data;
             try {
                 for (String graph : graphs) {
-                    models.add(build(graph).buildExternal(metadata(graph), data));
+                    models.add(build(graph).buildExternal(withExtra(graph, extraMetadata), data));
                 }
             } finally {
                 sink = null;
@@ -687,6 +697,12 @@ public final class GptOnnxExporter {
         }
         files.add(dir.resolve(WEIGHTS_FILE));
         return files;
+    }
+
+    private Map<String, String> withExtra(String graph, Map<String, String> extra) {
+        Map<String, String> m = new LinkedHashMap<>(metadata(graph));
+        m.putAll(extra);
+        return m;
     }
 
     private OnnxGraphBuilder build(String graph) {

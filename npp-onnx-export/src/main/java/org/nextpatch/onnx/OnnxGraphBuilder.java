@@ -58,6 +58,7 @@ public final class OnnxGraphBuilder {
         /** Where subgraph-local initializers go when the model uses external data (null: inline). */
         ExternalDataFile sink;
         long localBytes;
+        long inlineLocalBytes;
         int counter;
 
         String unique(String base) {
@@ -525,6 +526,7 @@ public final class OnnxGraphBuilder {
                 b.addInitializer(externalTensorProto(e.getKey(), t, scope.sink.location(), scope.sink.put(e.getKey(), t)));
             } else {
                 b.addInitializer(tensorProto(e.getKey(), t));
+                scope.inlineLocalBytes += t.numel() * t.dtype().bytes();
             }
         }
         return b.build();
@@ -596,6 +598,11 @@ public final class OnnxGraphBuilder {
      * the data file before writing the model next to it.
      */
     public ModelProto buildExternal(Map<String, String> metadata, ExternalDataFile data) {
+        if (scope.inlineLocalBytes > 1_500_000_000L) {
+            throw new NppException("subgraph weights (" + scope.inlineLocalBytes / 1_000_000 + " MB) were built inline and "
+                    + "would exceed protobuf's 2 GB limit; set externalDataSink before building the subgraphs "
+                    + "(GptOnnxExporter.exportAll does)");
+        }
         Map<String, long[]> offsets = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : scope.initializers.entrySet()) {
             Tensor t = e.getValue();
