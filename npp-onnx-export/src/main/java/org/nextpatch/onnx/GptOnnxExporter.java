@@ -55,6 +55,8 @@ public final class GptOnnxExporter {
     private final int nh;
     private final int hd;
     private final int hidden;
+    /** While exporting with external data: where the generate graph's loop-local weights go. */
+    private ExternalDataFile sink;
 
     /**
      * @param cfg     model configuration (dropouts are ignored: graphs are for inference)
@@ -125,6 +127,12 @@ public final class GptOnnxExporter {
 
     /** Adds the weights; the class and token tables only when the graph uses them. */
     private Weights addWeights(OnnxGraphBuilder g, boolean classTable, boolean tokenTable) {
+        return addWeights(g, classTable, tokenTable, false);
+    }
+
+    /** As above; with {@code local} the weights are initializers of {@code g} itself (a Loop body). */
+    private Weights addWeights(OnnxGraphBuilder g0, boolean classTable, boolean tokenTable, boolean local) {
+        Init g = (name, t) -> local ? g0.localInitializer(name, t) : g0.initializer(name, t);
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < cfg.nLayer(); i++) {
             String p = "layers." + i + ".";
@@ -163,6 +171,11 @@ public final class GptOnnxExporter {
                 g.initializer("output.weight_t", proj(transpose(f("output.weight"), cfg.vocabSize(), d), d, cfg.vocabSize())),
                 g.initializer("rope.cos", Tensor.ofFloats(new long[]{rows, hd}, cosFull)),
                 g.initializer("rope.sin", Tensor.ofFloats(new long[]{rows, hd}, sinFull)));
+    }
+
+    /** Adds an initializer (to the top-level graph or locally). */
+    private interface Init {
+        String initializer(String name, Tensor t);
     }
 
     private float[] f(String key) {
@@ -262,6 +275,21 @@ public final class GptOnnxExporter {
      */
     private Forward forward(OnnxGraphBuilder g, Weights w, String x, String cos, String sin,
                             List<String> pastK, List<String> pastV, String mask) {
+        return forward(g, w, x, cos, sin, null, pastK, pastV, mask);
+    }
+
+    /**
+     * Earlier keys/values that attention reads but that are not part of this step's cache output (the
+     * generate graph's per-chunk split): {@code length} is their number of positions, a [1] tensor.
+     */
+    private record Chunked(List<String> keys, List<String> values, String length) {}
+
+    /**
+     * As above; with {@code big} the attention also covers those earlier positions, as two blocks
+     * under one softmax, and the returned caches hold only {@code past + new}.
+     */
+    private Forward forward(OnnxGraphBuilder g, Weights w, String x, String cos, String sin, Chunked big,
+                            List<String> pastK, List<String> pastV, String mask) {
         List<String> keys = new ArrayList<>();
         List<String> values = new ArrayList<>();
         String h = x;
@@ -279,11 +307,24 @@ public final class GptOnnxExporter {
             }
             keys.add(k);
             values.add(v);
-            String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), g.scalarF((float) (1.0 / Math.sqrt(hd))));
-            if (mask != null) {
-                scores = g.add(scores, mask);
+            String scale = g.scalarF((float) (1.0 / Math.sqrt(hd)));
+            String att;
+            if (big == null) {
+                String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), scale);
+                if (mask != null) {
+                    scores = g.add(scores, mask);
+                }
+                att = g.matMul(g.softmax(scores, -1), v);                     // [B, H, S, hd]
+            } else {
+                // softmax over [earlier | this chunk], then the two weighted sums
+                String sBig = g.matMul(q, g.transpose(big.keys().get(i), 0, 1, 3, 2));
+                String sSmall = g.matMul(q, g.transpose(k, 0, 1, 3, 2));
+                String p = g.softmax(g.mul(g.concat(3, sBig, sSmall), scale), -1);
+                String axis = g.constI64(3);
+                String pBig = g.sliceDynamic(p, g.constI64(0), big.length(), axis, null);
+                String pSmall = g.sliceDynamic(p, big.length(), g.constI64(Long.MAX_VALUE), axis, null);
+                att = g.add(g.matMul(pBig, big.values().get(i)), g.matMul(pSmall, v));
             }
-            String att = g.matMul(g.softmax(scores, -1), v);                 // [B, H, S, hd]
             String merged = g.reshape(g.transpose(att, 0, 2, 1, 3), 0, 0, d); // [B, S, d]
             h = g.add(h, linear(g, merged, l.wo()));
             String ff = linear(g, rmsNorm(g, h, l.ffnNorm()), l.w13());
@@ -308,6 +349,7 @@ public final class GptOnnxExporter {
         m.put("nextpatch.graph", graph);
         m.put("nextpatch.gpt_config", cfg.toJson().toString());
         m.put("nextpatch.precision", fp16 ? "float16-projections" : "float32");
+        m.put("nextpatch.decode_chunk", Integer.toString(chunkSize()));
         m.put("nextpatch.key_channel_order", "per head: even channels then odd channels (rotate-half form of the 2-D RoPE)");
         return m;
     }
@@ -384,6 +426,9 @@ public final class GptOnnxExporter {
         int tokens = cfg.blockSize();
         int vocab = cfg.vocabSize();
         OnnxGraphBuilder g = new OnnxGraphBuilder("gpt_generate");
+        if (sink != null) {
+            g.externalDataSink(sink);
+        }
         String cls = g.input("class_ids", DType.INT64, "batch");
         String uniforms = g.input("uniforms", DType.FLOAT32, "batch", tokens);
         String scale = g.input("cfg_scale", DType.FLOAT32);
@@ -392,7 +437,6 @@ public final class GptOnnxExporter {
         String topK = g.input("top_k", DType.INT64);
         String topP = g.input("top_p", DType.FLOAT32);
         String greedy = g.input("greedy", DType.BOOL);
-        Weights w = addWeights(g, true, true);
         Sampling smp = new Sampling(vocab, scale, temperature, topK, topP, greedy);
 
         // Batch doubling: [cond; uncond] when guided.
@@ -407,58 +451,104 @@ public final class GptOnnxExporter {
         String b2 = g.slice(g.shape(ids2), new long[]{0}, new long[]{1}, new long[]{0});
         String reps = g.concat(0, g.div(b2, b), g.constI64(1));          // [B'/B, 1]
 
-        // Prefill (always guided, spec 6.5).
-        String x0 = g.unsqueeze(embed(g, w.cls(), ids2), 1);
-        String cos0 = g.slice(w.cos(), new long[]{0}, new long[]{1}, new long[]{0});
-        String sin0 = g.slice(w.sin(), new long[]{0}, new long[]{1}, new long[]{0});
-        Forward pre = forward(g, w, x0, cos0, sin0, List.of(), List.of(), null);
-        String logits0 = g.squeeze(pre.logits(), 1);
-        String u0 = g.gather(uniforms, g.scalarI64(0), 1);                 // [B]
-        String tok0 = smp.choose(g, smp.guide(g, logits0, b, b2, guided), u0);
+        // All T steps (step 0 = the class-token prefill, step s >= 1 feeds token s - 1) run in two
+        // nested Loops: the outer one over chunks of G steps (G = grid side), the inner one over the
+        // steps of a chunk. The inner loop carries only the chunk's new keys/values and reads the
+        // earlier ones from the outer loop's carried cache without copying them; the chunk is appended
+        // once per chunk. (A cache carried by one loop would be copied whole at every step: ONNX
+        // Runtime cannot update a loop-carried tensor in place.) The weights are initializers of the
+        // inner body itself, so that ONNX Runtime pre-packs them for its matrix products.
+        int chunk = chunkSize();
+        int outerTrips = (tokens + chunk - 1) / chunk;
+        OnnxGraphBuilder outer = g.subgraph("decode_chunk");
+        String j = outer.input("chunk_index", DType.INT64);
+        String outerCond = outer.input("chunk_cond_in", DType.BOOL);
+        String outerTok = outer.inputAnyShape("chunk_tok_in", DType.INT64);
+        List<String> bigK = new ArrayList<>();
+        List<String> bigV = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            bigK.add(outer.inputAnyShape("cache." + i + ".key_in", DType.FLOAT32));
+            bigV.add(outer.inputAnyShape("cache." + i + ".value_in", DType.FLOAT32));
+        }
+        String bigLen = outer.slice(outer.shape(bigK.get(0)), new long[]{2}, new long[]{3}, new long[]{0}); // [1]
 
-        // Decode loop: iteration n produces token n + 1 from token n at sequence index n + 1.
         OnnxGraphBuilder body = g.subgraph("decode_step");
-        String n = body.input("n", DType.INT64);
+        String m = body.input("m", DType.INT64);
         String condIn = body.input("cond_in", DType.BOOL);
         String tokIn = body.inputAnyShape("tok_in", DType.INT64);
-        List<String> kIn = new ArrayList<>();
-        List<String> vIn = new ArrayList<>();
+        List<String> smallK = new ArrayList<>();
+        List<String> smallV = new ArrayList<>();
         for (int i = 0; i < cfg.nLayer(); i++) {
-            kIn.add(body.inputAnyShape("cache." + i + ".key_in", DType.FLOAT32));
-            vIn.add(body.inputAnyShape("cache." + i + ".value_in", DType.FLOAT32));
+            smallK.add(body.inputAnyShape("chunk." + i + ".key_in", DType.FLOAT32));
+            smallV.add(body.inputAnyShape("chunk." + i + ".value_in", DType.FLOAT32));
         }
-        String t = body.add(n, g.scalarI64(1));
-        String ids = body.tile(body.unsqueeze(tokIn, 1), reps);            // [B', 1]
-        String x = embed(body, w.tok(), ids);                              // [B', 1, d]
-        String tIdx = body.unsqueeze(t, 0);                                // [1]
-        String cos = body.gather(w.cos(), tIdx, 0);                        // [1, hd]
-        String sin = body.gather(w.sin(), tIdx, 0);
-        Forward fw = forward(body, w, x, cos, sin, kIn, vIn, null);
+        Weights w = addWeights(body, true, true, true);
+        String s = body.add(body.mul(j, g.scalarI64(chunk)), m);             // step = sequence index
+        String first = body.equal(s, g.scalarI64(0));
+        String clsX = body.unsqueeze(embed(body, w.cls(), ids2), 1);        // [B', 1, d]
+        String tokX = embed(body, w.tok(), body.tile(body.unsqueeze(tokIn, 1), reps)); // [B', 1, d]
+        String x = body.where(first, clsX, tokX);
+        // padding steps beyond the table reuse its last row (their tokens are dropped)
+        String sIdx = body.unsqueeze(body.min(s, g.scalarI64(tokens)), 0);  // [1]
+        String cos = body.gather(w.cos(), sIdx, 0);                          // [1, hd]
+        String sin = body.gather(w.sin(), sIdx, 0);
+        Forward fw = forward(body, w, x, cos, sin, new Chunked(bigK, bigV, bigLen), smallK, smallV, null);
         String logits = body.squeeze(fw.logits(), 1);
-        // Decode step n is guided when guided and (cfg_interval < 0 or n <= cfg_interval).
-        String stepGuided = body.and(guided, body.or(body.less(interval, g.scalarI64(0)),
-                body.not(body.greater(n, interval))));
-        String u = body.gather(uniforms, t, 1);                             // [B]
+        // The prefill is always guided; decode step n = s - 1 when guided and (cfg_interval < 0 or
+        // n <= cfg_interval).
+        String n = body.sub(s, g.scalarI64(1));
+        String stepGuided = body.and(guided, body.or(first, body.or(body.less(interval, g.scalarI64(0)),
+                body.not(body.greater(n, interval)))));
+        String u = body.gather(uniforms, body.min(s, g.scalarI64(tokens - 1L)), 1); // [B]
         String tok = smp.choose(body, smp.guide(body, logits, b, b2, stepGuided), u);
         body.outputAnyShape(condIn, "cond_out", DType.BOOL);
         body.outputAnyShape(tok, "tok_out", DType.INT64);
         for (int i = 0; i < cfg.nLayer(); i++) {
-            body.outputAnyShape(fw.keys().get(i), "cache." + i + ".key_out", DType.FLOAT32);
-            body.outputAnyShape(fw.values().get(i), "cache." + i + ".value_out", DType.FLOAT32);
+            body.outputAnyShape(fw.keys().get(i), "chunk." + i + ".key_out", DType.FLOAT32);
+            body.outputAnyShape(fw.values().get(i), "chunk." + i + ".value_out", DType.FLOAT32);
         }
         body.outputAnyShape(tok, "tok_scan", DType.INT64);
-        List<String> carried = new ArrayList<>();
-        carried.add(tok0);
+
+        List<String> innerCarried = new ArrayList<>();
+        innerCarried.add(outerTok);
         for (int i = 0; i < cfg.nLayer(); i++) {
-            carried.add(pre.keys().get(i));
-            carried.add(pre.values().get(i));
+            // empty [B', H, 0, hd] chunk caches to start from
+            innerCarried.add(outer.slice(bigK.get(i), new long[]{0}, new long[]{0}, new long[]{2}));
+            innerCarried.add(outer.slice(bigV.get(i), new long[]{0}, new long[]{0}, new long[]{2}));
         }
-        // carried = (tok, k0, v0, k1, v1, ...), the order of the body's inputs
-        List<String> outs = g.loop(g.scalarI64(tokens - 1L), g.scalarBool(true), carried, body.buildGraph(), 1);
-        String scanned = outs.get(outs.size() - 1);                        // [T - 1, B]
-        String all = g.concat(1, g.unsqueeze(tok0, 1), g.transpose(scanned, 1, 0));
+        List<String> inner = outer.loop(g.scalarI64(chunk), g.scalarBool(true), innerCarried, body.buildGraph(), 1);
+        outer.outputAnyShape(outerCond, "chunk_cond_out", DType.BOOL);
+        outer.outputAnyShape(inner.get(0), "chunk_tok_out", DType.INT64);
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            outer.outputAnyShape(outer.concat(2, bigK.get(i), inner.get(1 + 2 * i)), "cache." + i + ".key_out", DType.FLOAT32);
+            outer.outputAnyShape(outer.concat(2, bigV.get(i), inner.get(2 + 2 * i)), "cache." + i + ".value_out", DType.FLOAT32);
+        }
+        outer.outputAnyShape(inner.get(inner.size() - 1), "chunk_tok_scan", DType.INT64);   // [chunk, B]
+
+        // Start: token 0 placeholder (unused at step 0) and empty [B', H, 0, hd] caches.
+        List<String> carried = new ArrayList<>();
+        carried.add(g.constantOfShape(b, Tensor.ofLongs(new long[]{1}, new long[]{0})));
+        String empty = g.constantOfShape(g.concat(0, b2, g.constI64(nh, 0, hd)), Tensor.ofFloats(new long[]{1}, new float[]{0f}));
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            carried.add(empty);
+            carried.add(empty);
+        }
+        // carried = (tok, k0, v0, k1, v1, ...), the order of the outer body's inputs
+        List<String> outs = g.loop(g.scalarI64(outerTrips), g.scalarBool(true), carried, outer.buildGraph(), 1);
+        String scanned = g.reshape(outs.get(outs.size() - 1), (long) outerTrips * chunk, -1); // [steps, B]
+        String all = g.slice(g.transpose(scanned, 1, 0), new long[]{0}, new long[]{tokens}, new long[]{1});
         g.output(all, "tokens", DType.INT64, "batch", tokens);
         return g;
+    }
+
+    /**
+     * Decode steps per inner loop of the generate graph: the grid side G by default (cache copies
+     * about T^2 / 2G + T G / 2 positions instead of T^2 / 2); {@code -Dnpp.onnx.chunk=N} overrides it
+     * for experiments (N >= T gives a single cache growing every step).
+     */
+    int chunkSize() {
+        int c = Integer.getInteger("npp.onnx.chunk", cfg.gridSide());
+        return Math.max(1, Math.min(c, cfg.blockSize()));
     }
 
     private static String ifElse(OnnxGraphBuilder g, String cond, GraphProto thenBranch, GraphProto elseBranch) {
@@ -549,6 +639,9 @@ public final class GptOnnxExporter {
 
     // ------------------------------------------------------------------ export
 
+    /** Above this many weight bytes the GPT graphs use one shared external weights file by default. */
+    public static final long AUTO_EXTERNAL_BYTES = 256L << 20;
+
     /** The file holding the weights shared by the three GPT graphs when they use external data. */
     public static final String WEIGHTS_FILE = "gpt-weights.onnx.data";
 
@@ -557,17 +650,28 @@ public final class GptOnnxExporter {
      *
      * @param externalData true: weights in {@value #WEIGHTS_FILE}, shared by the three graphs (each
      *                     tensor stored once); false: inline; null: external when the weights exceed
-     *                     1.5 GB (protobuf files cannot exceed 2 GB)
+     *                     {@value #AUTO_EXTERNAL_BYTES} bytes: every named LlamaGen size, so that the three
+     *                     graphs share one copy of the weights (and protobuf's 2 GB limit is never near)
      */
     public List<Path> exportAll(Path dir, Boolean externalData) {
+        return exportAll(dir, externalData, Map.of());
+    }
+
+    /**
+     * As {@link #exportAll(Path, Boolean)}, with extra metadata entries in every graph (e.g.
+     * Tribuo's provenance). Use this rather than saving {@link #buildGenerate()} by hand: the
+     * generate graph's weights live in its loop body and reach the external data file only when it
+     * is built for an external export.
+     */
+    public List<Path> exportAll(Path dir, Boolean externalData, Map<String, String> extraMetadata) {
         boolean external = externalData != null ? externalData
-                : cfg.parameterCount() * (fp16 ? 2L : 4L) > 1_500_000_000L;
+                : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES;
         String[] graphs = {"prefill", "step", "generate"};
         List<Path> files = new ArrayList<>();
         if (!external) {
             for (String graph : graphs) {
                 Path f = dir.resolve("gpt-" + graph + ".onnx");
-                build(graph).save(f, metadata(graph), false);
+                build(graph).save(f, withExtra(graph, extraMetadata), false);
                 files.add(f);
             }
             return files;
@@ -575,8 +679,13 @@ public final class GptOnnxExporter {
         // Weights first (once), then the small graph files that point into them.
         List<ai.onnx.proto.OnnxMl.ModelProto> models = new ArrayList<>();
         try (ExternalDataFile data = new ExternalDataFile(dir.resolve(WEIGHTS_FILE))) {
-            for (String graph : graphs) {
-                models.add(build(graph).buildExternal(metadata(graph), data));
+            sink = data;
+            try {
+                for (String graph : graphs) {
+                    models.add(build(graph).buildExternal(withExtra(graph, extraMetadata), data));
+                }
+            } finally {
+                sink = null;
             }
             data.commit();
         }
@@ -588,6 +697,12 @@ public final class GptOnnxExporter {
         }
         files.add(dir.resolve(WEIGHTS_FILE));
         return files;
+    }
+
+    private Map<String, String> withExtra(String graph, Map<String, String> extra) {
+        Map<String, String> m = new LinkedHashMap<>(metadata(graph));
+        m.putAll(extra);
+        return m;
     }
 
     private OnnxGraphBuilder build(String graph) {

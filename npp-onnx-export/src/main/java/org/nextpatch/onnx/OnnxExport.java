@@ -45,7 +45,7 @@ public final class OnnxExport {
      * @param vq           VQ configuration, or null for no decoder graph
      * @param vqWeights    VQ state dict, or null
      * @param fp16         float16 projections in the GPT graphs
-     * @param externalData force (true) or forbid (false) external weight files; null: automatic above 1.5 GB
+     * @param externalData force (true) or forbid (false) external weight files; null: automatic (GPT weights above 256 MB, VQ decoder above 1.5 GB)
      * @param provenance   free-form entries recorded in the manifest (source files, hashes, flags)
      * @return the files written
      */

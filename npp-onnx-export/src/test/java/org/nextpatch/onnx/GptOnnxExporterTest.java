@@ -185,4 +185,25 @@ class GptOnnxExporterTest {
         org.junit.jupiter.api.Assertions.assertThrows(org.nextpatch.util.NppException.class,
                 () -> sampler.generate(new long[]{CFG.nullClass()}, SamplingSettings.greedy(1.0), 0, 0, 1));
     }
+
+    /** Chunk sizes that do not divide the sequence (padding steps) and a single growing cache give the same tokens. */
+    @Test
+    void anyDecodeChunkGivesTheSameTokens(@TempDir Path other) {
+        SamplingSettings st = new SamplingSettings(2.0, -1, 1.0, 6, 0.9, false);
+        long[] classes = {1, 2};
+        long[][] want = refGenerate(classes, st, 9);
+        for (String chunk : new String[]{"3", "7", "16", "1"}) {
+            System.setProperty("npp.onnx.chunk", chunk);
+            try {
+                Path d = other.resolve("c" + chunk);
+                new GptOnnxExporter(CFG, weights, false).exportAll(d, false);
+                try (OnnxSampler s = new OnnxSampler(d, CFG, OnnxSampler.Options.cpu())) {
+                    long[][] got = s.generate(classes, st, 9, 0, 2);
+                    for (int b = 0; b < 2; b++) assertArrayEquals(want[b], got[b], "chunk " + chunk + ", image " + b);
+                }
+            } finally {
+                System.clearProperty("npp.onnx.chunk");
+            }
+        }
+    }
 }

@@ -68,7 +68,7 @@ public final class ExportOnnxCommand implements Runnable {
     @Option(names = "--fp16", description = "Store GPT projection weights as float16 and run projections in float16 (for GPUs).")
     boolean fp16;
 
-    @Option(names = "--external-data", description = "Write the weights as ONNX external data (gpt-weights.onnx.data, shared by the GPT graphs; automatic above 1.5 GB).")
+    @Option(names = "--external-data", description = "Write the weights as ONNX external data (gpt-weights.onnx.data, shared by the GPT graphs; automatic above 256 MB of weights).")
     boolean externalData;
 
     @Override

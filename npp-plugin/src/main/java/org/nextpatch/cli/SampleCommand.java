@@ -13,6 +13,7 @@ import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Progress;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -181,11 +182,22 @@ public final class SampleCommand implements Callable<Integer> {
         }
     }
 
+    /** Images in grid.png: the first ones of the run (a 50,000-image FID run would make an unusable grid). */
+    static final int GRID_MAX = 64;
+
+    /**
+     * Decodes the tokens batch by batch and streams them out: one PNG per image, rows of
+     * {@code samples.npz}, and the first {@link #GRID_MAX} images in {@code grid.png}. Memory stays at
+     * one batch, so a 50,000-image FID run fits.
+     */
     private void writeImages(long[] tokens, long[] labels, int t) {
-        Tensor codes = Tensor.ofLongs(new long[]{labels.length, t}, tokens);
-        Tensor pixels;
+        int n = labels.length;
+        java.io.ByteArrayOutputStream gridBytes = new java.io.ByteArrayOutputStream();
+        long[] gridShape = null;
         try (VqModel vq = VqModel.load(vqCkpt, vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(vqConfig),
-                GptOptions.device(gpt.device))) {
+                GptOptions.device(gpt.device));
+             Npz.Writer npz = new Npz.Writer(out.resolve("samples.npz"));
+             Progress progress = Progress.start("decode", n, "img")) {
             if (vq.config().codebookSize() != gpt.config().vocabSize()) {
                 throw new NppException("--vq-ckpt " + vqCkpt + ": codebook of " + vq.config().codebookSize()
                         + " codes, but the GPT's vocabulary is " + gpt.config().vocabSize());
@@ -194,11 +206,35 @@ public final class SampleCommand implements Callable<Integer> {
                 throw new NppException("--vq-ckpt " + vqCkpt + ": the tokenizer downsamples by " + vq.config().downsample()
                         + " but --downsample-size is " + gpt.downsample);
             }
-            pixels = Images.toUint8Nhwc(VqDecodeCommand.decodeAll(vq, codes, batchSize, "--vq-ckpt " + vqCkpt));
+            for (int start = 0; start < n; start += batchSize) {
+                int b = Math.min(batchSize, n - start);
+                Tensor codes = Tensor.ofLongs(new long[]{b, t}, java.util.Arrays.copyOfRange(tokens, start * t, (start + b) * t));
+                Tensor pixels;
+                try {
+                    pixels = Images.toUint8Nhwc(vq.decode(codes));
+                } catch (NppException e) {
+                    throw new NppException("--vq-ckpt " + vqCkpt + ": " + e.getMessage(), e);
+                }
+                long[] s = pixels.shape();
+                if (start == 0) {
+                    npz.begin(Npz.SAMPLES, pixels.dtype(), n, s[1], s[2], s[3]);
+                }
+                npz.appendRows(pixels);
+                for (int j = 0; j < b; j++) {
+                    Images.writePng(out.resolve(String.format(Locale.ROOT, "sample_%06d.png", start + j)), Images.fromNhwc(pixels, j));
+                }
+                if (start < GRID_MAX) {
+                    int keep = Math.min(b, GRID_MAX - start);
+                    byte[] all = pixels.toByteArray();
+                    gridBytes.write(all, 0, (int) (all.length / b * keep));
+                    gridShape = new long[]{Math.min(n, GRID_MAX), s[1], s[2], s[3]};
+                }
+                progress.step(b);
+            }
+            npz.commit();
         }
-        Images.writePngs(out, "sample_", pixels);
-        Images.writeGrid(out.resolve("grid.png"), pixels, labels, null);
-        Npz.write(out.resolve("samples.npz"), Map.of(Npz.SAMPLES, pixels));
-        LOG.info("wrote {} PNGs, grid.png and samples.npz to {}", labels.length, out);
+        Tensor grid = Tensor.ofBytes(org.nextpatch.tensor.DType.UINT8, gridShape, gridBytes.toByteArray());
+        Images.writeGrid(out.resolve("grid.png"), grid, java.util.Arrays.copyOf(labels, (int) gridShape[0]), null);
+        LOG.info("wrote {} PNGs, grid.png and samples.npz to {}", n, out);
     }
 }

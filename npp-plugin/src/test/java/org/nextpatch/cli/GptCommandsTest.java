@@ -111,7 +111,7 @@ class GptCommandsTest {
         StringWriter o = new StringWriter(), e = new StringWriter();
         int rc = NppCommandTest.run(o, e, "sample", "--gpt-ckpt", ckpt.toString(), "--gpt-config", cfg.toString(),
                 "--downsample-size", "2", "--device", "cpu", "--num-samples", "3", "--cfg-scale", "1.5", "--top-k", "10",
-                "--seed", "3", "--vq-ckpt", Fixtures.file("vq.pt").toString(), "--vq-config", Fixtures.file("vq-config.json").toString(),
+                "--seed", "3", "--batch-size", "2", "--vq-ckpt", Fixtures.file("vq.pt").toString(), "--vq-config", Fixtures.file("vq-config.json").toString(),
                 "--out", out.toString());
         assertEquals(0, rc, e.toString());
         long[] tokens = Npy.read(out.resolve("tokens.npy")).toLongArray();
