@@ -55,6 +55,8 @@ public final class GptOnnxExporter {
     private final int nh;
     private final int hd;
     private final int hidden;
+    /** While exporting with external data: where the generate graph's loop-local weights go. */
+    private ExternalDataFile sink;
 
     /**
      * @param cfg     model configuration (dropouts are ignored: graphs are for inference)
@@ -125,6 +127,12 @@ public final class GptOnnxExporter {
 
     /** Adds the weights; the class and token tables only when the graph uses them. */
     private Weights addWeights(OnnxGraphBuilder g, boolean classTable, boolean tokenTable) {
+        return addWeights(g, classTable, tokenTable, false);
+    }
+
+    /** As above; with {@code local} the weights are initializers of {@code g} itself (a Loop body). */
+    private Weights addWeights(OnnxGraphBuilder g0, boolean classTable, boolean tokenTable, boolean local) {
+        Init g = (name, t) -> local ? g0.localInitializer(name, t) : g0.initializer(name, t);
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < cfg.nLayer(); i++) {
             String p = "layers." + i + ".";
@@ -163,6 +171,11 @@ public final class GptOnnxExporter {
                 g.initializer("output.weight_t", proj(transpose(f("output.weight"), cfg.vocabSize(), d), d, cfg.vocabSize())),
                 g.initializer("rope.cos", Tensor.ofFloats(new long[]{rows, hd}, cosFull)),
                 g.initializer("rope.sin", Tensor.ofFloats(new long[]{rows, hd}, sinFull)));
+    }
+
+    /** Adds an initializer (to the top-level graph or locally). */
+    private interface Init {
+        String initializer(String name, Tensor t);
     }
 
     private float[] f(String key) {
@@ -413,6 +426,9 @@ public final class GptOnnxExporter {
         int tokens = cfg.blockSize();
         int vocab = cfg.vocabSize();
         OnnxGraphBuilder g = new OnnxGraphBuilder("gpt_generate");
+        if (sink != null) {
+            g.externalDataSink(sink);
+        }
         String cls = g.input("class_ids", DType.INT64, "batch");
         String uniforms = g.input("uniforms", DType.FLOAT32, "batch", tokens);
         String scale = g.input("cfg_scale", DType.FLOAT32);
@@ -421,7 +437,6 @@ public final class GptOnnxExporter {
         String topK = g.input("top_k", DType.INT64);
         String topP = g.input("top_p", DType.FLOAT32);
         String greedy = g.input("greedy", DType.BOOL);
-        Weights w = addWeights(g, true, true);
         Sampling smp = new Sampling(vocab, scale, temperature, topK, topP, greedy);
 
         // Batch doubling: [cond; uncond] when guided.
@@ -436,23 +451,15 @@ public final class GptOnnxExporter {
         String b2 = g.slice(g.shape(ids2), new long[]{0}, new long[]{1}, new long[]{0});
         String reps = g.concat(0, g.div(b2, b), g.constI64(1));          // [B'/B, 1]
 
-        // Prefill (always guided, spec 6.5).
-        String x0 = g.unsqueeze(embed(g, w.cls(), ids2), 1);
-        String cos0 = g.slice(w.cos(), new long[]{0}, new long[]{1}, new long[]{0});
-        String sin0 = g.slice(w.sin(), new long[]{0}, new long[]{1}, new long[]{0});
-        Forward pre = forward(g, w, x0, cos0, sin0, List.of(), List.of(), null);
-        String logits0 = g.squeeze(pre.logits(), 1);
-        String u0 = g.gather(uniforms, g.scalarI64(0), 1);                 // [B]
-        String tok0 = smp.choose(g, smp.guide(g, logits0, b, b2, guided), u0);
-
-        // Decode: T - 1 steps; step n produces token n + 1 from token n at sequence index n + 1.
-        // Two nested Loops keep the cache copies small: the outer loop runs G chunks of G steps
-        // (G = grid side, G * G = T), the inner loop carries only the current chunk's keys/values
-        // and reads the earlier ones (the outer loop's carried "big" cache) without copying them; the
-        // chunk is appended to the big cache once per chunk. A cache that simply grew by one position
-        // per step would be copied whole at every step (quadratic in T). G * G = T steps are run, one
-        // more than needed; the last token is dropped.
+        // All T steps (step 0 = the class-token prefill, step s >= 1 feeds token s - 1) run in two
+        // nested Loops: the outer one over chunks of G steps (G = grid side), the inner one over the
+        // steps of a chunk. The inner loop carries only the chunk's new keys/values and reads the
+        // earlier ones from the outer loop's carried cache without copying them; the chunk is appended
+        // once per chunk. (A cache carried by one loop would be copied whole at every step: ONNX
+        // Runtime cannot update a loop-carried tensor in place.) The weights are initializers of the
+        // inner body itself, so that ONNX Runtime pre-packs them for its matrix products.
         int chunk = chunkSize();
+        int outerTrips = (tokens + chunk - 1) / chunk;
         OnnxGraphBuilder outer = g.subgraph("decode_chunk");
         String j = outer.input("chunk_index", DType.INT64);
         String outerCond = outer.input("chunk_cond_in", DType.BOOL);
@@ -475,21 +482,24 @@ public final class GptOnnxExporter {
             smallK.add(body.inputAnyShape("chunk." + i + ".key_in", DType.FLOAT32));
             smallV.add(body.inputAnyShape("chunk." + i + ".value_in", DType.FLOAT32));
         }
-        String n = body.add(body.mul(j, g.scalarI64(chunk)), m);             // decode step index
-        String t = body.add(n, g.scalarI64(1));                              // sequence index / token index
-        String ids = body.tile(body.unsqueeze(tokIn, 1), reps);              // [B', 1]
-        String x = embed(body, w.tok(), ids);                                // [B', 1, d]
+        Weights w = addWeights(body, true, true, true);
+        String s = body.add(body.mul(j, g.scalarI64(chunk)), m);             // step = sequence index
+        String first = body.equal(s, g.scalarI64(0));
+        String clsX = body.unsqueeze(embed(body, w.cls(), ids2), 1);        // [B', 1, d]
+        String tokX = embed(body, w.tok(), body.tile(body.unsqueeze(tokIn, 1), reps)); // [B', 1, d]
+        String x = body.where(first, clsX, tokX);
         // padding steps beyond the table reuse its last row (their tokens are dropped)
-        String tIdx = body.unsqueeze(body.min(t, g.scalarI64(tokens)), 0);   // [1]
-        String cos = body.gather(w.cos(), tIdx, 0);                          // [1, hd]
-        String sin = body.gather(w.sin(), tIdx, 0);
+        String sIdx = body.unsqueeze(body.min(s, g.scalarI64(tokens)), 0);  // [1]
+        String cos = body.gather(w.cos(), sIdx, 0);                          // [1, hd]
+        String sin = body.gather(w.sin(), sIdx, 0);
         Forward fw = forward(body, w, x, cos, sin, new Chunked(bigK, bigV, bigLen), smallK, smallV, null);
         String logits = body.squeeze(fw.logits(), 1);
-        // Decode step n is guided when guided and (cfg_interval < 0 or n <= cfg_interval).
-        String stepGuided = body.and(guided, body.or(body.less(interval, g.scalarI64(0)),
-                body.not(body.greater(n, interval))));
-        // The padding step (t = T) reads the last uniform; its token is dropped.
-        String u = body.gather(uniforms, body.min(t, g.scalarI64(tokens - 1L)), 1); // [B]
+        // The prefill is always guided; decode step n = s - 1 when guided and (cfg_interval < 0 or
+        // n <= cfg_interval).
+        String n = body.sub(s, g.scalarI64(1));
+        String stepGuided = body.and(guided, body.or(first, body.or(body.less(interval, g.scalarI64(0)),
+                body.not(body.greater(n, interval)))));
+        String u = body.gather(uniforms, body.min(s, g.scalarI64(tokens - 1L)), 1); // [B]
         String tok = smp.choose(body, smp.guide(body, logits, b, b2, stepGuided), u);
         body.outputAnyShape(condIn, "cond_out", DType.BOOL);
         body.outputAnyShape(tok, "tok_out", DType.INT64);
@@ -513,20 +523,20 @@ public final class GptOnnxExporter {
             outer.outputAnyShape(outer.concat(2, bigK.get(i), inner.get(1 + 2 * i)), "cache." + i + ".key_out", DType.FLOAT32);
             outer.outputAnyShape(outer.concat(2, bigV.get(i), inner.get(2 + 2 * i)), "cache." + i + ".value_out", DType.FLOAT32);
         }
-        outer.outputAnyShape(inner.get(inner.size() - 1), "chunk_tok_scan", DType.INT64);   // [G, B]
+        outer.outputAnyShape(inner.get(inner.size() - 1), "chunk_tok_scan", DType.INT64);   // [chunk, B]
 
+        // Start: token 0 placeholder (unused at step 0) and empty [B', H, 0, hd] caches.
         List<String> carried = new ArrayList<>();
-        carried.add(tok0);
+        carried.add(g.constantOfShape(b, Tensor.ofLongs(new long[]{1}, new long[]{0})));
+        String empty = g.constantOfShape(g.concat(0, b2, g.constI64(nh, 0, hd)), Tensor.ofFloats(new long[]{1}, new float[]{0f}));
         for (int i = 0; i < cfg.nLayer(); i++) {
-            carried.add(pre.keys().get(i));
-            carried.add(pre.values().get(i));
+            carried.add(empty);
+            carried.add(empty);
         }
-        // carried = (tok, k0, v0, k1, v1, ...), the order of the body's inputs
-        int outerTrips = (tokens - 1 + chunk - 1) / chunk;
+        // carried = (tok, k0, v0, k1, v1, ...), the order of the outer body's inputs
         List<String> outs = g.loop(g.scalarI64(outerTrips), g.scalarBool(true), carried, outer.buildGraph(), 1);
-        String scanned = g.reshape(outs.get(outs.size() - 1), (long) outerTrips * chunk, -1); // [trips*chunk, B]
-        String decoded = g.slice(g.transpose(scanned, 1, 0), new long[]{0}, new long[]{tokens - 1L}, new long[]{1});
-        String all = g.concat(1, g.unsqueeze(tok0, 1), decoded);
+        String scanned = g.reshape(outs.get(outs.size() - 1), (long) outerTrips * chunk, -1); // [steps, B]
+        String all = g.slice(g.transpose(scanned, 1, 0), new long[]{0}, new long[]{tokens}, new long[]{1});
         g.output(all, "tokens", DType.INT64, "batch", tokens);
         return g;
     }
@@ -534,11 +544,11 @@ public final class GptOnnxExporter {
     /**
      * Decode steps per inner loop of the generate graph: the grid side G by default (cache copies
      * about T^2 / 2G + T G / 2 positions instead of T^2 / 2); {@code -Dnpp.onnx.chunk=N} overrides it
-     * for experiments (N >= T - 1 gives a single cache growing every step).
+     * for experiments (N >= T gives a single cache growing every step).
      */
     int chunkSize() {
         int c = Integer.getInteger("npp.onnx.chunk", cfg.gridSide());
-        return Math.max(1, Math.min(c, cfg.blockSize() - 1));
+        return Math.max(1, Math.min(c, cfg.blockSize()));
     }
 
     private static String ifElse(OnnxGraphBuilder g, String cond, GraphProto thenBranch, GraphProto elseBranch) {
@@ -644,6 +654,16 @@ public final class GptOnnxExporter {
      *                     graphs share one copy of the weights (and protobuf's 2 GB limit is never near)
      */
     public List<Path> exportAll(Path dir, Boolean externalData) {
+        return exportAll(dir, externalData, Map.of());
+    }
+
+    /**
+     * As {@link #exportAll(Path, Boolean)}, with extra metadata entries in every graph (e.g.
+     * Tribuo's provenance). Use this rather than saving {@link #buildGenerate()} by hand: the
+     * generate graph's weights live in its loop body and reach the external data file only when it
+     * is built for an external export.
+     */
+    public List<Path> exportAll(Path dir, Boolean externalData, Map<String, String> extraMetadata) {
         boolean external = externalData != null ? externalData
                 : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES;
         String[] graphs = {"prefill", "step", "generate"};
@@ -651,7 +671,7 @@ public final class GptOnnxExporter {
         if (!external) {
             for (String graph : graphs) {
                 Path f = dir.resolve("gpt-" + graph + ".onnx");
-                build(graph).save(f, metadata(graph), false);
+                build(graph).save(f, withExtra(graph, extraMetadata), false);
                 files.add(f);
             }
             return files;
@@ -659,8 +679,13 @@ public final class GptOnnxExporter {
         // Weights first (once), then the small graph files that point into them.
         List<ai.onnx.proto.OnnxMl.ModelProto> models = new ArrayList<>();
         try (ExternalDataFile data = new ExternalDataFile(dir.resolve(WEIGHTS_FILE))) {
-            for (String graph : graphs) {
-                models.add(build(graph).buildExternal(metadata(graph), data));
+            sink = data;
+            try {
+                for (String graph : graphs) {
+                    models.add(build(graph).buildExternal(withExtra(graph, extraMetadata), data));
+                }
+            } finally {
+                sink = null;
             }
             data.commit();
         }
@@ -672,6 +697,12 @@ public final class GptOnnxExporter {
         }
         files.add(dir.resolve(WEIGHTS_FILE));
         return files;
+    }
+
+    private Map<String, String> withExtra(String graph, Map<String, String> extra) {
+        Map<String, String> m = new LinkedHashMap<>(metadata(graph));
+        m.putAll(extra);
+        return m;
     }
 
     private OnnxGraphBuilder build(String graph) {

@@ -26,7 +26,7 @@ public final class TokenChooser {
     private final SamplingSettings settings;
     private float[] x = new float[0];
     private float[] sorted = new float[0];
-    private Integer[] order = new Integer[0];
+    private long[] keys = new long[0];
 
     public TokenChooser(SamplingSettings settings) {
         this.settings = settings;
@@ -104,28 +104,40 @@ public final class TokenChooser {
     }
 
     private void topP(int vocab, float topP) {
-        if (order.length != vocab) {
-            order = new Integer[vocab];
+        if (keys.length < vocab) {
+            keys = new long[vocab];
         }
+        // Sort keys: high 32 bits order the values descending (an order-preserving int image of the
+        // float, complemented), low 32 bits hold the index, so equal values keep ascending index order
+        // (a stable descending sort). Entries already at -inf (top-k) have probability 0 and would sort
+        // last: leaving them out changes nothing and makes the sort k long instead of V.
+        int n = 0;
         for (int i = 0; i < vocab; i++) {
-            order[i] = i;
+            float v = x[i];
+            if (v == Float.NEGATIVE_INFINITY) {
+                continue;
+            }
+            int bits = Float.floatToIntBits(v + 0.0f); // -0 + 0 = +0: equal logits tie, as in IEEE comparison
+            bits ^= (bits >> 31) & 0x7fffffff;
+            keys[n++] = ((long) ~bits << 32) | i;
         }
-        final float[] xs = x;
-        // Stable sort by value, descending: equal values keep ascending index order.
-        Arrays.sort(order, (a, b) -> Float.compare(xs[b], xs[a]));
-        float[] sortedLogits = new float[vocab];
-        for (int i = 0; i < vocab; i++) {
-            sortedLogits[i] = xs[order[i]];
+        if (n == 0) {
+            return;
         }
-        float[] sp = softmax(sortedLogits, vocab);
+        Arrays.sort(keys, 0, n);
+        float[] sortedLogits = new float[n];
+        for (int j = 0; j < n; j++) {
+            sortedLogits[j] = x[(int) keys[j]];
+        }
+        float[] sp = softmax(sortedLogits, n);
         float cum = 0f;
         boolean prevExceeds = false;
-        for (int i = 0; i < vocab; i++) {
-            cum += sp[i];
+        for (int j = 0; j < n; j++) {
+            cum += sp[j];
             boolean exceeds = cum > topP;
-            // Shifted right by one: entry i is removed when entry i-1's cumulative sum exceeded p.
-            if (i > 0 && prevExceeds) {
-                xs[order[i]] = Float.NEGATIVE_INFINITY;
+            // Shifted right by one: entry j is removed when entry j-1's cumulative sum exceeded p.
+            if (j > 0 && prevExceeds) {
+                x[(int) keys[j]] = Float.NEGATIVE_INFINITY;
             }
             prevExceeds = exceeds;
         }

@@ -70,6 +70,22 @@ class TokenChooserTest {
         assertEquals(1f, q[1], 1e-7);
     }
 
+    /** Ties at the crossing point: the stable descending order keeps the lower index. */
+    @Test
+    void topPTiesKeepIndexOrder() {
+        float[] logits = {0f, 1f, 1f, 1f, -2f, -0f};
+        float[] p = new TokenChooser(draw(1, 0, 0.5)).probabilities(logits, 0, logits.length);
+        // three equal top entries (each about 0.31): cum 0.31, 0.62 (crosses, kept), then removed
+        assertTrue(p[1] > 0 && p[2] > 0);
+        assertEquals(0f, p[3]);
+        assertEquals(0f, p[0]);
+        assertEquals(0.5f, p[1], 1e-6);
+        // -0 and 0 are equal logits (IEEE): a tie, so the lower index comes first and alone survives p = 0.4
+        float[] q = new TokenChooser(draw(1, 0, 0.4)).probabilities(new float[]{-0f, 0f}, 0, 2);
+        assertEquals(1f, q[0], 1e-7);
+        assertEquals(0f, q[1]);
+    }
+
     @Test
     void temperatureDividesLogits() {
         float[] logits = {0, 1, 2};

@@ -120,7 +120,9 @@ public final class OnnxFeatureModel implements AutoCloseable {
 
     /** Why a kind is unavailable, for the note printed when a metric is skipped. */
     public String whyMissing(Kind k) {
-        return "the feature model " + file.getFileName() + " has no output '" + missing.get(k) + "'";
+        String name = missing.get(k);
+        return name == null ? "no " + k.name().toLowerCase(java.util.Locale.ROOT) + " output was named for the feature model"
+                : "the feature model " + file.getFileName() + " has no output '" + name + "'";
     }
 
     /**
