@@ -30,6 +30,7 @@ public final class Progress implements AutoCloseable {
     private long lastDraw;
     private int lastLoggedDecile = -1;
     private long lastLogNanos = startNanos;
+    private long lastLoggedDone = -1;
 
     private Progress(String task, long total, String unit) {
         this.task = task;
@@ -95,9 +96,12 @@ public final class Progress implements AutoCloseable {
         } else {
             int decile = total > 0 ? (int) Math.min(10, done * 10 / total) : -1;
             boolean timeUp = now - lastLogNanos > 30_000_000_000L;
-            if (last || decile > lastLoggedDecile || timeUp) {
+            // the closing line repeats nothing: it is skipped when the last logged line already said it
+            boolean news = done != lastLoggedDone;
+            if ((last && news) || (news && (decile > lastLoggedDecile || timeUp))) {
                 lastLoggedDecile = Math.max(decile, lastLoggedDecile);
                 lastLogNanos = now;
+                lastLoggedDone = done;
                 LOG.info(line(false));
             }
         }

@@ -50,6 +50,7 @@ public final class NppCommand implements Runnable {
         if (v) {
             Configurator.setLevel("org.nextpatch", Level.DEBUG);
             Configurator.setLevel("ai.djl", Level.INFO);
+            Configurator.setLevel("ai.djl.util.cuda", Level.INFO);
             Configurator.setLevel("org.tribuo", Level.INFO);
         }
     }

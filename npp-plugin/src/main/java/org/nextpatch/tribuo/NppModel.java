@@ -576,18 +576,10 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         } catch (IOException e) {
             throw new org.nextpatch.util.NppException("cannot create " + dir + ": " + e.getMessage(), e);
         }
-        GptOnnxExporter ex = new GptOnnxExporter(config, weights, fp16);
-        List<Path> files = new ArrayList<>();
-        String[][] graphs = {{"prefill", "gpt-prefill.onnx"}, {"step", "gpt-step.onnx"}, {"generate", "gpt-generate.onnx"}};
-        for (String[] gr : graphs) {
-            OnnxGraphBuilder g = gr[0].equals("prefill") ? ex.buildPrefill()
-                    : gr[0].equals("step") ? ex.buildStep() : ex.buildGenerate();
-            Path file = dir.resolve(gr[1]);
-            // Protobuf refuses messages over 2 GB: larger models keep their weights beside the graph.
-            g.save(file, onnxMetadata(ex, gr[0]), g.initializerBytes() > 1_500_000_000L);
-            files.add(file);
-        }
-        return files;
+        // The exporter decides when weights go to an external file (protobuf's 2 GB limit) and
+        // builds the generate graph's loop body accordingly.
+        return new GptOnnxExporter(config, weights, fp16).exportAll(dir, null,
+                Map.of(ONNXExportable.PROVENANCE_METADATA_FIELD, serializeProvenance(provenance)));
     }
 
     private Map<String, String> onnxMetadata(GptOnnxExporter ex, String graph) {
