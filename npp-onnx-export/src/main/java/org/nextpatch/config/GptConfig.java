@@ -224,6 +224,31 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
         return numClasses;
     }
 
+    /**
+     * Every parameter's state-dict key and shape, in the upstream module order (spec 6.3; PyTorch
+     * Linear weights are [out, in]).
+     */
+    public LinkedHashMap<String, long[]> stateDictShapes() {
+        long d = dim;
+        long h = ffnHidden();
+        LinkedHashMap<String, long[]> m = new LinkedHashMap<>();
+        m.put("tok_embeddings.weight", new long[]{vocabSize, d});
+        m.put("cls_embedding.embedding_table.weight", new long[]{numClasses + 1L, d});
+        for (int i = 0; i < nLayer; i++) {
+            String p = "layers." + i + ".";
+            m.put(p + "attention.wqkv.weight", new long[]{3 * d, d});
+            m.put(p + "attention.wo.weight", new long[]{d, d});
+            m.put(p + "feed_forward.w1.weight", new long[]{h, d});
+            m.put(p + "feed_forward.w3.weight", new long[]{h, d});
+            m.put(p + "feed_forward.w2.weight", new long[]{d, h});
+            m.put(p + "attention_norm.weight", new long[]{d});
+            m.put(p + "ffn_norm.weight", new long[]{d});
+        }
+        m.put("norm.weight", new long[]{d});
+        m.put("output.weight", new long[]{vocabSize, d});
+        return m;
+    }
+
     /** Total parameter count of the model this configuration describes. */
     public long parameterCount() {
         long d = dim;
