@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nextpatch.util.NppException;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -112,19 +110,7 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
 
     /** Reads a JSON file with upstream {@code ModelArgs} field names. */
     public static GptConfig fromJson(Path file) {
-        JsonNode node;
-        try {
-            node = JSON.readTree(Files.readAllBytes(file));
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new NppException("GPT config file not found: " + file);
-        } catch (IOException e) {
-            throw new NppException("cannot read GPT config " + file + ": " + e.getMessage(), e);
-        }
-        try {
-            return fromJson(node);
-        } catch (NppException e) {
-            throw new NppException(file + ": " + e.getMessage(), e);
-        }
+        return JsonFiles.read(file, "GPT config", GptConfig::fromJson);
     }
 
     /** Builds a configuration from a parsed JSON object with upstream field names. */
