@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nextpatch.util.NppException;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -112,19 +110,7 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
 
     /** Reads a JSON file with upstream {@code ModelArgs} field names. */
     public static GptConfig fromJson(Path file) {
-        JsonNode node;
-        try {
-            node = JSON.readTree(Files.readAllBytes(file));
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new NppException("GPT config file not found: " + file);
-        } catch (IOException e) {
-            throw new NppException("cannot read GPT config " + file + ": " + e.getMessage(), e);
-        }
-        try {
-            return fromJson(node);
-        } catch (NppException e) {
-            throw new NppException(file + ": " + e.getMessage(), e);
-        }
+        return JsonFiles.read(file, "GPT config", GptConfig::fromJson);
     }
 
     /** Builds a configuration from a parsed JSON object with upstream field names. */
@@ -222,6 +208,31 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
     /** Index of the null (unconditional) class row in the class table. */
     public int nullClass() {
         return numClasses;
+    }
+
+    /**
+     * Every parameter's state-dict key and shape, in the upstream module order (spec 6.3; PyTorch
+     * Linear weights are [out, in]).
+     */
+    public LinkedHashMap<String, long[]> stateDictShapes() {
+        long d = dim;
+        long h = ffnHidden();
+        LinkedHashMap<String, long[]> m = new LinkedHashMap<>();
+        m.put("tok_embeddings.weight", new long[]{vocabSize, d});
+        m.put("cls_embedding.embedding_table.weight", new long[]{numClasses + 1L, d});
+        for (int i = 0; i < nLayer; i++) {
+            String p = "layers." + i + ".";
+            m.put(p + "attention.wqkv.weight", new long[]{3 * d, d});
+            m.put(p + "attention.wo.weight", new long[]{d, d});
+            m.put(p + "feed_forward.w1.weight", new long[]{h, d});
+            m.put(p + "feed_forward.w3.weight", new long[]{h, d});
+            m.put(p + "feed_forward.w2.weight", new long[]{d, h});
+            m.put(p + "attention_norm.weight", new long[]{d});
+            m.put(p + "ffn_norm.weight", new long[]{d});
+        }
+        m.put("norm.weight", new long[]{d});
+        m.put("output.weight", new long[]{vocabSize, d});
+        return m;
     }
 
     /** Total parameter count of the model this configuration describes. */

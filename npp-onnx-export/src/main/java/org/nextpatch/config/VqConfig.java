@@ -6,8 +6,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nextpatch.util.NppException;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -114,19 +112,7 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
 
     /** Reads a JSON file with the fixture's field names. */
     public static VqConfig fromJson(Path file) {
-        JsonNode node;
-        try {
-            node = JSON.readTree(Files.readAllBytes(file));
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new NppException("VQ config file not found: " + file);
-        } catch (IOException e) {
-            throw new NppException("cannot read VQ config " + file + ": " + e.getMessage(), e);
-        }
-        try {
-            return fromJson(node);
-        } catch (NppException e) {
-            throw new NppException(file + ": " + e.getMessage(), e);
-        }
+        return JsonFiles.read(file, "VQ config", VqConfig::fromJson);
     }
 
     /**

@@ -5,6 +5,7 @@ import org.nextpatch.config.GptConfig;
 import org.nextpatch.rope.Rope2d;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Half;
+import org.nextpatch.tensor.StateDictCheck;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
@@ -15,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Exports a class-conditional LlamaGen GPT (spec 6) to ONNX graphs for decoding.
@@ -85,37 +87,9 @@ public final class GptOnnxExporter {
     }
 
     private void checkWeights() {
-        Map<String, long[]> expected = new LinkedHashMap<>();
-        expected.put("cls_embedding.embedding_table.weight", new long[]{cfg.numClasses() + 1L, d});
-        expected.put("tok_embeddings.weight", new long[]{cfg.vocabSize(), d});
-        for (int i = 0; i < cfg.nLayer(); i++) {
-            String p = "layers." + i + ".";
-            expected.put(p + "attention.wqkv.weight", new long[]{3L * d, d});
-            expected.put(p + "attention.wo.weight", new long[]{d, d});
-            expected.put(p + "feed_forward.w1.weight", new long[]{hidden, d});
-            expected.put(p + "feed_forward.w3.weight", new long[]{hidden, d});
-            expected.put(p + "feed_forward.w2.weight", new long[]{d, hidden});
-            expected.put(p + "attention_norm.weight", new long[]{d});
-            expected.put(p + "ffn_norm.weight", new long[]{d});
-        }
-        expected.put("norm.weight", new long[]{d});
-        expected.put("output.weight", new long[]{cfg.vocabSize(), d});
-        List<String> missing = new ArrayList<>();
-        for (Map.Entry<String, long[]> e : expected.entrySet()) {
-            Tensor t = weights.get(e.getKey());
-            if (t == null) {
-                missing.add(e.getKey());
-            } else if (!java.util.Arrays.equals(t.shape(), e.getValue())) {
-                throw new NppException("GPT weight '" + e.getKey() + "' has shape " + java.util.Arrays.toString(t.shape())
-                        + ", the configuration needs " + java.util.Arrays.toString(e.getValue()));
-            } else if (!t.dtype().isFloating()) {
-                throw new NppException("GPT weight '" + e.getKey() + "' is " + t.dtype() + ", not a float tensor");
-            }
-        }
-        if (!missing.isEmpty()) {
-            throw new NppException("GPT weights lack " + missing.size() + " tensor(s) the configuration needs, e.g. '"
-                    + missing.get(0) + "'");
-        }
+        // Extra entries (buffers, EMA copies) are harmless to an exporter: only coverage and shapes matter.
+        StateDictCheck.of(cfg.stateDictShapes(), weights, Set.of())
+                .throwIfBad("GPT weights do not match the configuration", false, "");
     }
 
     // ------------------------------------------------------------------ weights

@@ -79,7 +79,8 @@ public final class CodeSampler {
         return data.label(image);
     }
 
-    private static int[] permutation(int n, SplittableRandom rng) {
+    /** A uniformly random permutation of 0..n-1 (Fisher-Yates), a pure function of the generator's state. */
+    public static int[] permutation(int n, SplittableRandom rng) {
         int[] p = new int[n];
         for (int i = 0; i < n; i++) {
             p[i] = i;

@@ -17,10 +17,6 @@ import java.util.Locale;
  * {@code [N, H, W]} (replicated to three channels) with uint8 labels {@code [N]}.
  */
 public final class IdxImages implements CodeExtractor.Source {
-    /** The Fashion-MNIST class names, by label. */
-    public static final List<String> FASHION_MNIST = List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot");
-
     private final Path imagesFile;
     private final ByteBuffer pixels;
     private final long[] labels;
@@ -61,7 +57,7 @@ public final class IdxImages implements CodeExtractor.Source {
         }
         boolean fashion = images.toString().toLowerCase(Locale.ROOT).contains("fashion");
         return new IdxImages(images, img.data(), lab.toLongArray(), (int) img.shape()[0], (int) img.shape()[1],
-                (int) img.shape()[2], fashion ? FASHION_MNIST : List.of());
+                (int) img.shape()[2], fashion ? FashionMnist.CLASS_NAMES : List.of());
     }
 
     /** Keeps the first {@code limit} images (all when limit <= 0 or larger than the set). */

@@ -24,6 +24,7 @@ import ai.djl.training.tracker.CosineTracker;
 import ai.djl.training.tracker.Tracker;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
+import org.nextpatch.data.CodeSampler;
 import org.nextpatch.data.LabelledImages;
 import org.nextpatch.model.NdTensors;
 import org.nextpatch.onnx.OnnxGraphBuilder;
@@ -137,7 +138,7 @@ public final class FeatureNet implements AutoCloseable {
         try (Trainer trainer = model.newTrainer(config);
              Progress progress = Progress.start("train feature net", (long) epochs * steps, "step")) {
             for (int epoch = 0; epoch < epochs; epoch++) {
-                int[] order = permutation(n, rng);
+                int[] order = CodeSampler.permutation(n, rng);
                 double lossSum = 0;
                 for (int s = 0; s < steps; s++) {
                     int from = s * batchSize;
@@ -230,20 +231,6 @@ public final class FeatureNet implements AutoCloseable {
             }
         }
         return x;
-    }
-
-    private static int[] permutation(int n, SplittableRandom rng) {
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) {
-            p[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
     }
 
     private static Tensor param(Block b, String name) {

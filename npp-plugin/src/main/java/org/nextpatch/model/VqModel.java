@@ -17,6 +17,7 @@ import org.nextpatch.config.VqConfig;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.tensor.DType;
+import org.nextpatch.tensor.StateDictCheck;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
@@ -27,6 +28,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -178,32 +180,8 @@ public final class VqModel implements AutoCloseable {
      */
     public static VqModel fromStateDict(VqConfig config, Map<String, Tensor> stateDict, Device device, String source) {
         LinkedHashMap<String, long[]> shapes = parameterShapes(config);
-        List<String> missing = new ArrayList<>();
-        List<String> misShaped = new ArrayList<>();
-        List<String> unexpected = new ArrayList<>();
-        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
-            Tensor t = stateDict.get(e.getKey());
-            if (t == null) {
-                missing.add(e.getKey());
-            } else if (!Arrays.equals(t.shape(), e.getValue())) {
-                misShaped.add(e.getKey() + " " + Arrays.toString(t.shape()) + " (expected " + Arrays.toString(e.getValue()) + ")");
-            } else if (!t.dtype().isFloating()) {
-                misShaped.add(e.getKey() + " has type " + t.dtype() + " (expected a float type)");
-            }
-        }
-        for (String k : stateDict.keySet()) {
-            if (!shapes.containsKey(k) && !k.equals(CODEBOOK_USED)) {
-                unexpected.add(k);
-            }
-        }
-        if (!missing.isEmpty() || !misShaped.isEmpty() || !unexpected.isEmpty()) {
-            StringBuilder sb = new StringBuilder(source).append(": not a VQ checkpoint for ").append(config.toJson());
-            appendList(sb, "missing", missing);
-            appendList(sb, "wrong shape", misShaped);
-            appendList(sb, "unexpected", unexpected);
-            sb.append(" (check --vq-config)");
-            throw new NppException(sb.toString());
-        }
+        StateDictCheck.of(shapes, stateDict, Set.of(CODEBOOK_USED))
+                .throwIfBad(source + ": not a VQ checkpoint for " + config.toJson(), true, "(check --vq-config)");
         NDManager m = NDManager.newBaseManager(device);
         LinkedHashMap<String, NDArray> p = new LinkedHashMap<>();
         for (String k : shapes.keySet()) {
@@ -267,18 +245,6 @@ public final class VqModel implements AutoCloseable {
         m.put("codebook_l2_norm", c.codebookL2Norm());
         m.put("dropout", c.dropout());
         return m;
-    }
-
-    private static void appendList(StringBuilder sb, String what, List<String> items) {
-        if (items.isEmpty()) {
-            return;
-        }
-        sb.append("; ").append(items.size()).append(' ').append(what).append(": ");
-        int show = Math.min(items.size(), 8);
-        sb.append(String.join(", ", items.subList(0, show)));
-        if (items.size() > show) {
-            sb.append(", ... (").append(items.size() - show).append(" more)");
-        }
     }
 
     /**
