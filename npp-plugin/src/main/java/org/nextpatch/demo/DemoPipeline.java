@@ -183,6 +183,7 @@ public final class DemoPipeline {
             Path gptDir = out.resolve("gpt");
             NppTrainer trainer = NppTrainer.customSize(s.gptDim(), s.gptLayers(), s.gptHeads())
                     .setMultipleOf(32).setVocabSize(vqConfig.codebookSize()).setNumClasses(CLASSES.size())
+                    .setDownsampleSize(vqConfig.downsample())
                     .setEpochs(s.gptEpochs()).setPatchLevel(2).setEpochRate(0.5).setScheduler(true)
                     .setLr(s.gptLr()).setGlobalBatchSize(s.gptBatch()).setResultsDir(gptDir).setSeed(s.seed());
             try (NppModel model = clock.time("train GPT (NPP level 2, rate 0.5)", () -> trainer.train(dataset))) {

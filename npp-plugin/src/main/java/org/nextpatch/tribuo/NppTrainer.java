@@ -236,6 +236,12 @@ public final class NppTrainer implements Trainer<TokenGrid> {
     public NppTrainer setResultsDir(Path v) { resultsDir = v; return this; }
     /** Sets the step limit. */
     public NppTrainer setMaxSteps(long v) { maxSteps = v; return this; }
+    /** Sets the tokenizer's downsampling factor (recorded as the image size in checkpoints). */
+    public NppTrainer setDownsampleSize(int v) { downsampleSize = v; return this; }
+    /** Sets the warm-up length of each stage's learning-rate cycle, in epochs. */
+    public NppTrainer setWarmupEpochs(double v) { warmupEpochs = v; return this; }
+    /** Sets the share of examples held out for a per-epoch next-token loss. */
+    public NppTrainer setHeldOutFraction(double v) { heldOutFraction = v; return this; }
     /** Sets the seed and restarts the random stream (invocation count 0). */
     public synchronized NppTrainer setSeed(long v) {
         seed = v;
