@@ -11,10 +11,10 @@ import java.util.concurrent.Callable;
 
 /** {@code npp bench npp-vs-ntp}: NPP against plain next-token training on Fashion-MNIST codes ({@link NppVsNtpBench}). */
 @Command(name = "npp-vs-ntp", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Same data, model, epochs and seed: plain next-token training against NPP (level 2 rate 0.5,",
-                "level 3 rate 0.5), over --seeds seeds. Reports training time and its ratio to next-token training,",
-                "the final held-out next-token loss and the FID (feature network) of guided ONNX Runtime samples, as",
-                "mean +- standard deviation: OUT/table.md, OUT/runs.csv, OUT/plot.png."})
+        description = {"Same data, model, epochs and seed: plain next-token training against NPP (level 2 rate 0.5, "
+                + "level 3 rate 0.5), over --seeds seeds. Reports training time and its ratio to next-token training, "
+                + "the final held-out next-token loss and the FID (feature network) of guided ONNX Runtime samples, as "
+                + "mean +- standard deviation: OUT/table.md, OUT/runs.csv, OUT/plot.png."})
 public final class BenchNppVsNtpCommand implements Callable<Integer> {
 
     @Option(names = "--out", defaultValue = "results/bench-npp-vs-ntp", paramLabel = "DIR", description = "Output folder (default ${DEFAULT-VALUE}).")

@@ -16,9 +16,9 @@ import java.util.concurrent.Callable;
  * plain next-token training for the same epochs.
  */
 @Command(name = "bench-train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Benchmark NPP training: time per optimizer step at several patch sides, and a whole NPP",
-                "schedule against plain next-token training (same model, data, epochs, seed). Random codes in memory.",
-                "Prints a markdown report (and writes it to --out)."})
+        description = {"Benchmark NPP training: time per optimizer step at several patch sides, and a whole NPP "
+                + "schedule against plain next-token training (same model, data, epochs, seed). Random codes in memory. "
+                + "Prints a markdown report (and writes it to --out)."})
 public final class BenchTrainCommand implements Callable<Integer> {
 
     @Option(names = "--gpt-config", paramLabel = "FILE", description = "Model JSON (default: d 128, 2 layers, 4 heads, vocab 1024, 16x16 grid).")

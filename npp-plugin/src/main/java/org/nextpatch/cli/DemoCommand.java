@@ -14,10 +14,10 @@ import java.util.concurrent.Callable;
  * Every size flag overrides the default of the chosen run size (full, or {@code --quick}).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Run the whole pipeline on Fashion-MNIST: train a small VQ tokenizer, extract codes, train a small",
-                "GPT with Next Patch Prediction (level 2, rate 0.5, --scheduler), export to ONNX, sample every class",
-                "with guidance in ONNX Runtime, decode, and measure FID with a feature network. Writes report.md,",
-                "samples.png, loss.png, checkpoints, ONNX graphs and the Tribuo model file to --results-dir.",
+        description = {"Run the whole pipeline on Fashion-MNIST: train a small VQ tokenizer, extract codes, train a small "
+                + "GPT with Next Patch Prediction (level 2, rate 0.5, --scheduler), export to ONNX, sample every class "
+                + "with guidance in ONNX Runtime, decode, and measure FID with a feature network. Writes report.md, "
+                + "samples.png, loss.png, checkpoints, ONNX graphs and the Tribuo model file to --results-dir.",
                 "Data: --data DIR, else /usr/share/datasets/fashion-mnist when installed, else the shipped test split."})
 public final class DemoCommand implements Callable<Integer> {
 

@@ -30,8 +30,8 @@ import java.util.Map;
  * root dict).
  */
 @Command(name = "inspect-ckpt", mixinStandardHelpOptions = true,
-        description = {"Show a PyTorch checkpoint's top-level keys, its state dicts' tensors (name, dtype, shape)",
-                "and, last, 'parameters: N' for the main state dict (model, else ema, module, state_dict, else the root)."})
+        description = {"Show a PyTorch checkpoint's top-level keys, its state dicts' tensors (name, dtype, shape) "
+                + "and, last, 'parameters: N' for the main state dict (model, else ema, module, state_dict, else the root)."})
 public final class InspectCkptCommand implements Runnable {
 
     @Parameters(index = "0", paramLabel = "FILE", description = "Checkpoint written by torch.save (PyTorch 1.6 or later).")

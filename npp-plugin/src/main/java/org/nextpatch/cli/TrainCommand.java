@@ -25,11 +25,11 @@ import java.util.concurrent.Callable;
  * {@link NppTrainingLoop}, exactly as the Tribuo trainer does.
  */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Train a class-conditional LlamaGen GPT on extracted codes with Next Patch",
-                "Prediction: coarse-to-fine patch stages (--patch-level, --epoch-rate), a per-stage",
-                "learning-rate cycle (--scheduler), AdamW with decay on 2-D+ weights, gradient",
-                "clipping, optional EMA. Writes OUT/checkpoints/NNNNNNN.pt (torch.load-able: model,",
-                "optimizer, steps, args[, ema]), OUT/metrics.csv and OUT/loss.png."})
+        description = {"Train a class-conditional LlamaGen GPT on extracted codes with Next Patch "
+                + "Prediction: coarse-to-fine patch stages (--patch-level, --epoch-rate), a per-stage "
+                + "learning-rate cycle (--scheduler), AdamW with decay on 2-D+ weights, gradient "
+                + "clipping, optional EMA. Writes OUT/checkpoints/NNNNNNN.pt (torch.load-able: model, "
+                + "optimizer, steps, args[, ema]), OUT/metrics.csv and OUT/loss.png."})
 public final class TrainCommand implements Callable<Integer> {
 
     static final class ModelChoice {

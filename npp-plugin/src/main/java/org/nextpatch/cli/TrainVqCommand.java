@@ -20,10 +20,10 @@ import java.util.concurrent.Callable;
 
 /** {@code npp train-vq}: trains a small LlamaGen-architecture VQ tokenizer on a dataset that has none. */
 @Command(name = "train-vq", mixinStandardHelpOptions = true,
-        description = {"Train a VQ tokenizer of the LlamaGen architecture (reconstruction + codebook + commitment loss,",
-                "straight-through estimator) on an image folder or an IDX file. Writes OUT/vq.pt (upstream layout),",
-                "OUT/vq-config.json and OUT/reconstructions.png. Default configuration: the small demo tokenizer",
-                "(codebook 512 x 8, ch 32, ch_mult [1,2,2], z 64, 1 res block): 32 px -> 8x8 codes."})
+        description = {"Train a VQ tokenizer of the LlamaGen architecture (reconstruction + codebook + commitment loss, "
+                + "straight-through estimator) on an image folder or an IDX file. Writes OUT/vq.pt (upstream layout), "
+                + "OUT/vq-config.json and OUT/reconstructions.png. Default configuration: the small demo tokenizer "
+                + "(codebook 512 x 8, ch 32, ch_mult [1,2,2], z 64, 1 res block): 32 px -> 8x8 codes."})
 public final class TrainVqCommand implements Callable<Integer> {
 
     /** The small demo tokenizer: 32x32 images -> 8x8 codes, quick on a CPU. */
