@@ -35,6 +35,8 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
                         int clsTokenNum, int multipleOf, Double ffnDimMultiplier, double normEps,
                         double ropeBase, double tokenDropoutP, double attnDropoutP, double residDropoutP,
                         double ffnDropoutP, double classDropoutProb) {
+    /** Names these files in error messages. */
+    private static final String WHAT = "GPT config";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -110,7 +112,7 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
 
     /** Reads a JSON file with upstream {@code ModelArgs} field names. */
     public static GptConfig fromJson(Path file) {
-        return JsonFiles.read(file, "GPT config", GptConfig::fromJson);
+        return JsonFiles.read(file, WHAT, GptConfig::fromJson);
     }
 
     /** Builds a configuration from a parsed JSON object with upstream field names. */
@@ -120,45 +122,18 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
         }
         JsonNode mult = node.get("ffn_dim_multiplier");
         return new GptConfig(
-                reqInt(node, "dim"), reqInt(node, "n_layer"), reqInt(node, "n_head"),
-                optInt(node, "vocab_size", 16384), optInt(node, "num_classes", 1000), reqInt(node, "block_size"),
-                optInt(node, "cls_token_num", 1), optInt(node, "multiple_of", 256),
+                JsonFiles.reqInt(node, "dim", WHAT), JsonFiles.reqInt(node, "n_layer", WHAT), JsonFiles.reqInt(node, "n_head", WHAT),
+                JsonFiles.optInt(node, "vocab_size", 16384, WHAT), JsonFiles.optInt(node, "num_classes", 1000, WHAT), JsonFiles.reqInt(node, "block_size", WHAT),
+                JsonFiles.optInt(node, "cls_token_num", 1, WHAT), JsonFiles.optInt(node, "multiple_of", 256, WHAT),
                 mult == null || mult.isNull() ? null : mult.asDouble(),
-                optDouble(node, "norm_eps", 1e-5), optDouble(node, "rope_base", 10000),
-                optDouble(node, "token_dropout_p", 0.1), optDouble(node, "attn_dropout_p", 0.0),
-                optDouble(node, "resid_dropout_p", 0.1), optDouble(node, "ffn_dropout_p", 0.1),
-                optDouble(node, "class_dropout_prob", 0.1));
+                JsonFiles.optDouble(node, "norm_eps", 1e-5, WHAT), JsonFiles.optDouble(node, "rope_base", 10000, WHAT),
+                JsonFiles.optDouble(node, "token_dropout_p", 0.1, WHAT), JsonFiles.optDouble(node, "attn_dropout_p", 0.0, WHAT),
+                JsonFiles.optDouble(node, "resid_dropout_p", 0.1, WHAT), JsonFiles.optDouble(node, "ffn_dropout_p", 0.1, WHAT),
+                JsonFiles.optDouble(node, "class_dropout_prob", 0.1, WHAT));
     }
 
-    private static int reqInt(JsonNode node, String key) {
-        JsonNode v = node.get(key);
-        if (v == null || !v.canConvertToInt()) {
-            throw new NppException("GPT config needs an integer '" + key + "'");
-        }
-        return v.asInt();
-    }
 
-    private static int optInt(JsonNode node, String key, int dflt) {
-        JsonNode v = node.get(key);
-        if (v == null || v.isNull()) {
-            return dflt;
-        }
-        if (!v.canConvertToInt()) {
-            throw new NppException("GPT config field '" + key + "' must be an integer");
-        }
-        return v.asInt();
-    }
 
-    private static double optDouble(JsonNode node, String key, double dflt) {
-        JsonNode v = node.get(key);
-        if (v == null || v.isNull()) {
-            return dflt;
-        }
-        if (!v.isNumber()) {
-            throw new NppException("GPT config field '" + key + "' must be a number");
-        }
-        return v.asDouble();
-    }
 
     /** The configuration as a JSON object with upstream field names. */
     public ObjectNode toJson() {

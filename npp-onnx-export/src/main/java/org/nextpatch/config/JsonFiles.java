@@ -37,4 +37,37 @@ final class JsonFiles {
             throw new NppException(file + ": " + e.getMessage(), e);
         }
     }
+
+    /** An optional integer field; {@code what} names the file kind in the error. */
+    static int optInt(JsonNode node, String key, int dflt, String what) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.canConvertToInt() || !v.isIntegralNumber()) {
+            throw new NppException(what + " field '" + key + "' must be an integer");
+        }
+        return v.asInt();
+    }
+
+    /** A required integer field. */
+    static int reqInt(JsonNode node, String key, String what) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            throw new NppException(what + " needs an integer '" + key + "'");
+        }
+        return optInt(node, key, 0, what);
+    }
+
+    /** An optional number field. */
+    static double optDouble(JsonNode node, String key, double dflt, String what) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isNumber()) {
+            throw new NppException(what + " field '" + key + "' must be a number");
+        }
+        return v.asDouble();
+    }
 }

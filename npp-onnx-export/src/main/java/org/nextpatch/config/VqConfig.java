@@ -31,6 +31,9 @@ import java.util.Locale;
  */
 public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Integer> chMult, int zChannels,
                        int numResBlocks, boolean codebookL2Norm, double dropout) {
+    /** Names these files in error messages. */
+    private static final String WHAT = "VQ config";
+
 
     /** GroupNorm group count used everywhere in the VQ model. */
     public static final int NORM_GROUPS = 32;
@@ -112,7 +115,7 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
 
     /** Reads a JSON file with the fixture's field names. */
     public static VqConfig fromJson(Path file) {
-        return JsonFiles.read(file, "VQ config", VqConfig::fromJson);
+        return JsonFiles.read(file, WHAT, VqConfig::fromJson);
     }
 
     /**
@@ -144,34 +147,14 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
         }
         String dropKey = node.has("dropout") ? "dropout" : "dropout_p";
         return new VqConfig(
-                optInt(node, "codebook_size", d.codebookSize()), optInt(node, "codebook_embed_dim", d.codebookEmbedDim()),
-                optInt(node, "ch", d.ch()), mult, optInt(node, "z_channels", d.zChannels()),
-                optInt(node, "num_res_blocks", d.numResBlocks()),
+                JsonFiles.optInt(node, "codebook_size", d.codebookSize(), WHAT), JsonFiles.optInt(node, "codebook_embed_dim", d.codebookEmbedDim(), WHAT),
+                JsonFiles.optInt(node, "ch", d.ch(), WHAT), mult, JsonFiles.optInt(node, "z_channels", d.zChannels(), WHAT),
+                JsonFiles.optInt(node, "num_res_blocks", d.numResBlocks(), WHAT),
                 l2 == null || l2.isNull() ? d.codebookL2Norm() : l2.asBoolean(),
-                optDouble(node, dropKey, d.dropout()));
+                JsonFiles.optDouble(node, dropKey, d.dropout(), WHAT));
     }
 
-    private static int optInt(JsonNode node, String key, int dflt) {
-        JsonNode v = node.get(key);
-        if (v == null || v.isNull()) {
-            return dflt;
-        }
-        if (!v.canConvertToInt() || !v.isIntegralNumber()) {
-            throw new NppException("VQ config field '" + key + "' must be an integer");
-        }
-        return v.asInt();
-    }
 
-    private static double optDouble(JsonNode node, String key, double dflt) {
-        JsonNode v = node.get(key);
-        if (v == null || v.isNull()) {
-            return dflt;
-        }
-        if (!v.isNumber()) {
-            throw new NppException("VQ config field '" + key + "' must be a number");
-        }
-        return v.asDouble();
-    }
 
     /** The configuration as a JSON object with the fixture's field names. */
     public ObjectNode toJson() {
