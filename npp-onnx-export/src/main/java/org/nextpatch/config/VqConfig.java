@@ -34,7 +34,6 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
     /** Names these files in error messages. */
     private static final String WHAT = "VQ config";
 
-
     /** GroupNorm group count used everywhere in the VQ model. */
     public static final int NORM_GROUPS = 32;
 
