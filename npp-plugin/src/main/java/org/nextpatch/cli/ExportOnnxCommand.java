@@ -4,6 +4,7 @@ import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.VqModel;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -81,8 +82,10 @@ public final class ExportOnnxCommand implements Runnable {
         VqConfig vq = null;
         Map<String, Tensor> vqWeights = null;
         if (vqCkpt != null) {
-            vq = vqConfig == null ? VqConfig.vq16() : VqConfig.fromJson(vqConfig);
-            vqWeights = loadWeights(vqCkpt, "--vq-ckpt", false);
+            // same resolution as every other tokenizer command: --vq-config, else recorded, else VQ-16
+            Object root = loadRoot(vqCkpt, "--vq-ckpt");
+            vq = VqModel.configFor(root, vqConfig == null ? null : VqConfig.fromJson(vqConfig));
+            vqWeights = select(root, vqCkpt, "--vq-ckpt", false);
         }
         Map<String, String> prov = new LinkedHashMap<>();
         prov.put("gpt_ckpt", gptCkpt.toAbsolutePath().toString());
@@ -117,13 +120,29 @@ public final class ExportOnnxCommand implements Runnable {
 
     /** A checkpoint's state dict as float tensors (EMA weights on request). */
     static Map<String, Tensor> loadWeights(Path ckpt, String flag, boolean ema) {
+        return select(loadRoot(ckpt, flag), ckpt, flag, ema);
+    }
+
+    private static Object loadRoot(Path ckpt, String flag) {
         if (!Files.isRegularFile(ckpt)) {
             throw new NppException(flag + " " + ckpt + ": file not found");
         }
         try {
-            return StateDicts.select(TorchCheckpoint.load(ckpt), ema);
+            return TorchCheckpoint.load(ckpt);
         } catch (NppException e) {
-            throw e.getMessage().contains(ckpt.toString()) ? e : new NppException(flag + " " + ckpt + ": " + e.getMessage(), e);
+            throw named(e, ckpt, flag);
         }
+    }
+
+    private static Map<String, Tensor> select(Object root, Path ckpt, String flag, boolean ema) {
+        try {
+            return StateDicts.select(root, ema);
+        } catch (NppException e) {
+            throw named(e, ckpt, flag);
+        }
+    }
+
+    private static NppException named(NppException e, Path ckpt, String flag) {
+        return e.getMessage().contains(ckpt.toString()) ? e : new NppException(flag + " " + ckpt + ": " + e.getMessage(), e);
     }
 }

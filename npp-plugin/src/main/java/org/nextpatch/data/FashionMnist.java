@@ -121,7 +121,7 @@ public final class FashionMnist {
     }
 
     /** The file {@code base} or {@code base.gz} in dir, or null. */
-    private static Path find(Path dir, String base) {
+    public static Path find(Path dir, String base) {
         for (String n : new String[]{base + ".gz", base}) {
             Path p = dir.resolve(n);
             if (Files.isRegularFile(p)) {

@@ -43,7 +43,7 @@ public record FashionMnistFiles(Path trainImages, Path trainLabels, Path testIma
             return fromDir(dir, true);
         }
         Path system = Path.of(FashionMnist.SYSTEM_DIR);
-        if (find(system, "t10k-images-idx3-ubyte") != null && find(system, "t10k-labels-idx1-ubyte") != null) {
+        if (FashionMnist.find(system, "t10k-images-idx3-ubyte") != null && FashionMnist.find(system, "t10k-labels-idx1-ubyte") != null) {
             return fromDir(system, false);
         }
         return copyShipped(copyTo);
@@ -76,25 +76,15 @@ public record FashionMnistFiles(Path trainImages, Path trainLabels, Path testIma
     }
 
     private static FashionMnistFiles fromDir(Path dir, boolean flag) {
-        Path ti = find(dir, "t10k-images-idx3-ubyte");
-        Path tl = find(dir, "t10k-labels-idx1-ubyte");
+        Path ti = FashionMnist.find(dir, "t10k-images-idx3-ubyte");
+        Path tl = FashionMnist.find(dir, "t10k-labels-idx1-ubyte");
         if (ti == null || tl == null) {
             throw new NppException((flag ? "--data " : "") + dir + ": no t10k-images-idx3-ubyte[.gz] / t10k-labels-idx1-ubyte[.gz]");
         }
-        Path ri = find(dir, "train-images-idx3-ubyte");
-        Path rl = find(dir, "train-labels-idx1-ubyte");
+        Path ri = FashionMnist.find(dir, "train-images-idx3-ubyte");
+        Path rl = FashionMnist.find(dir, "train-labels-idx1-ubyte");
         boolean train = ri != null && rl != null;
         return new FashionMnistFiles(train ? ri : null, train ? rl : null, ti, tl,
                 "Fashion-MNIST from " + dir + (train ? " (train and test splits)" : " (test split only)"));
-    }
-
-    private static Path find(Path dir, String base) {
-        for (String n : new String[]{base + ".gz", base}) {
-            Path p = dir.resolve(n);
-            if (Files.isRegularFile(p)) {
-                return p;
-            }
-        }
-        return null;
     }
 }

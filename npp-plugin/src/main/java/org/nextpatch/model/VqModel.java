@@ -205,12 +205,7 @@ public final class VqModel implements AutoCloseable {
      */
     public static VqModel load(Path file, VqConfig config, Device device) {
         Object root = TorchCheckpoint.load(file);
-        if (config == null) {
-            config = recordedConfig(root);
-            if (config == null) {
-                config = VqConfig.vq16();
-            }
-        }
+        config = configFor(root, config);
         LinkedHashMap<String, Tensor> sd;
         try {
             sd = StateDicts.select(root, false);
@@ -221,6 +216,18 @@ public final class VqModel implements AutoCloseable {
         LOG.info("loaded VQ tokenizer {} ({} parameters, codebook {} x {}, downsampling {})", file, m.parameterCount(),
                 config.codebookSize(), config.codebookEmbedDim(), config.downsample());
         return m;
+    }
+
+    /**
+     * The configuration of a tokenizer checkpoint: the one given ({@code --vq-config}), else the one
+     * {@code train-vq} recorded in the checkpoint, else VQ-16 (upstream checkpoints record none).
+     */
+    public static VqConfig configFor(Object root, VqConfig given) {
+        if (given != null) {
+            return given;
+        }
+        VqConfig recorded = recordedConfig(root);
+        return recorded != null ? recorded : VqConfig.vq16();
     }
 
     /** The configuration {@code train-vq} stored in a checkpoint tree, or null. */

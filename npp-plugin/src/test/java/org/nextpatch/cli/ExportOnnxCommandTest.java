@@ -41,6 +41,23 @@ class ExportOnnxCommandTest {
     }
 
     @Test
+    void tokenizerConfigRecordedByTrainVqIsUsed(@TempDir Path out) throws Exception {
+        // a train-vq style checkpoint: the fixture tokenizer with its configuration recorded beside the weights
+        java.util.Map<String, Object> root = new java.util.LinkedHashMap<>();
+        root.put("model", org.nextpatch.io.StateDicts.select(org.nextpatch.io.TorchCheckpoint.load(Fixtures.file("vq.pt")), false));
+        root.put(org.nextpatch.model.VqModel.CONFIG_KEY,
+                org.nextpatch.model.VqModel.configAsMap(org.nextpatch.config.VqConfig.fromJson(Fixtures.file("vq-config.json"))));
+        Path vq = out.resolve("vq.pt");
+        org.nextpatch.io.TorchCheckpoint.save(vq, root);
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        int rc = NppCommandTest.run(o, e, "export-onnx", "--gpt-ckpt", Fixtures.file("gpt.pt").toString(),
+                "--gpt-config", Fixtures.file("gpt-config.json").toString(), "--vq-ckpt", vq.toString(),
+                "--out", out.resolve("onnx").toString());
+        assertEquals(0, rc, e.toString());
+        assertEquals(List.of(), OnnxChecker.check(out.resolve("onnx/vq-decoder.onnx")));
+    }
+
+    @Test
     void missingCheckpointIsOneLineError(@TempDir Path out) {
         StringWriter o = new StringWriter(), e = new StringWriter();
         int rc = NppCommandTest.run(o, e, "export-onnx", "--gpt-ckpt", out.resolve("nope.pt").toString(),
