@@ -413,9 +413,9 @@ public final class GptOnnxExporter {
         String greedy = g.input("greedy", DType.BOOL);
         Sampling smp = new Sampling(vocab, scale, temperature, topK, topP, greedy);
 
-        // Batch doubling: [cond; uncond] when guided.
+        // Batch doubling: [cond; uncond] when guided, i.e. for a scale above 1 (as upstream).
         String b = g.slice(g.shape(cls), new long[]{0}, new long[]{1}, new long[]{0}); // [1]
-        String guided = g.not(g.equal(scale, g.scalarF(1f)));
+        String guided = g.greater(scale, g.scalarF(1f));
         OnnxGraphBuilder thenG = g.subgraph("doubled_ids");
         String nulls = thenG.expand(g.constI64(cfg.nullClass()), b);
         thenG.outputAnyShape(thenG.concat(0, cls, nulls), "ids_doubled", DType.INT64);

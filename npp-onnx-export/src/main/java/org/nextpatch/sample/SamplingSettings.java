@@ -6,8 +6,8 @@ import org.nextpatch.util.NppException;
  * How tokens are drawn at generation time (spec 6.5), shared by the DJL and ONNX samplers.
  *
  * @param cfgScale    classifier-free guidance scale s; guided logits are {@code u + s * (c - u)}.
- *                    With {@code s == 1} the guided logits equal the conditional ones and no
- *                    unconditional rows are run (see {@link #guided()}).
+ *                    Guidance applies only for {@code s > 1} (as upstream); otherwise the
+ *                    conditional logits are used and no unconditional rows are run (see {@link #guided()}).
  * @param cfgInterval decode step {@code i > cfgInterval} uses the conditional logits alone;
  *                    {@code -1} (any negative value) guides every step. The prefill is always guided.
  * @param temperature logits are divided by {@code max(temperature, 1e-5)}
@@ -45,12 +45,12 @@ public record SamplingSettings(double cfgScale, int cfgInterval, double temperat
     }
 
     /**
-     * Whether unconditional rows are run (batch doubling). True for every scale other than 1.0: the
-     * formula {@code u + s(c - u)} is applied as written for any s (upstream runs it only for s &gt; 1
-     * and uses the conditional logits for s &lt; 1; both engines of this project apply the formula).
+     * Whether unconditional rows are run (batch doubling) and the guided logits {@code u + s(c - u)}
+     * used: only for a scale above 1, as upstream's {@code generate} does. A scale of 1 or below
+     * samples from the conditional logits alone.
      */
     public boolean guided() {
-        return cfgScale != 1.0;
+        return cfgScale > 1.0;
     }
 
     /** Whether decode step {@code i} (0-based, after the prefill) is guided. */

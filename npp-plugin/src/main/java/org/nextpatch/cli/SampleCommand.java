@@ -61,7 +61,7 @@ public final class SampleCommand implements Callable<Integer> {
     Which which;
 
     @Option(names = "--cfg-scale", defaultValue = "4.0", paramLabel = "s",
-            description = "Classifier-free guidance scale (default ${DEFAULT-VALUE} as upstream sample_c2i; 1 = none; FID settings: B 2.0, L 1.75, XL 1.70, XXL 1.65).")
+            description = "Classifier-free guidance scale (default ${DEFAULT-VALUE} as upstream sample_c2i; 1 or below = none, as upstream; FID settings: B 2.0, L 1.75, XL 1.70, XXL 1.65).")
     double cfgScale;
 
     @Option(names = "--cfg-interval", defaultValue = "-1", paramLabel = "i",
