@@ -1,7 +1,8 @@
 # Writes the reference outputs under this folder by running the UPSTREAM LlamaGen code (its GPT and VQ
 # modules, unchanged) under PyTorch 1.13 on CPU, for settings other than shared/fixtures/llamagen-tiny:
 # another grid (8x8, 6x6 with patch side 3), head dim 64, ffn_dim_multiplier, rope_base, norm_eps, and
-# tokenizers with three levels, one residual block, channel changes and no L2-normalised codebook.
+# tokenizers with three levels, one residual block, channel changes and no L2-normalised codebook; and
+# extract_codes_c2i's image pipeline on a small image folder of mixed modes and formats.
 # Run once by hand: python3 generate.py /path/to/LlamaGen-checkout   (Debian's python3-torch 1.13).
 # Tests never run Python; UpstreamCrossCheckTest reads what this writes.
 import sys, os, json, argparse, collections, math
@@ -28,6 +29,9 @@ sys.path.insert(0, os.path.join(UP, 'autoregressive/models'))
 sys.path.insert(0, os.path.join(UP, 'tokenizer/tokenizer_image'))
 import gpt as G
 import vq_model as Q
+sys.path.insert(0, os.path.join(UP, 'dataset'))
+from augmentation import center_crop_arr
+from PIL import Image
 
 
 def gpt_case(out, cfg, seed):
@@ -112,16 +116,21 @@ def gpt_case(out, cfg, seed):
             print(out, name, 'smallest top-1/top-2 logit margin', min(margins))
 
 
+def vq_model(cfg):
+    args = Q.ModelArgs(codebook_size=cfg['codebook_size'], codebook_embed_dim=cfg['codebook_embed_dim'],
+                       codebook_l2_norm=cfg['codebook_l2_norm'], encoder_ch_mult=cfg['ch_mult'],
+                       decoder_ch_mult=cfg['ch_mult'], z_channels=cfg['z_channels'])
+    m = Q.VQModel(args)  # upstream's VQModel fixes ch and num_res_blocks: rebuild its halves with ours
+    m.encoder = Q.Encoder(ch=cfg['ch'], ch_mult=cfg['ch_mult'], num_res_blocks=cfg['num_res_blocks'], z_channels=cfg['z_channels'])
+    m.decoder = Q.Decoder(ch=cfg['ch'], ch_mult=cfg['ch_mult'], num_res_blocks=cfg['num_res_blocks'], z_channels=cfg['z_channels'])
+    return m
+
+
 def vq_case(out, cfg, size, seed):
     out = os.path.join(HERE, out)
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(seed)
-    args = Q.ModelArgs(codebook_size=cfg['codebook_size'], codebook_embed_dim=cfg['codebook_embed_dim'],
-                       codebook_l2_norm=cfg['codebook_l2_norm'], encoder_ch_mult=cfg['ch_mult'],
-                       decoder_ch_mult=cfg['ch_mult'], z_channels=cfg['z_channels'])
-    m = Q.VQModel(args)
-    m.encoder = Q.Encoder(ch=cfg['ch'], ch_mult=cfg['ch_mult'], num_res_blocks=cfg['num_res_blocks'], z_channels=cfg['z_channels'])
-    m.decoder = Q.Decoder(ch=cfg['ch'], ch_mult=cfg['ch_mult'], num_res_blocks=cfg['num_res_blocks'], z_channels=cfg['z_channels'])
+    m = vq_model(cfg)
     with torch.no_grad():
         for n, p in m.named_parameters():  # random, non-trivial norms and biases
             if n.endswith('bias') or ('norm' in n and n.endswith('weight')):
@@ -159,3 +168,56 @@ vq_case('vq-3-levels', {"codebook_size": 50, "codebook_embed_dim": 4, "ch": 32, 
                         "num_res_blocks": 1, "codebook_l2_norm": True}, 24, 1)
 vq_case('vq-no-l2', {"codebook_size": 30, "codebook_embed_dim": 8, "ch": 32, "ch_mult": [2, 1], "z_channels": 16,
                      "num_res_blocks": 1, "codebook_l2_norm": False}, 12, 2)
+
+
+def extract_case(out, vq_dir, size, crop_range):
+    """extract_codes_c2i.py: ImageFolder (sorted classes and files, converted to RGB), center_crop_arr, then
+    torchvision's TenCrop (five crops of the image, five of its mirror) or the centre crop and its flip,
+    ToTensor + Normalize(0.5, 0.5), VQ encode; file i = i-th image of the listing."""
+    out = os.path.join(HERE, out)
+    rng = np.random.default_rng(0)
+    files = {'zebra/1.png': ('RGB', 40, 30), 'zebra/0.jpg': ('RGB', 64, 48), 'ant/q.png': ('L', 100, 37),
+             'ant/r.png': ('RGBA', 31, 31), 'ant/p.png': ('P', 57, 80)}
+    for f, (mode, w, h) in files.items():
+        os.makedirs(os.path.join(out, 'images', os.path.dirname(f)), exist_ok=True)
+        c = {'RGB': 3, 'L': 1, 'RGBA': 4, 'P': 3}[mode]
+        a = (rng.random((h // 4 + 2, w // 4 + 2, c)) * 255).astype(np.uint8).squeeze()
+        im = Image.fromarray(np.array(Image.fromarray(a).resize((w, h), Image.BILINEAR)))
+        if mode == 'P':
+            im = im.convert('P', palette=Image.ADAPTIVE)
+        im.save(os.path.join(out, 'images', f), quality=95)
+    m = vq_model(json.load(open(os.path.join(HERE, vq_dir, 'vq-config.json'))))
+    m.load_state_dict(torch.load(os.path.join(HERE, vq_dir, 'vq.pt'))['model'])
+    m.eval()
+
+    def five(img, s):
+        w, h = img.size
+        t, l = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
+        return [img.crop((0, 0, s, s)), img.crop((w - s, 0, w, s)), img.crop((0, h - s, s, h)),
+                img.crop((w - s, h - s, w, h)), img.crop((l, t, l + s, t + s))]
+
+    def tensor(img):
+        return torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1) / 255.0 * 2 - 1
+
+    root = os.path.join(out, 'images')
+    items = [(os.path.join(root, c, f), i) for i, c in enumerate(sorted(os.listdir(root)))
+             for f in sorted(os.listdir(os.path.join(root, c)))]
+    for kind in ('ten-crop', 'flip'):
+        d = os.path.join(out, kind)
+        os.makedirs(d + '/imagenet%d_codes' % size, exist_ok=True)
+        os.makedirs(d + '/imagenet%d_labels' % size, exist_ok=True)
+        for k, (f, y) in enumerate(items):
+            img = Image.open(f).convert('RGB')
+            if kind == 'ten-crop':
+                img = center_crop_arr(img, int(size * crop_range))
+                x = torch.stack([tensor(c) for c in five(img, size) + five(img.transpose(Image.FLIP_LEFT_RIGHT), size)])
+            else:
+                x = tensor(center_crop_arr(img, size))[None]
+                x = torch.cat([x, torch.flip(x, dims=[-1])])
+            with torch.no_grad():
+                _, _, (_, _, idx) = m.encode(x)
+            np.save(d + '/imagenet%d_codes/%d.npy' % (size, k), idx.reshape(1, x.shape[0], -1).numpy().astype(np.int64))
+            np.save(d + '/imagenet%d_labels/%d.npy' % (size, k), np.array([y], dtype=np.int64))
+
+
+extract_case('extract', 'vq-3-levels', 24, 1.1)

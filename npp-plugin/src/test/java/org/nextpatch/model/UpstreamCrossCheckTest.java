@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
+import org.nextpatch.cli.NppCommand;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
 import org.nextpatch.io.StateDicts;
@@ -22,12 +24,18 @@ import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Tensor;
 
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -39,7 +47,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * grids (patch sides 1, 2, 4, 8 and 1, 2, 3, 6), head dim 64, {@code ffn_dim_multiplier}, {@code rope_base},
  * {@code norm_eps}; greedy generation with guidance 1, 2, 3 with {@code cfg_interval} 5, and 0.5 (no
  * guidance, as upstream); tokenizers with three levels, one residual block, channel changes and a codebook
- * that is not L2-normalised. Tolerances are the fixture README's: 1e-4 of the largest magnitude for
+ * that is not L2-normalised; and {@code extract_codes_c2i}'s image pipeline (ImageFolder order, RGB
+ * conversion of greyscale, RGBA, palette and JPEG files, ADM crop, TenCrop or flip). Tolerances are the fixture README's: 1e-4 of the largest magnitude for
  * logits and pixels, 1e-5 relative for losses, exact for tokens and codes (the generator prints the
  * smallest top-1/top-2 logit margin, 6.7e-4, and nearest-code margin, 3.7e-4).
  */
@@ -149,5 +158,37 @@ class UpstreamCrossCheckTest {
             }
             assertTrue(worst <= 1, name + " ONNX pixels differ from the upstream conversion by " + worst);
         }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"ten-crop", "flip"})
+    void extractCodesLikeUpstream(String kind) throws IOException {
+        Path d = dir("extract");
+        Path vq = dir("vq-3-levels");
+        List<String> args = new ArrayList<>(List.of("extract-codes", "--vq-ckpt", vq.resolve("vq.pt").toString(),
+                "--vq-config", vq.resolve("vq-config.json").toString(), "--data-path", d.resolve("images").toString(),
+                "--code-path", tmp.toString(), "--image-size", "24"));
+        if (kind.equals("ten-crop")) {
+            args.addAll(List.of("--ten-crop", "--crop-range", "1.1"));
+        }
+        NppCommand.prepareEnvironment();
+        CommandLine cl = NppCommand.commandLine();
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err, true));
+        assertEquals(0, cl.execute(args.toArray(String[]::new)), err.toString());
+        int files = 0;
+        for (String sub : new String[]{"imagenet24_codes", "imagenet24_labels"}) {
+            try (Stream<Path> want = Files.list(d.resolve(kind).resolve(sub))) {
+                for (Path f : want.sorted().toList()) {
+                    Tensor w = Npy.read(f);
+                    Tensor g = Npy.read(tmp.resolve(sub).resolve(f.getFileName()));
+                    assertArrayEquals(w.shape(), g.shape(), kind + " " + sub + "/" + f.getFileName());
+                    assertArrayEquals(w.toLongArray(), g.toLongArray(), kind + " " + sub + "/" + f.getFileName());
+                    files++;
+                }
+            }
+        }
+        assertEquals(10, files, "five images, codes and labels");
     }
 }
