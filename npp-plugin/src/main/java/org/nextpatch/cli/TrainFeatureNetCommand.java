@@ -52,8 +52,13 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
 
     @Option(names = "--epochs", defaultValue = "0",
             description = "Passes over the training images (default: 2 over the 60,000-image training split, "
-                    + "12 over the 8,000 shipped images when there is no training split).")
+                    + "30 over the 8,000 shipped images when there is no training split).")
     int epochs;
+
+    @Option(names = "--augment", negatable = true, paramLabel = "BOOL",
+            description = "Mirror and shift training images at random (default: on when only the 8,000 shipped "
+                    + "images are available, where it gains about a point of accuracy; off for the 60,000-image split).")
+    Boolean augment;
 
     @Option(names = "--batch-size", defaultValue = "128", description = "Training batch size (default ${DEFAULT-VALUE}).")
     int batchSize;
@@ -74,7 +79,7 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
 
     @Option(names = "--min-accuracy", defaultValue = "-1",
             description = "Fail (exit 1) when the test accuracy is below this (default: 0.88 when trained on the "
-                    + "training split, 0.85 when only the 8,000 shipped images were available; 0 disables).")
+                    + "training split, 0.87 when only the 8,000 shipped images were available; 0 disables).")
     double minAccuracy;
 
     @Override
@@ -100,9 +105,13 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
                     + "tested on its last %d", train.n(), test.n());
         }
         if (epochs == 0) {
-            epochs = ds.train().isPresent() ? 2 : 12;
+            epochs = ds.train().isPresent() ? 2 : 30;
         }
-        LOG.info("training the feature network: {} epochs, batch {}, lr {}, seed {}", epochs, batchSize, lr, seed);
+        if (augment == null) {
+            augment = ds.train().isEmpty();
+        }
+        LOG.info("training the feature network: {} epochs, batch {}, lr {}, seed {}, augmentation {}", epochs, batchSize, lr,
+                seed, augment ? "on" : "off");
         if (trainLimit > 0 && trainLimit < train.n()) {
             train = train.range(0, trainLimit);
             split += String.format(Locale.ROOT, " (training limited to %d images)", trainLimit);
@@ -113,10 +122,11 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
         double loss;
         try (FeatureNet net = new FeatureNet(FashionMnist.CLASS_NAMES.size(), seed)) {
             long tt = System.nanoTime();
-            loss = net.train(train, epochs, batchSize, lr, seed);
+            loss = net.train(train, epochs, batchSize, lr, seed, augment);
             double trainSecs = (System.nanoTime() - tt) / 1e9;
             accuracy = net.accuracy(test);
-            System.out.printf(Locale.ROOT, "training: %d epochs, %.1f s, final mean loss %.4f%n", epochs, trainSecs, loss);
+            System.out.printf(Locale.ROOT, "training: %d epochs%s, %.1f s, final mean loss %.4f%n", epochs,
+                    augment ? " (mirrored and shifted at random)" : "", trainSecs, loss);
             System.out.printf(Locale.ROOT, "test accuracy: %.4f (%d images)%n", accuracy, test.n());
             net.exportOnnx(out, FashionMnist.CLASS_NAMES);
             System.out.println("feature model: " + out + " (input uint8 [N, H, W, C]; outputs pool [N, 128], "
@@ -129,13 +139,13 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
                 + " (" + fid.half + " vs " + fid.half + " images)");
         System.out.println("FID test half 1 vs uniform noise: " + PyFloat.repr(fid.noise));
         String json = String.format(Locale.ROOT,
-                "{\"data\": \"%s\", \"split\": \"%s\", \"epochs\": %d, \"seed\": %d, \"test_accuracy\": %.6f, "
+                "{\"data\": \"%s\", \"split\": \"%s\", \"epochs\": %d, \"augment\": %b, \"seed\": %d, \"test_accuracy\": %.6f, "
                         + "\"fid_test_halves\": %s, \"fid_test_vs_noise\": %s, \"seconds\": %.1f}%n",
-                ds.source().replace("\"", "'"), split.replace("\"", "'"), epochs, seed, accuracy,
+                ds.source().replace("\"", "'"), split.replace("\"", "'"), epochs, augment, seed, accuracy,
                 PyFloat.repr(fid.halves), PyFloat.repr(fid.noise), (System.nanoTime() - t0) / 1e9);
         AtomicFiles.writeString(out.resolveSibling(out.getFileName().toString().replaceFirst("\\.onnx$", "") + ".json"), json);
         if (minAccuracy < 0) {
-            minAccuracy = ds.train().isPresent() ? 0.88 : 0.85;
+            minAccuracy = ds.train().isPresent() ? 0.88 : 0.87;
         }
         if (minAccuracy > 0 && accuracy < minAccuracy) {
             throw new NppException(String.format(Locale.ROOT, "test accuracy %.4f is below --min-accuracy %.2f; "

@@ -52,6 +52,44 @@ class FeatureNetTest {
         }
     }
 
+    /** Each augmented image is the input mirrored or not and shifted by at most SHIFT pixels, background filled in. */
+    @Test
+    void augmentationMirrorsAndShifts() {
+        int n = 400;
+        byte[] px = new byte[n * 784];
+        for (int i = 0; i < n; i++) {
+            px[i * 784 + 10 * 28 + 5] = (byte) 255;  // one bright pixel at row 10, column 5
+        }
+        LabelledImages data = new LabelledImages(n, 28, 28, px, new int[n], List.of("a"));
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) {
+            idx[i] = i;
+        }
+        float[] x = FeatureNet.augmented(data, idx, new java.util.SplittableRandom(3));
+        float background = -FeatureNet.MEAN / FeatureNet.STD;
+        float bright = (1f - FeatureNet.MEAN) / FeatureNet.STD;
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < n; i++) {
+            int at = -1;
+            for (int p = 0; p < 784; p++) {
+                float v = x[i * 784 + p];
+                if (v == bright) {
+                    assertEquals(-1, at, "one bright pixel");
+                    at = p;
+                } else {
+                    assertEquals(background, v, 0f);
+                }
+            }
+            int r = at / 28, c = at % 28;
+            int dy = r - 10;
+            boolean mirrored = Math.abs(c - 5) > FeatureNet.SHIFT;
+            int dx = mirrored ? c - (27 - 5) : c - 5;
+            assertTrue(Math.abs(dy) <= FeatureNet.SHIFT && Math.abs(dx) <= FeatureNet.SHIFT, "shift " + dy + ", " + dx);
+            seen.add(mirrored + " " + dy + " " + dx);
+        }
+        assertEquals(2 * 5 * 5, seen.size(), "every mirror and shift occurs");
+    }
+
     @Test
     void trainsAndExportMatchesDjl(@TempDir Path dir) throws Exception {
         LabelledImages data = toyData(256, 1);
