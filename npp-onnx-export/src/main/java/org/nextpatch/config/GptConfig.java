@@ -120,9 +120,25 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
         if (node == null || !node.isObject()) {
             throw new NppException("a GPT config must be a JSON object");
         }
+        int nHead = JsonFiles.reqInt(node, "n_head", WHAT);
+        // Upstream ModelArgs fields that would change the model: only the class-conditional LlamaGen
+        // values are implemented, so anything else is refused rather than silently ignored.
+        JsonNode kv = node.get("n_kv_head");
+        if (kv != null && !kv.isNull() && JsonFiles.reqInt(node, "n_kv_head", WHAT) != nHead) {
+            throw new NppException(WHAT + ": n_kv_head " + kv.asText() + " differs from n_head " + nHead
+                    + "; grouped-query attention is not supported (class-conditional LlamaGen uses n_kv_head = n_head)");
+        }
+        JsonNode type = node.get("model_type");
+        if (type != null && !type.isNull() && !"c2i".equals(type.asText())) {
+            throw new NppException(WHAT + ": model_type '" + type.asText() + "' is not supported; only 'c2i' (class-conditional)");
+        }
+        if (JsonFiles.optDouble(node, "drop_path_rate", 0.0, WHAT) != 0.0) {
+            throw new NppException(WHAT + ": drop_path_rate " + node.get("drop_path_rate").asText()
+                    + " is not supported (stochastic depth); upstream c2i training uses 0");
+        }
         JsonNode mult = node.get("ffn_dim_multiplier");
         return new GptConfig(
-                JsonFiles.reqInt(node, "dim", WHAT), JsonFiles.reqInt(node, "n_layer", WHAT), JsonFiles.reqInt(node, "n_head", WHAT),
+                JsonFiles.reqInt(node, "dim", WHAT), JsonFiles.reqInt(node, "n_layer", WHAT), nHead,
                 JsonFiles.optInt(node, "vocab_size", 16384, WHAT), JsonFiles.optInt(node, "num_classes", 1000, WHAT), JsonFiles.reqInt(node, "block_size", WHAT),
                 JsonFiles.optInt(node, "cls_token_num", 1, WHAT), JsonFiles.optInt(node, "multiple_of", 256, WHAT),
                 mult == null || mult.isNull() ? null : mult.asDouble(),

@@ -140,6 +140,11 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
                 mult.add(m.asInt());
             }
         }
+        JsonNode dec = node.get("decoder_ch_mult");
+        if (dec != null && !dec.isNull() && !dec.toString().equals(mult.toString().replace(" ", ""))) {
+            throw new NppException("VQ config: decoder_ch_mult " + dec + " differs from the encoder's " + mult
+                    + "; the LlamaGen tokenizer uses one ch_mult for both");
+        }
         JsonNode l2 = node.get("codebook_l2_norm");
         if (l2 != null && !l2.isNull() && !l2.isBoolean()) {
             throw new NppException("VQ config field 'codebook_l2_norm' must be true or false");

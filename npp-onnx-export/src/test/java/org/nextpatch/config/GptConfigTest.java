@@ -50,4 +50,18 @@ class GptConfigTest {
         assertThrows(NppException.class, () -> new GptConfig(64, 2, 3, 256, 10, 16, 1, 256, null, 1e-5, 1e4, 0, 0, 0, 0, 0));
         assertThrows(NppException.class, () -> new GptConfig(64, 2, 4, 256, 10, 15, 1, 256, null, 1e-5, 1e4, 0, 0, 0, 0, 0));
     }
+
+    /** ModelArgs fields that would change the model are accepted at their c2i values and refused otherwise. */
+    @Test
+    void modelArgsThatChangeTheModel() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String base = "{\"dim\":64,\"n_layer\":2,\"n_head\":4,\"block_size\":16,";
+        GptConfig plain = GptConfig.fromJson(json.readTree(base + "\"n_kv_head\":null,\"model_type\":\"c2i\"}"));
+        assertEquals(plain, GptConfig.fromJson(json.readTree(base + "\"n_kv_head\":4,\"drop_path_rate\":0.0}")));
+        for (String[] bad : new String[][]{{"\"n_kv_head\":2", "grouped-query attention"},
+                {"\"model_type\":\"t2i\"", "only 'c2i'"}, {"\"drop_path_rate\":0.1", "stochastic depth"}}) {
+            NppException e = assertThrows(NppException.class, () -> GptConfig.fromJson(json.readTree(base + bad[0] + "}")));
+            assertTrue(e.getMessage().startsWith("GPT config: ") && e.getMessage().contains(bad[1]), e.getMessage());
+        }
+    }
 }

@@ -62,5 +62,11 @@ class VqConfigTest {
         assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("ch_mult"));
         e = assertThrows(NppException.class, () -> VqConfig.fromJson(dir.resolve("missing.json")));
         assertTrue(e.getMessage().contains("missing.json"));
+        // upstream ModelArgs names: encoder_ch_mult stands for ch_mult; a different decoder_ch_mult is refused
+        Files.writeString(f, "{\"encoder_ch_mult\": [1, 2], \"decoder_ch_mult\": [1, 2]}");
+        assertEquals(List.of(1, 2), VqConfig.fromJson(f).chMult());
+        Files.writeString(f, "{\"ch_mult\": [1, 2], \"decoder_ch_mult\": [1, 2, 2]}");
+        e = assertThrows(NppException.class, () -> VqConfig.fromJson(f));
+        assertTrue(e.getMessage().contains("decoder_ch_mult [1,2,2]"), e.getMessage());
     }
 }
