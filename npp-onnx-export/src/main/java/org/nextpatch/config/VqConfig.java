@@ -117,6 +117,24 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
         return JsonFiles.read(file, WHAT, VqConfig::fromJson);
     }
 
+    /** A JSON list of integers, or null when the field is absent or null. */
+    private static List<Integer> intList(JsonNode node, String key) {
+        JsonNode list = node.get(key);
+        if (list == null || list.isNull()) {
+            return null;
+        }
+        List<Integer> out = new ArrayList<>();
+        for (JsonNode m : list) {  // empty for a non-array
+            if (m.canConvertToInt()) {
+                out.add(m.asInt());
+            }
+        }
+        if (!list.isArray() || out.size() != list.size()) {
+            throw new NppException("VQ config field '" + key + "' must be a list of integers");
+        }
+        return out;
+    }
+
     /**
      * Builds a configuration from a parsed JSON object. Missing fields take the VQ-16 values; the
      * upstream argument names {@code encoder_ch_mult} and {@code dropout_p} are accepted as aliases.
@@ -126,22 +144,13 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
             throw new NppException("a VQ config must be a JSON object");
         }
         VqConfig d = vq16();
-        JsonNode multNode = node.has("ch_mult") ? node.get("ch_mult") : node.get("encoder_ch_mult");
-        List<Integer> mult = d.chMult();
-        if (multNode != null && !multNode.isNull()) {
-            if (!multNode.isArray()) {
-                throw new NppException("VQ config field 'ch_mult' must be a list of integers");
-            }
-            mult = new ArrayList<>();
-            for (JsonNode m : multNode) {
-                if (!m.canConvertToInt()) {
-                    throw new NppException("VQ config field 'ch_mult' must be a list of integers");
-                }
-                mult.add(m.asInt());
-            }
+        String multKey = node.has("ch_mult") ? "ch_mult" : "encoder_ch_mult";
+        List<Integer> mult = intList(node, multKey);
+        if (mult == null) {
+            mult = d.chMult();
         }
-        JsonNode dec = node.get("decoder_ch_mult");
-        if (dec != null && !dec.isNull() && !dec.toString().equals(mult.toString().replace(" ", ""))) {
+        List<Integer> dec = intList(node, "decoder_ch_mult");
+        if (dec != null && !dec.equals(mult)) {
             throw new NppException("VQ config: decoder_ch_mult " + dec + " differs from the encoder's " + mult
                     + "; the LlamaGen tokenizer uses one ch_mult for both");
         }

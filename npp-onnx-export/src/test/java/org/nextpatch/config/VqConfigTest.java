@@ -67,6 +67,6 @@ class VqConfigTest {
         assertEquals(List.of(1, 2), VqConfig.fromJson(f).chMult());
         Files.writeString(f, "{\"ch_mult\": [1, 2], \"decoder_ch_mult\": [1, 2, 2]}");
         e = assertThrows(NppException.class, () -> VqConfig.fromJson(f));
-        assertTrue(e.getMessage().contains("decoder_ch_mult [1,2,2]"), e.getMessage());
+        assertTrue(e.getMessage().contains("decoder_ch_mult [1, 2, 2]"), e.getMessage());
     }
 }
