@@ -239,7 +239,7 @@ public final class FeatureNet implements AutoCloseable {
     static float[] augmented(LabelledImages data, int[] idx, SplittableRandom rng) {
         int s = data.imageSize();
         float[] x = new float[idx.length * s];
-        float background = (0f - MEAN) / STD;
+        float background = normalised((byte) 0);
         for (int i = 0; i < idx.length; i++) {
             int off = idx[i] * s;
             boolean flip = rng.nextBoolean();
@@ -250,7 +250,7 @@ public final class FeatureNet implements AutoCloseable {
                     int sr = r - dy;
                     int sc = (flip ? SIZE - 1 - c : c) - dx;
                     x[i * s + r * SIZE + c] = sr < 0 || sr >= SIZE || sc < 0 || sc >= SIZE ? background
-                            : ((data.pixels()[off + sr * SIZE + sc] & 0xff) / 255f - MEAN) / STD;
+                            : normalised(data.pixels()[off + sr * SIZE + sc]);
                 }
             }
         }
@@ -263,10 +263,15 @@ public final class FeatureNet implements AutoCloseable {
         for (int i = 0; i < idx.length; i++) {
             int off = idx[i] * s;
             for (int p = 0; p < s; p++) {
-                x[i * s + p] = ((data.pixels()[off + p] & 0xff) / 255f - MEAN) / STD;
+                x[i * s + p] = normalised(data.pixels()[off + p]);
             }
         }
         return x;
+    }
+
+    /** One pixel as the network sees it: {@code (p / 255 - MEAN) / STD}. */
+    private static float normalised(byte pixel) {
+        return ((pixel & 0xff) / 255f - MEAN) / STD;
     }
 
     private static Tensor param(Block b, String name) {

@@ -9,9 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Exit statuses and one-line errors of the command line. */
-class NppCommandTest {
+public class NppCommandTest {
 
-    static int run(StringWriter out, StringWriter err, String... args) {
+    /** Runs the command line in this JVM, as {@code ./npp ARGS} would, capturing its output. */
+    public static int run(StringWriter out, StringWriter err, String... args) {
         NppCommand.prepareEnvironment();
         picocli.CommandLine cl = NppCommand.commandLine();
         cl.setOut(new PrintWriter(out, true));

@@ -8,8 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
-import org.nextpatch.cli.NppCommand;
+import org.nextpatch.cli.NppCommandTest;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
 import org.nextpatch.io.StateDicts;
@@ -24,7 +23,6 @@ import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Tensor;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -64,16 +62,6 @@ class UpstreamCrossCheckTest {
         }
     }
 
-    static void assertClose(float[] want, float[] got, String what) {
-        assertEquals(want.length, got.length, what + " length");
-        double mag = 0, diff = 0;
-        for (int i = 0; i < want.length; i++) {
-            mag = Math.max(mag, Math.abs(want[i]));
-            diff = Math.max(diff, Math.abs(want[i] - got[i]));
-        }
-        assertTrue(diff <= 1e-4 * mag, what + ": max difference " + diff + " > 1e-4 * " + mag);
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"gpt-8x8", "gpt-6x6"})
     void gptLogitsLossesAndGreedyTokens(String name) throws IOException {
@@ -85,7 +73,7 @@ class UpstreamCrossCheckTest {
              NDManager m = gpt.manager().newSubManager()) {
             NDArray tokens = NdTensors.toNd(m, Npy.read(d.resolve("tokens.npy")));
             NDArray labels = NdTensors.toNd(m, Npy.read(d.resolve("labels.npy")));
-            assertClose(Npy.read(d.resolve("logits.npy")).toFloatArray(),
+            VqModelTest.assertClose(Npy.read(d.resolve("logits.npy")).toFloatArray(),
                     gpt.logits(tokens, labels, 1, false).toFloatArray(), name + " logits");
 
             JsonNode losses = new ObjectMapper().readTree(d.resolve("losses.json").toFile());
@@ -129,7 +117,7 @@ class UpstreamCrossCheckTest {
             Tensor codes = m.encode(Npy.read(d.resolve("images.npy")));
             assertArrayEquals(want.shape(), codes.shape(), name + " code shape");
             assertArrayEquals(want.toLongArray(), codes.toLongArray(), name + " codes");
-            assertClose(Npy.read(d.resolve("decoded.npy")).toFloatArray(), m.decode(want).toFloatArray(), name + " decoded (DJL)");
+            VqModelTest.assertClose(Npy.read(d.resolve("decoded.npy")).toFloatArray(), m.decode(want).toFloatArray(), name + " decoded (DJL)");
         }
         Map<String, Tensor> w = StateDicts.select(TorchCheckpoint.load(d.resolve("vq.pt")), false);
         new VqDecoderOnnxExporter(cfg, w).export(tmp);
@@ -171,12 +159,8 @@ class UpstreamCrossCheckTest {
         if (kind.equals("ten-crop")) {
             args.addAll(List.of("--ten-crop", "--crop-range", "1.1"));
         }
-        NppCommand.prepareEnvironment();
-        CommandLine cl = NppCommand.commandLine();
-        cl.setOut(new PrintWriter(new StringWriter(), true));
         StringWriter err = new StringWriter();
-        cl.setErr(new PrintWriter(err, true));
-        assertEquals(0, cl.execute(args.toArray(String[]::new)), err.toString());
+        assertEquals(0, NppCommandTest.run(new StringWriter(), err, args.toArray(String[]::new)), err.toString());
         int files = 0;
         for (String sub : new String[]{"imagenet24_codes", "imagenet24_labels"}) {
             try (Stream<Path> want = Files.list(d.resolve(kind).resolve(sub))) {

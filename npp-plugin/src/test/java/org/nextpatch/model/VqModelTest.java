@@ -33,8 +33,12 @@ class VqModelTest {
 
     static void assertClose(Tensor want, Tensor got, String what) {
         assertArrayEquals(want.shape(), got.shape(), what + " shape");
-        float[] w = want.toFloatArray();
-        float[] g = got.toFloatArray();
+        assertClose(want.toFloatArray(), got.toFloatArray(), what);
+    }
+
+    /** Max abs difference within 1e-4 of the largest reference magnitude (the fixture README's tolerance). */
+    static void assertClose(float[] w, float[] g, String what) {
+        assertEquals(w.length, g.length, what + " length");
         double mag = 0;
         double diff = 0;
         for (int i = 0; i < w.length; i++) {

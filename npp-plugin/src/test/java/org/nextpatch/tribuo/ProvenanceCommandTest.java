@@ -6,9 +6,8 @@ import com.oracle.labs.mlrg.olcut.config.json.JsonProvenanceSerialization;
 import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nextpatch.cli.NppCommand;
+import org.nextpatch.cli.NppCommandTest;
 
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,14 +18,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** {@code npp provenance MODEL_FILE}: JSON output, the marshalled form reads back, one-line errors. */
 class ProvenanceCommandTest {
 
-    static int run(StringWriter out, StringWriter err, String... args) {
-        NppCommand.prepareEnvironment();
-        picocli.CommandLine cl = NppCommand.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        return cl.execute(args);
-    }
-
     @Test
     void printsTheProvenanceAsJson(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("m.model");
@@ -34,13 +25,13 @@ class ProvenanceCommandTest {
             m.serializeToFile(file);
             StringWriter out = new StringWriter();
             StringWriter err = new StringWriter();
-            assertEquals(0, run(out, err, "provenance", file.toString()), err.toString());
+            assertEquals(0, NppCommandTest.run(out, err, "provenance", file.toString()), err.toString());
             JsonNode json = new ObjectMapper().readTree(out.toString());
             assertEquals(NppModel.class.getName(), json.path("class-name").asText(), out.toString());
             assertEquals(NppTrainer.class.getName(), json.path("trainer").path("class-name").asText(), out.toString());
 
             StringWriter out2 = new StringWriter();
-            assertEquals(0, run(out2, new StringWriter(), "provenance", "--marshalled", file.toString()));
+            assertEquals(0, NppCommandTest.run(out2, new StringWriter(), "provenance", "--marshalled", file.toString()));
             assertEquals(m.getProvenance(), ProvenanceUtil.unmarshalProvenance(
                     new JsonProvenanceSerialization(true).deserializeFromString(out2.toString())));
         }
@@ -49,14 +40,14 @@ class ProvenanceCommandTest {
     @Test
     void oneLineErrors(@TempDir Path dir) throws Exception {
         StringWriter err = new StringWriter();
-        assertEquals(1, run(new StringWriter(), err, "provenance", dir.resolve("none.model").toString()));
+        assertEquals(1, NppCommandTest.run(new StringWriter(), err, "provenance", dir.resolve("none.model").toString()));
         assertEquals(1, err.toString().strip().lines().count(), err.toString());
         assertTrue(err.toString().contains("model file not found"), err.toString());
 
         Path junk = dir.resolve("junk.model");
         Files.writeString(junk, "not a model");
         err = new StringWriter();
-        assertEquals(1, run(new StringWriter(), err, "provenance", junk.toString()));
+        assertEquals(1, NppCommandTest.run(new StringWriter(), err, "provenance", junk.toString()));
         assertEquals(1, err.toString().strip().lines().count(), err.toString());
         assertTrue(err.toString().contains(junk.toString()), err.toString());
     }

@@ -2,6 +2,7 @@ package org.nextpatch.tribuo;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.nextpatch.cli.NppCommandTest;
 import org.tribuo.Model;
 
 import java.io.StringWriter;
@@ -21,7 +22,7 @@ class TrainConfigOptionTest {
         Path codes = CodeDirectorySourceTest.codeDir(dir.resolve("codes"), 8);
         Path out = dir.resolve("out");
         StringWriter err = new StringWriter();
-        int rc = ProvenanceCommandTest.run(new StringWriter(), err, "train", "--config", XML.toString(),
+        int rc = NppCommandTest.run(new StringWriter(), err, "train", "--config", XML.toString(),
                 "--code-path", codes.toString(), "--image-size", "64", "--results-dir", out.toString());
         assertEquals(0, rc, err.toString());
         Path file = out.resolve("model.tribuo");
@@ -38,12 +39,12 @@ class TrainConfigOptionTest {
     @Test
     void trainingFlagsCannotBeMixedWithConfig(@TempDir Path dir) {
         StringWriter err = new StringWriter();
-        int rc = ProvenanceCommandTest.run(new StringWriter(), err, "train", "--config", XML.toString(), "--epochs", "3",
+        int rc = NppCommandTest.run(new StringWriter(), err, "train", "--config", XML.toString(), "--epochs", "3",
                 "--code-path", dir.toString(), "--image-size", "64", "--results-dir", dir.resolve("o").toString());
         assertEquals(2, rc, err.toString());
         assertTrue(err.toString().contains("--epochs cannot be combined with --config"), err.toString());
         err = new StringWriter();
-        rc = ProvenanceCommandTest.run(new StringWriter(), err, "train", "--config", dir.resolve("none.xml").toString(),
+        rc = NppCommandTest.run(new StringWriter(), err, "train", "--config", dir.resolve("none.xml").toString(),
                 "--code-path", dir.toString(), "--image-size", "64", "--results-dir", dir.resolve("o").toString());
         assertEquals(1, rc, err.toString());
         assertTrue(err.toString().contains("file not found"), err.toString());
