@@ -65,20 +65,23 @@ class GptOnnxExporterTest {
     void prefillAndMultiTokenStepMatchReference() {
         long[] tokens = {3, 17, 0, 31, 5, 5, 9, 12, 22, 1, 30, 8, 2, 14, 27};
         float[][] want = ref.logits(2, tokens); // [16, 32]
-        {
-            OnnxSampler s = sampler;
-            List<OnnxTensor> cache = new ArrayList<>();
-            float[] l0 = s.prefill(new long[]{2}, cache);
-            long[][] pos = new long[1][15];
-            for (int i = 0; i < 15; i++) pos[0][i] = i + 1;
-            float[] rest = s.step(new long[][]{tokens}, pos, cache);
-            float[] all = new float[16 * 32];
-            System.arraycopy(l0, 0, all, 0, 32);
-            System.arraycopy(rest, 0, all, 32, 15 * 32);
-            // tolerance: 1e-4 of the largest logit magnitude (fixture README), float32 vs double reference
-            assertTrue(relErr(all, want) < 1e-4, "relative error " + relErr(all, want));
-            cache.forEach(OnnxTensor::close);
-        }
+        float[] all = teacherForced(sampler, 2, tokens);
+        // tolerance: 1e-4 of the largest logit magnitude (fixture README), float32 vs double reference
+        assertTrue(relErr(all, want) < 1e-4, "relative error " + relErr(all, want));
+    }
+
+    /** Logits [16 * 32] of class {@code label} then {@code tokens}: the prefill graph, then one step-graph run. */
+    private static float[] teacherForced(OnnxSampler s, long label, long[] tokens) {
+        List<OnnxTensor> cache = new ArrayList<>();
+        float[] l0 = s.prefill(new long[]{label}, cache);
+        long[][] pos = new long[1][15];
+        for (int i = 0; i < 15; i++) pos[0][i] = i + 1;
+        float[] rest = s.step(new long[][]{tokens}, pos, cache);
+        cache.forEach(OnnxTensor::close);
+        float[] all = new float[16 * 32];
+        System.arraycopy(l0, 0, all, 0, 32);
+        System.arraycopy(rest, 0, all, 32, 15 * 32);
+        return all;
     }
 
     @Test
@@ -164,17 +167,9 @@ class GptOnnxExporterTest {
         long[] tokens = {3, 17, 0, 31, 5, 5, 9, 12, 22, 1, 30, 8, 2, 14, 27};
         float[][] want = ref.logits(1, tokens);
         try (OnnxSampler s = new OnnxSampler(fp16Dir, CFG, OnnxSampler.Options.cpu())) {
-            List<OnnxTensor> cache = new ArrayList<>();
-            float[] l0 = s.prefill(new long[]{1}, cache);
-            long[][] pos = new long[1][15];
-            for (int i = 0; i < 15; i++) pos[0][i] = i + 1;
-            float[] rest = s.step(new long[][]{tokens}, pos, cache);
-            float[] all = new float[16 * 32];
-            System.arraycopy(l0, 0, all, 0, 32);
-            System.arraycopy(rest, 0, all, 32, 15 * 32);
+            float[] all = teacherForced(s, 1, tokens);
             // float16 weights and products: about 3 decimal digits
             assertTrue(relErr(all, want) < 1e-2, "relative error " + relErr(all, want));
-            cache.forEach(OnnxTensor::close);
             long[][] toks = s.generate(new long[]{0, 1}, SamplingSettings.greedy(2.0), 1, 0, 2);
             assertEquals(16, toks[0].length);
         }
