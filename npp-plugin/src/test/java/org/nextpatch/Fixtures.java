@@ -1,13 +1,16 @@
 package org.nextpatch;
 
+import java.net.URISyntaxException;
+import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 
 /**
- * Locates {@code shared/fixtures/llamagen-tiny}: the reference outputs of the upstream PyTorch code.
- * The project's checkout sits beside {@code shared/}, so the directory is found by walking up from
- * the working directory; {@code -Dnpp.fixtures=DIR} overrides.
+ * Locates the llamagen-tiny fixture: checkpoints written by real PyTorch and the outputs the upstream
+ * code computed from them (see its README). The project keeps its own copy under
+ * {@code src/test/resources/fixtures/llamagen-tiny}, so the tests need nothing outside the clone;
+ * {@code -Dnpp.fixtures=DIR} points them at another copy.
  */
 public final class Fixtures {
     private Fixtures() {}
@@ -18,16 +21,19 @@ public final class Fixtures {
         if (override != null) {
             return Paths.get(override);
         }
-        Path p = Paths.get("").toAbsolutePath();
-        while (p != null) {
-            Path c = p.resolve("shared/fixtures/llamagen-tiny");
-            if (Files.isDirectory(c)) {
-                return c;
-            }
-            p = p.getParent();
+        URL readme = Fixtures.class.getResource("/fixtures/llamagen-tiny/README.md");
+        if (readme == null || !"file".equals(readme.getProtocol())) {
+            throw new IllegalStateException("fixtures/llamagen-tiny is not on the test class path as a folder");
         }
-        throw new IllegalStateException("shared/fixtures/llamagen-tiny not found above " + Paths.get("").toAbsolutePath()
-                + "; set -Dnpp.fixtures=DIR");
+        try {
+            Path dir = Paths.get(readme.toURI()).getParent();
+            if (!Files.isDirectory(dir)) {
+                throw new IllegalStateException("fixture folder missing: " + dir);
+            }
+            return dir;
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException("bad fixture location " + readme, e);
+        }
     }
 
     /** A file of the fixture directory. */

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Loads the checkpoints written by real PyTorch 1.13 (shared/fixtures/llamagen-tiny). */
+/** Loads the checkpoints written by real PyTorch 1.13 (the llamagen-tiny fixture, see Fixtures). */
 class TorchCheckpointFixtureTest {
 
     @Test

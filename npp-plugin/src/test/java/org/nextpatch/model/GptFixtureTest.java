@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The fixture written by the upstream PyTorch code (shared/fixtures/llamagen-tiny): spec 6 logits,
+ * The fixture written by the upstream PyTorch code (the llamagen-tiny fixture, see Fixtures): spec 6 logits,
  * spec 2-4 NPP losses, spec 6.5 greedy generation.
  */
 class GptFixtureTest {
