@@ -213,10 +213,13 @@ public final class Npy {
             }
         }
         long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
+        if (shape.length > 64) {
+            throw new NppException(where + ": bad .npy header: " + shape.length + " dimensions (at most 64)");
+        }
         try {
-            Tensor.numel(shape);
-        } catch (ArithmeticException e) {
-            throw new NppException(where + ": bad .npy header: shape " + dims + " overflows");
+            Math.multiplyExact(Tensor.numel(shape), dtype.bytes());
+        } catch (ArithmeticException | NppException e) {
+            throw new NppException(where + ": bad .npy header: shape " + dims + " has more bytes than a long counts");
         }
         boolean big = descr.startsWith(">") && dtype.bytes() > 1;
         return new Header(dtype, shape, big, dataOffset);
