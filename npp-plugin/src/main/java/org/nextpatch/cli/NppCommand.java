@@ -55,6 +55,12 @@ public final class NppCommand implements Runnable {
         }
     }
 
+    @Option(names = "--allow-non-finite", scope = ScopeType.INHERIT,
+            description = "Load checkpoints whose weights hold NaN or infinity (refused otherwise).")
+    void setAllowNonFinite(boolean v) {
+        org.nextpatch.io.TorchCheckpoint.allowNonFiniteByDefault(v);
+    }
+
     /** Whether {@code --verbose} was given. */
     public static boolean verbose() {
         return verbose;
