@@ -95,6 +95,11 @@ public final class BenchSampleCommand implements Runnable {
         if (repeats < 1) {
             throw new NppCommand.UsageException("--repeats must be >= 1");
         }
+        for (int b : batchSizes) {
+            if (b < 1) {
+                throw new NppCommand.UsageException("--batch-sizes must all be >= 1, got " + b);
+            }
+        }
         GptConfig cfg = ExportOnnxCommand.gptConfig(source.model, source.config, imageSize, 16, codebookSize, numClasses);
         Map<String, Tensor> weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false)
                 : BenchWeights.random(cfg, seed);

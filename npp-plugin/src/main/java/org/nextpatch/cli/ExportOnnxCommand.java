@@ -124,7 +124,7 @@ public final class ExportOnnxCommand implements Runnable {
     }
 
     private static Object loadRoot(Path ckpt, String flag) {
-        if (!Files.isRegularFile(ckpt)) {
+        if (!Files.exists(ckpt)) {
             throw new NppException(flag + " " + ckpt + ": file not found");
         }
         try {

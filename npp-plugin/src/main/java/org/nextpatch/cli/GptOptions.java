@@ -37,13 +37,13 @@ public final class GptOptions {
             description = "Tokenizer downsampling factor (default ${DEFAULT-VALUE}): the token grid is image-size / F.")
     int downsample;
 
-    @Option(names = "--codebook-size", defaultValue = "16384", paramLabel = "V",
-            description = "Vocabulary of a --gpt-model (default ${DEFAULT-VALUE}).")
-    int codebookSize;
+    @Option(names = "--codebook-size", paramLabel = "V",
+            description = "Vocabulary of a --gpt-model (default 16384; a --gpt-config sets its own vocab_size).")
+    Integer codebookSize;
 
-    @Option(names = "--num-classes", defaultValue = "1000", paramLabel = "C",
-            description = "Classes of a --gpt-model (default ${DEFAULT-VALUE}).")
-    int numClasses;
+    @Option(names = "--num-classes", paramLabel = "C",
+            description = "Classes of a --gpt-model (default 1000; a --gpt-config sets its own num_classes).")
+    Integer numClasses;
 
     @Option(names = "--use-ema", description = "Load the checkpoint's EMA weights ('ema') instead of 'model'.")
     boolean useEma;
@@ -66,6 +66,10 @@ public final class GptOptions {
             throw new NppCommand.UsageException("--downsample-size must be positive, got " + downsample);
         }
         if (configFile != null) {
+            if (codebookSize != null || numClasses != null) {
+                throw new NppCommand.UsageException((codebookSize != null ? "--codebook-size" : "--num-classes")
+                        + " applies to --gpt-model; --gpt-config " + configFile + " sets vocab_size and num_classes itself");
+            }
             GptConfig c = GptConfig.fromJson(configFile).withoutDropout();
             if (imageSize != null) {
                 int t = GptConfig.blockSizeFor(imageSize, downsample);
@@ -77,11 +81,13 @@ public final class GptOptions {
             }
             config = c;
         } else {
-            if (codebookSize <= 0 || numClasses <= 0) {
+            int vocab = codebookSize == null ? 16384 : codebookSize;
+            int classes = numClasses == null ? 1000 : numClasses;
+            if (vocab <= 0 || classes <= 0) {
                 throw new NppCommand.UsageException("--codebook-size and --num-classes must be positive");
             }
             int s = imageSize == null ? 256 : imageSize;
-            config = GptConfig.named(model, GptConfig.blockSizeFor(s, downsample), codebookSize, numClasses).withoutDropout();
+            config = GptConfig.named(model, GptConfig.blockSizeFor(s, downsample), vocab, classes).withoutDropout();
         }
         return config;
     }
@@ -94,7 +100,7 @@ public final class GptOptions {
     /** Loads the checkpoint into a model on the chosen device. */
     public Gpt load() {
         GptConfig c = config();
-        if (!Files.isRegularFile(ckpt)) {
+        if (!Files.exists(ckpt)) {
             throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
         }
         return Gpt.fromCheckpoint(ckpt, c, useEma, device(device));

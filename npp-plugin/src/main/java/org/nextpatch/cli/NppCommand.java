@@ -100,7 +100,7 @@ public final class NppCommand implements Runnable {
                 ex.printStackTrace(err);
             }
             err.flush();
-            return ex instanceof UsageException ? 2 : 1;
+            return ex instanceof UsageException || ex instanceof org.nextpatch.util.BadValueException ? 2 : 1;
         });
         return cl;
     }

@@ -79,7 +79,7 @@ final class OnnxSampleEngine {
     }
 
     private static void export(GptOptions gpt, GptConfig cfg, Path dir) {
-        if (!Files.isRegularFile(gpt.ckpt)) {
+        if (!Files.exists(gpt.ckpt)) {
             throw new NppException("--gpt-ckpt " + gpt.ckpt + ": file not found");
         }
         Map<String, Tensor> w = StateDicts.select(TorchCheckpoint.load(gpt.ckpt), gpt.useEma);

@@ -126,6 +126,14 @@ public final class SampleCommand implements Callable<Integer> {
         SamplingSettings settings = new SamplingSettings(cfgScale, cfgInterval, temperature, topK, topP, greedy);
         GptConfig c = gpt.config();
         long[] labels = labels(c);
+        for (String written : new String[]{"tokens.npy", "labels.npy", "samples.npz", "grid.png"}) {
+            Outputs.notAnInput(out.resolve(written), "--out", "--gpt-ckpt", gpt.ckpt, "--vq-ckpt", vqCkpt,
+                    "--gpt-config", gpt.configFile, "--vq-config", vqConfig);
+        }
+        Outputs.writableDir(out, "--out");
+        if (Files.exists(out.resolve("tokens.npy"))) {
+            spec.commandLine().getOut().println("--out " + out + ": replacing the results of an earlier run there");
+        }
         long[] tokens = engine(engine).sample(labels, settings, seed, batchSize);
         int t = c.blockSize();
         try {
@@ -138,6 +146,7 @@ public final class SampleCommand implements Callable<Integer> {
         if (vqCkpt != null) {
             writeImages(tokens, labels, t);
         }
+        removeStaleImages(labels.length);
         spec.commandLine().getOut().println("wrote " + labels.length + " samples to " + out);
         spec.commandLine().getOut().flush();
         return 0;
@@ -179,6 +188,33 @@ public final class SampleCommand implements Callable<Integer> {
                         spec.commandLine().getOut());
             default:
                 throw new NppCommand.UsageException("--engine must be djl or onnx, got '" + name + "'");
+        }
+    }
+
+    /** Removes sample_N.png files beyond this run's count, left by an earlier, larger run into the same --out. */
+    private void removeStaleImages(int n) {
+        java.util.regex.Pattern png = java.util.regex.Pattern.compile("sample_(\\d+)\\.png");
+        int removed = 0;
+        try (java.util.stream.Stream<Path> files = Files.list(out)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                java.util.regex.Matcher m = png.matcher(f.getFileName().toString());
+                if (m.matches() && (vqCkpt == null || Long.parseLong(m.group(1)) >= n)) {
+                    Files.delete(f);
+                    removed++;
+                }
+            }
+            if (vqCkpt == null) {
+                for (String stale : new String[]{"grid.png", "samples.npz"}) {
+                    if (Files.deleteIfExists(out.resolve(stale))) {
+                        removed++;
+                    }
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            throw new NppException("--out " + out + ": cannot remove images of an earlier run: " + e.getMessage(), e);
+        }
+        if (removed > 0) {
+            spec.commandLine().getOut().println("removed " + removed + " image files of an earlier run from " + out);
         }
     }
 

@@ -35,6 +35,8 @@ public final class VqEncodeCommand implements Callable<Integer> {
         if (batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
         }
+        Outputs.notAnInput(out, "--out", "--images", images, "--vq-ckpt", vq.vqCkpt, "--vq-config", vq.vqConfig);
+        Outputs.writableFile(out, "--out");
         Tensor x = Npy.read(images);
         long[] s = x.shape();
         if (s.length != 4 || s[1] != 3 || !x.dtype().isFloating()) {

@@ -67,13 +67,13 @@ public final class CodeExtractor {
         /** Validates the settings. */
         public Settings {
             if (imageSize <= 0) {
-                throw new NppException("--image-size must be positive, got " + imageSize);
+                throw new org.nextpatch.util.BadValueException("--image-size must be positive, got " + imageSize);
             }
             if (tenCrop && (cropRange < 1.0 || Double.isNaN(cropRange))) {
-                throw new NppException("--crop-range must be at least 1.0, got " + cropRange);
+                throw new org.nextpatch.util.BadValueException("--crop-range must be at least 1.0, got " + cropRange);
             }
             if (batchSize <= 0) {
-                throw new NppException("--batch-size must be positive, got " + batchSize);
+                throw new org.nextpatch.util.BadValueException("--batch-size must be positive, got " + batchSize);
             }
         }
 

@@ -28,7 +28,7 @@ public final class NppScore {
         }
         PatchGrouping.patchGridSide(gpt.config().gridSide(), patchSide);
         if (batchSize <= 0) {
-            throw new NppException("--batch-size must be positive, got " + batchSize);
+            throw new org.nextpatch.util.BadValueException("--batch-size must be positive, got " + batchSize);
         }
         int aug = codes.augmentations();
         long rows = codes.rows();
