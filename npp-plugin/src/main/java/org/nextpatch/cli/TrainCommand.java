@@ -193,8 +193,11 @@ public final class TrainCommand implements Callable<Integer> {
             throw new NppCommand.UsageException("--config-name needs --config");
         }
         TrainConfig cfg = config();
-        cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
+        org.nextpatch.config.GptConfig m = cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
+        Outputs.notAnInput(resultsDir, "--results-dir", "--code-path", codePath);
+        Outputs.writableDir(resultsDir, "--results-dir");
         CodeDirectorySet data = CodeDirectorySet.open(codePath, imageSize);
+        data.checkValues(m.vocabSize(), m.numClasses());
         TrainingResult r = NppTrainingLoop.train(cfg, data, null);
         System.out.println(String.format(Locale.ROOT, "steps: %d in %.1f s", r.stepsDone(), r.seconds()));
         if (!r.steps().isEmpty()) {

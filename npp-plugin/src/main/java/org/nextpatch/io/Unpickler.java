@@ -519,7 +519,11 @@ final class Unpickler {
                 case 0x49 -> push(parseIntLine(digits(line()))); // INT
                 case 0x4c -> { // LONG
                     String s = digits(line());
-                    push(normalize(new BigInteger(s.endsWith("L") ? s.substring(0, s.length() - 1) : s)));
+                    try {
+                        push(normalize(new BigInteger(s.endsWith("L") ? s.substring(0, s.length() - 1) : s)));
+                    } catch (NumberFormatException e) {
+                        throw corrupt("bad LONG literal");
+                    }
                 }
                 case 0x46 -> { // FLOAT
                     try {
@@ -849,7 +853,11 @@ final class Unpickler {
                             if (i + 2 >= body.length()) {
                                 throw corrupt("bad STRING escape");
                             }
-                            sb.append((char) Integer.parseInt(body.substring(i + 1, i + 3), 16));
+                            try {
+                                sb.append((char) Integer.parseInt(body.substring(i + 1, i + 3), 16));
+                            } catch (NumberFormatException ex) {
+                                throw corrupt("bad STRING escape");
+                            }
                             i += 2;
                         }
                         default -> sb.append(e);
