@@ -136,17 +136,14 @@ public final class SampleCommand implements Callable<Integer> {
         }
         long[] tokens = engine(engine).sample(labels, settings, seed, batchSize);
         int t = c.blockSize();
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new NppException("--out " + out + ": cannot create the directory: " + e.getMessage(), e);
+        try (org.nextpatch.util.DirLock lock = org.nextpatch.util.DirLock.acquire(out, "--out " + out)) {
+            Npy.write(out.resolve("tokens.npy"), Tensor.ofLongs(new long[]{labels.length, t}, tokens));
+            Npy.write(out.resolve("labels.npy"), Tensor.ofLongs(new long[]{labels.length}, labels));
+            if (vqCkpt != null) {
+                writeImages(tokens, labels, t);
+            }
+            removeStaleImages(labels.length);
         }
-        Npy.write(out.resolve("tokens.npy"), Tensor.ofLongs(new long[]{labels.length, t}, tokens));
-        Npy.write(out.resolve("labels.npy"), Tensor.ofLongs(new long[]{labels.length}, labels));
-        if (vqCkpt != null) {
-            writeImages(tokens, labels, t);
-        }
-        removeStaleImages(labels.length);
         spec.commandLine().getOut().println("wrote " + labels.length + " samples to " + out);
         spec.commandLine().getOut().flush();
         return 0;

@@ -1,6 +1,8 @@
 package org.nextpatch.cli;
 
 import org.nextpatch.data.CodeDirectorySet;
+import org.nextpatch.util.DirLock;
+import org.nextpatch.util.NppException;
 import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
 import org.nextpatch.train.TrainingResult;
@@ -13,6 +15,7 @@ import org.nextpatch.tribuo.ConfiguredTraining;
 import org.nextpatch.tribuo.NppModel;
 import org.nextpatch.tribuo.NppTrainer;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Set;
@@ -198,7 +201,12 @@ public final class TrainCommand implements Callable<Integer> {
         Outputs.writableDir(resultsDir, "--results-dir");
         CodeDirectorySet data = CodeDirectorySet.open(codePath, imageSize);
         data.checkValues(m.vocabSize(), m.numClasses());
-        TrainingResult r = NppTrainingLoop.train(cfg, data, null);
+        TrainingResult r;
+        try (DirLock lock = DirLock.acquire(resultsDir, "--results-dir " + resultsDir)) {
+            removeLeftovers(resultsDir.resolve("checkpoints"));
+            removeLeftovers(resultsDir);
+            r = NppTrainingLoop.train(cfg, data, null);
+        }
         System.out.println(String.format(Locale.ROOT, "steps: %d in %.1f s", r.stepsDone(), r.seconds()));
         if (!r.steps().isEmpty()) {
             System.out.println(String.format(Locale.ROOT, "final loss: %.6f", r.steps().get(r.steps().size() - 1).loss()));
@@ -209,6 +217,29 @@ public final class TrainCommand implements Callable<Integer> {
         System.out.println("checkpoint: " + r.lastCheckpoint());
         System.out.println("metrics: " + cfg.resultsDir().resolve("metrics.csv") + ", " + cfg.resultsDir().resolve("loss.png"));
         return 0;
+    }
+
+    /**
+     * Removes the temporary files ({@code .NAME.NNN.tmp}) a killed run left where it writes atomically;
+     * safe under the folder's lock, since no other run can be writing them.
+     */
+    private void removeLeftovers(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String n = f.getFileName().toString();
+                if (n.startsWith(".") && n.endsWith(".tmp") && Files.isRegularFile(f)) {
+                    Files.delete(f);
+                    spec.commandLine().getOut().println("removed " + f + ", left by an interrupted run");
+                    spec.commandLine().getOut().flush();
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new NppException("--results-dir " + dir + ": cannot remove leftovers of an interrupted run: "
+                    + org.nextpatch.util.AtomicFiles.reason(e), e);
+        }
     }
 
     /** {@code --config}: the same training through the Tribuo trainer, saving a Tribuo model file. */

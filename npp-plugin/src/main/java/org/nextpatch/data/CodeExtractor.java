@@ -220,7 +220,7 @@ public final class CodeExtractor {
                 crops[b] = augment(source.read(i), s);
             } catch (RuntimeException e) {
                 // a corrupt file can make a decoder throw anything: report it, never stop the run
-                errors[b] = e.getMessage();
+                errors[b] = e.getMessage() != null ? e.getMessage() : e.toString();
             }
         });
         List<Integer> ok = new ArrayList<>();
@@ -257,6 +257,11 @@ public final class CodeExtractor {
             Throwable c = e.getCause();
             if (c instanceof RuntimeException r) {
                 throw r;
+            }
+            if (c instanceof OutOfMemoryError) {
+                // never skip an image for want of heap: which images are skipped must not depend on -Xmx
+                throw new NppException("extract-codes: out of memory while decoding images; give the JVM more heap"
+                        + " (-Xmx) or lower --batch-size", c);
             }
             throw new NppException("extract-codes: " + c, c);
         }

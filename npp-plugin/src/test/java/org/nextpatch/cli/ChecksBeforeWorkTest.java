@@ -209,8 +209,78 @@ class ChecksBeforeWorkTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("replacing the results of an earlier run") && r.out().contains("removed 5"), r.out());
         try (Stream<Path> s = Files.list(out)) {
-            assertEquals(2, s.count(), "tokens.npy and labels.npy only");
+            assertEquals(2, s.filter(f -> !f.getFileName().toString().startsWith(".")).count(), "tokens.npy and labels.npy only");
         }
         assertEquals(DType.INT64, Npy.read(out.resolve("tokens.npy")).dtype());
+    }
+
+    private Path imageFolder(String name, int images) throws IOException {
+        Path root = dir.resolve(name);
+        for (int i = 0; i < images; i++) {
+            int[] px = new int[20 * 20];
+            Arrays.fill(px, 0x102030 * (i + 1));
+            org.nextpatch.io.Images.writePng(root.resolve("c" + (i % 2)).resolve(i + ".png"),
+                    new org.nextpatch.io.Images.Rgb(20, 20, px));
+        }
+        return root;
+    }
+
+    private static String[] extract(Path data, Path codes, String... more) {
+        return extractWith(Fixtures.file("vq.pt"), data, codes, more);
+    }
+
+    private static String[] extractWith(Path vq, Path data, Path codes, String... more) {
+        return concat(new String[]{"extract-codes", "--vq-ckpt", vq.toString(), "--vq-config",
+                Fixtures.file("vq-config.json").toString(), "--device", "cpu", "--data-path", data.toString(),
+                "--code-path", codes.toString(), "--image-size", "16"}, more);
+    }
+
+    @Test
+    void aCodeDirectoryKeepsItsExtractionSettings() throws IOException {
+        Path data = imageFolder("data", 4);
+        Path codes = dir.resolve("codes");
+        Result first = run(extract(data, codes));
+        assertEquals(0, first.code(), first.err());
+        assertTrue(Files.isRegularFile(codes.resolve("imagenet16_extraction.json")));
+        assertRefused(run(extract(data, codes, "--ten-crop")), 1, "--code-path", "other settings", "--ten-crop");
+        // another tokenizer: same bytes under another name is the same tokenizer; other bytes are not
+        Path sameVq = copy("vq.pt");
+        Result same = run(extractWith(sameVq, data, codes));
+        assertEquals(0, same.code(), same.err());
+        byte[] b = Files.readAllBytes(sameVq);
+        b[b.length - 30] ^= 1; // in the zip's directory tail: a different file, still the same weights
+        Files.write(sameVq, b);
+        assertRefused(run(extractWith(sameVq, data, codes)), 1, "tokenizer");
+        org.nextpatch.tribuo.CodeDirectorySource src = new org.nextpatch.tribuo.CodeDirectorySource(codes, 16);
+        var prov = (org.nextpatch.tribuo.CodeDirectorySource.CodeDirectorySourceProvenance) src.getProvenance();
+        assertEquals(org.nextpatch.data.ExtractionRecord.sha256(Fixtures.file("vq.pt")), prov.getTokenizerHash());
+    }
+
+    @Test
+    void extractionRefusesCodesInsideTheDataAndALockedFolderAndNoReadableImage() throws IOException {
+        Path data = imageFolder("data", 2);
+        assertRefused(run(extract(data, data.resolve("codes"))), 2, "inside --data-path");
+        assertRefused(run(extract(data, data)), 2, "inside --data-path");
+        Path codes = dir.resolve("codes");
+        try (org.nextpatch.util.DirLock held = org.nextpatch.util.DirLock.acquire(codes, "test")) {
+            assertRefused(run(extract(data, codes)), 1, "another npp run is writing there");
+        }
+        assertFalse(Files.exists(codes.resolve("imagenet16_codes")), "nothing extracted while locked");
+        Path broken = dir.resolve("broken");
+        Files.createDirectories(broken.resolve("c0"));
+        Files.writeString(broken.resolve("c0/a.png"), "not a png");
+        Files.writeString(broken.resolve("c0/b.png"), "not a png either");
+        assertRefused(run(extract(broken, dir.resolve("codes2"))), 1, "none of the 2 images could be read");
+    }
+
+    @Test
+    void resumingATrainingRemovesTheLeftoversOfAKilledRun() throws IOException {
+        Path results = dir.resolve("results");
+        Path tmp = Files.createDirectories(results.resolve("checkpoints")).resolve(".0000002.pt.123456.tmp");
+        Files.writeString(tmp, "half a checkpoint");
+        Result r = run(concat(train(Fixtures.file("codes"), results), "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("left by an interrupted run"), r.out());
+        assertFalse(Files.exists(tmp));
     }
 }
