@@ -218,6 +218,11 @@ public final class Npy {
         }
         try {
             Math.multiplyExact(Tensor.numel(shape), dtype.bytes());
+            // a zero first dimension makes the total 0 while one row still overflows
+            long row = dtype.bytes();
+            for (int i = 1; i < shape.length; i++) {
+                row = Math.multiplyExact(row, shape[i]);
+            }
         } catch (ArithmeticException | NppException e) {
             throw new NppException(where + ": bad .npy header: shape " + dims + " has more bytes than a long counts");
         }
