@@ -42,6 +42,10 @@ public final class VqEncodeCommand implements Callable<Integer> {
         if (s.length != 4 || s[1] != 3 || !x.dtype().isFloating()) {
             throw new NppException(images + ": expected float [B, 3, H, W] images, got " + x.dtype() + " " + Arrays.toString(s));
         }
+        long bad = org.nextpatch.tensor.NonFinite.count(x);
+        if (bad > 0) {
+            throw new NppException(images + ": " + bad + " of " + x.numel() + " pixel values are NaN or infinite");
+        }
         try (VqModel model = vq.load()) {
             int f = model.config().downsample();
             if (s[2] % f != 0 || s[3] % f != 0) {

@@ -283,4 +283,28 @@ class ChecksBeforeWorkTest {
         assertTrue(r.out().contains("left by an interrupted run"), r.out());
         assertFalse(Files.exists(tmp));
     }
+
+    @Test
+    void nanImagesAndFeaturesAreRefusedNotTurnedIntoResults() {
+        float[] px = new float[2 * 3 * 16 * 16];
+        px[100] = Float.NaN;
+        Path images = dir.resolve("images.npy");
+        Npy.write(images, Tensor.ofFloats(new long[]{2, 3, 16, 16}, px));
+        Path codes = dir.resolve("codes.npy");
+        assertRefused(run("vq-encode", "--vq-ckpt", Fixtures.file("vq.pt").toString(), "--vq-config",
+                Fixtures.file("vq-config.json").toString(), "--images", images.toString(), "--out", codes.toString()),
+                1, images.toString(), "NaN");
+        assertFalse(Files.exists(codes));
+        float[] f = new float[40];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = i % 7;
+        }
+        Path ref = dir.resolve("ref.npy");
+        Npy.write(ref, Tensor.ofFloats(new long[]{10, 4}, f));
+        f[13] = Float.POSITIVE_INFINITY;
+        Path sam = dir.resolve("sam.npy");
+        Npy.write(sam, Tensor.ofFloats(new long[]{10, 4}, f));
+        assertRefused(run("evaluate", "--ref-features", ref.toString(), "--sample-features", sam.toString()), 1,
+                sam.toString(), "NaN or infinite", "row 3");
+    }
 }
