@@ -22,7 +22,8 @@ final class HostileCorpus {
      *
      * @param name     what it attacks
      * @param kind     {@code inspect} (the inspect-ckpt command), {@code load} (the weight loader,
-     *                 as every command that loads weights uses it) or {@code npy} (the .npy reader)
+     *                 as every command that loads weights uses it), {@code npy} (the .npy reader) or
+     *                 {@code tribuo} (a Tribuo model file, as {@code npp provenance} reads it)
      * @param file     the input
      * @param exit     the expected exit status (0: handled, 1: refused)
      * @param fragment words the answer must contain (stderr on refusal, stdout otherwise)
@@ -207,11 +208,21 @@ final class HostileCorpus {
                 1, "truncated"));
         cases.add(write(dir, "npy-many-dims", "npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': ("
                 + "1,".repeat(1000) + "), }"), 1, "dimensions"));
+
+        // 15. Tribuo model files (protobuf): garbage, a length that runs past the end, 100,000 nested groups
+        byte[] garbage = new byte[4096];
+        new java.util.Random(7).nextBytes(garbage);
+        cases.add(write(dir, "tribuo-garbage", "tribuo", garbage, 1, "tribuo-garbage"));
+        cases.add(write(dir, "tribuo-long-length", "tribuo", new byte[]{0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x7f, 1, 2},
+                1, "tribuo-long-length"));
+        byte[] groups = new byte[100_000];
+        Arrays.fill(groups, (byte) 0x0b); // start-group tag of field 1, never ended
+        cases.add(write(dir, "tribuo-nested-groups", "tribuo", groups, 1, "tribuo-nested-groups"));
         return cases;
     }
 
     private static Case write(Path dir, String name, String kind, byte[] content, int exit, String fragment) throws IOException {
-        Path f = dir.resolve(name + (kind.equals("npy") ? ".npy" : ".pt"));
+        Path f = dir.resolve(name + (kind.equals("npy") ? ".npy" : kind.equals("tribuo") ? ".tribuo" : ".pt"));
         Files.write(f, content);
         return new Case(name, kind, f, exit, fragment);
     }

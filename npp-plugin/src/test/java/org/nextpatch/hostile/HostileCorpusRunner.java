@@ -70,6 +70,10 @@ public final class HostileCorpusRunner {
                     TorchCheckpoint.load(file);
                     return "0\tloaded";
                 }
+                case "tribuo" -> {
+                    org.nextpatch.cli.ProvenanceCommand.load(file);
+                    return "0\tread";
+                }
                 case "npy" -> {
                     Npy.read(file);
                     return "0\tread";
