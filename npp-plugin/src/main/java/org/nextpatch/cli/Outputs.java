@@ -88,4 +88,27 @@ final class Outputs {
             throw new NppException(flag + " " + dir + ": cannot write in " + d + ": " + AtomicFiles.reason(e), e);
         }
     }
+
+    /**
+     * Removes the temporary files ({@code .NAME.NNN.tmp}) a killed run left where it writes
+     * atomically; call it under the folder's {@link org.nextpatch.util.DirLock}, so no live run owns them.
+     */
+    static void removeLeftovers(Path dir, String flag, java.io.PrintWriter report) {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String n = f.getFileName().toString();
+                if (n.startsWith(".") && n.endsWith(".tmp") && Files.isRegularFile(f)) {
+                    Files.delete(f);
+                    report.println("removed " + f + ", left by an interrupted run");
+                    report.flush();
+                }
+            }
+        } catch (IOException e) {
+            throw new NppException(flag + " " + dir + ": cannot remove leftovers of an interrupted run: "
+                    + AtomicFiles.reason(e), e);
+        }
+    }
 }

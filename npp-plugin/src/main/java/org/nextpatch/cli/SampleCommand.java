@@ -148,6 +148,7 @@ public final class SampleCommand implements Callable<Integer> {
         try (VqModel vq = vqCkpt == null ? null : loadTokenizer();
              TokenEngine tokens = engine(engine, settings);
              org.nextpatch.util.DirLock lock = org.nextpatch.util.DirLock.acquire(out, "--out " + out)) {
+            Outputs.removeLeftovers(out, "--out", report);
             if (Files.exists(out.resolve("tokens.npy"))) {
                 report.println("--out " + out + ": replacing the results of an earlier run there");
             }

@@ -203,8 +203,8 @@ public final class TrainCommand implements Callable<Integer> {
         data.checkValues(m.vocabSize(), m.numClasses());
         TrainingResult r;
         try (DirLock lock = DirLock.acquire(resultsDir, "--results-dir " + resultsDir)) {
-            removeLeftovers(resultsDir.resolve("checkpoints"));
-            removeLeftovers(resultsDir);
+            Outputs.removeLeftovers(resultsDir.resolve("checkpoints"), "--results-dir", spec.commandLine().getOut());
+            Outputs.removeLeftovers(resultsDir, "--results-dir", spec.commandLine().getOut());
             r = NppTrainingLoop.train(cfg, data, null);
         }
         System.out.println(String.format(Locale.ROOT, "steps: %d in %.1f s", r.stepsDone(), r.seconds()));
@@ -217,29 +217,6 @@ public final class TrainCommand implements Callable<Integer> {
         System.out.println("checkpoint: " + r.lastCheckpoint());
         System.out.println("metrics: " + cfg.resultsDir().resolve("metrics.csv") + ", " + cfg.resultsDir().resolve("loss.png"));
         return 0;
-    }
-
-    /**
-     * Removes the temporary files ({@code .NAME.NNN.tmp}) a killed run left where it writes atomically;
-     * safe under the folder's lock, since no other run can be writing them.
-     */
-    private void removeLeftovers(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            return;
-        }
-        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                String n = f.getFileName().toString();
-                if (n.startsWith(".") && n.endsWith(".tmp") && Files.isRegularFile(f)) {
-                    Files.delete(f);
-                    spec.commandLine().getOut().println("removed " + f + ", left by an interrupted run");
-                    spec.commandLine().getOut().flush();
-                }
-            }
-        } catch (java.io.IOException e) {
-            throw new NppException("--results-dir " + dir + ": cannot remove leftovers of an interrupted run: "
-                    + org.nextpatch.util.AtomicFiles.reason(e), e);
-        }
     }
 
     /** {@code --config}: the same training through the Tribuo trainer, saving a Tribuo model file. */

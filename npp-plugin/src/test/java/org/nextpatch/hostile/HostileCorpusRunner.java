@@ -18,7 +18,7 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Runs the hostile corpus in its own JVM (started by {@link HostileInputTest} with a small heap):
- * one line per case, {@code name TAB exit TAB answer}, where answer is the refusal (stderr) or
+ * one line per case, {@code name TAB exit TAB answer TAB milliseconds}, where answer is the refusal (stderr) or
  * the report (stdout) with line breaks shown as " | ". A case over its time limit prints TIMEOUT and
  * ends the run (a hung loader cannot be stopped from inside the JVM).
  * <p>
@@ -37,6 +37,7 @@ public final class HostileCorpusRunner {
         });
         for (String line : lines) {
             String[] f = line.split("\t");
+            long t0 = System.nanoTime();
             Future<String> r = pool.submit(() -> run(f[1], Path.of(f[2])));
             String answer;
             try {
@@ -47,7 +48,7 @@ public final class HostileCorpusRunner {
                 System.exit(3);
                 return;
             }
-            System.out.println(f[0] + "\t" + answer);
+            System.out.println(f[0] + "\t" + answer + "\t" + (System.nanoTime() - t0) / 1_000_000);
         }
         System.out.flush();
         System.exit(0);
@@ -64,7 +65,7 @@ public final class HostileCorpusRunner {
                     cl.setErr(new PrintWriter(err, true));
                     int code = cl.execute("inspect-ckpt", file.toString());
                     String text = code == 0 ? out.toString() : err.toString();
-                    return code + "\t" + text.strip().replace("\n", " | ");
+                    return code + "\t" + text.strip().replace("\n", " | ").replace("\t", " ");
                 }
                 case "load" -> {
                     TorchCheckpoint.load(file);
@@ -81,7 +82,7 @@ public final class HostileCorpusRunner {
                 default -> throw new IllegalArgumentException(kind);
             }
         } catch (NppException e) {
-            return "1\t" + e.getMessage().replace("\n", " | ");
+            return "1\t" + e.getMessage().replace("\n", " | ").replace("\t", " ");
         } catch (Throwable e) {
             return "99\t" + e;
         }

@@ -46,8 +46,8 @@ class HostileInputTest {
         String output = Files.readString(log, StandardCharsets.UTF_8);
         Map<String, String[]> results = new HashMap<>();
         for (String line : output.split("\n")) {
-            String[] f = line.split("\t", 3);
-            if (f.length == 3) {
+            String[] f = line.split("\t", 4);
+            if (f.length >= 3) {
                 results.put(f[0], f);
             }
         }
