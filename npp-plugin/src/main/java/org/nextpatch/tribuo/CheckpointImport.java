@@ -8,11 +8,9 @@ import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
-import org.nextpatch.config.VqConfig;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.model.GptWeights;
-import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.tribuo.ImmutableFeatureMap;
@@ -77,11 +75,6 @@ final class CheckpointImport {
         instance.put(STATE_DICT, new StringProvenance(STATE_DICT, stateDict));
         instance.put(GPT_CONFIG, new StringProvenance(GPT_CONFIG, config.toJson().toString()));
         if (tokenizer != null) {
-            VqConfig vq = VqModel.configFor(TorchCheckpoint.load(tokenizer), null);
-            if (vq.codebookSize() != config.vocabSize()) {
-                throw new NppException("tokenizer " + tokenizer + " has a codebook of " + vq.codebookSize()
-                        + " codes but the GPT's vocabulary is " + config.vocabSize());
-            }
             instance.put(TOKENIZER, new StringProvenance(TOKENIZER, tokenizer.getFileName().toString()));
             instance.put(TOKENIZER_BYTES, new LongProvenance(TOKENIZER_BYTES, size(tokenizer)));
             instance.put(TOKENIZER_SHA256, hash(TOKENIZER_SHA256, tokenizer));

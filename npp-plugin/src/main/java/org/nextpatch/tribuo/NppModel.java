@@ -155,8 +155,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * memory-mapped from the checkpoint (save the model to get a self-contained pair of files). The
      * provenance (empty dataset and trainer: nothing was trained here) records the checkpoint's file
      * name, path, size and SHA-256, which state dict was taken, the configuration and, when
-     * {@code tokenizer} is given, the tokenizer checkpoint's name, size and SHA-256 (its codebook
-     * must match the GPT's vocabulary). The model has seed 0, the class feature
+     * {@code tokenizer} is given, the tokenizer checkpoint's name, size and SHA-256. The model has seed 0, the class feature
      * {@value ClassCondition#DEFAULT_NAME}, {@link #defaultSampling()} and runs on the CPU.
      *
      * @param checkpoint the GPT checkpoint
