@@ -74,10 +74,12 @@ import java.util.Set;
  * not depend on what else is predicted, and {@code npp sample --seed S} with the model seed S gives
  * the same grid as image {@code m} for the same class. {@link #generate} makes a batch.
  * <p>
- * The weights are held engine-free and the DJL model is built lazily on the configured device;
- * {@link #close()} frees its native memory. Models save with {@link #serialize()} (Tribuo's
- * protobuf {@code ModelProto}: provenance, domains, configuration, weights, sampling settings) and
- * load with {@code Model.deserializeFromFile}.
+ * The weights are held engine-free (memory-mapped when loaded from a file with external weights) and
+ * the DJL model is built lazily on the configured device; {@link #close()} frees its native memory.
+ * Models save with {@link #serializeToFile} / {@link #save} (Tribuo's protobuf {@code ModelProto}:
+ * provenance, domains, configuration, sampling settings, and the weights inline or, for models of any
+ * size, in a checked file beside the model file) and load with {@link #load} or
+ * {@code Model.deserializeFromFile}. {@link #fromCheckpoint} wraps an upstream checkpoint.
  */
 public final class NppModel extends Model<TokenGrid> implements TeacherForcedScorer, ONNXExportable, AutoCloseable {
     private static final long serialVersionUID = 1L;
