@@ -182,7 +182,11 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return config;
     }
 
-    /** A copy of the weights as an upstream state dict. */
+    /**
+     * A copy of the weights map as an upstream state dict (the tensors themselves are shared and
+     * read-only; memory-mapped for a model loaded with external weights, and float16 or bfloat16 for
+     * a model saved so).
+     */
     public LinkedHashMap<String, Tensor> getWeights() {
         return new LinkedHashMap<>(weights);
     }
