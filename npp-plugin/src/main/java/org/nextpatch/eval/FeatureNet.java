@@ -26,6 +26,7 @@ import org.apache.logging.log4j.Logger;
 import org.nextpatch.data.CodeSampler;
 import org.nextpatch.data.LabelledImages;
 import org.nextpatch.model.Convolutions;
+import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.NdTensors;
 import org.nextpatch.onnx.OnnxGraphBuilder;
 import org.nextpatch.tensor.DType;
@@ -135,6 +136,7 @@ public final class FeatureNet implements AutoCloseable {
      */
     public double train(LabelledImages data, int epochs, int batchSize, float learningRate, long seed, boolean augment) {
         checkImages(data);
+        EngineSelfTest.requireCorrectGradients("train-feature-net");
         SplittableRandom rng = new SplittableRandom(seed);
         int n = data.n();
         int steps = (n + batchSize - 1) / batchSize;
