@@ -31,6 +31,7 @@ import java.io.PrintWriter;
                 ImportCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                DoctorCommand.class,
                 EvaluateCommand.class,
                 TrainFeatureNetCommand.class,
                 ForwardCommand.class,
