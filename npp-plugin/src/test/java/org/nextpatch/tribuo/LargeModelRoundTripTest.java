@@ -85,7 +85,7 @@ class LargeModelRoundTripTest {
             // loading alone (read, check the SHA-256, map): the provenance command loads the model and prints it
             steps.add(run("load (npp provenance)", "provenance", m32.toString()));
             String[] sample = {"--classes", "1,7", "--greedy", "--cfg-scale", "1.5", "--seed", "0", "--device", "cpu",
-                    "--batch-size", "2"};
+                    "--batch-size", "1"};
             Path a = dir.resolve("from-ckpt"), b = dir.resolve("from-tribuo");
             steps.add(run("sample --gpt-ckpt", "sample", "--gpt-ckpt", ck.toString(), size, sample, "--out", a.toString()));
             steps.add(run("sample --tribuo-model", "sample", "--tribuo-model", m32.toString(), sample, "--out", b.toString()));
