@@ -177,7 +177,34 @@ class TribuoModelCommandsTest {
             // float16 keeps 11 significant bits, bfloat16 8: relative weight errors 2^-11 and 2^-8
             assertTrue(err <= (dtype.equals("float16") ? 2e-3 : 2e-2) * max, dtype + ": " + err);
             assertTrue(err > 0, dtype + ": the weights were rounded");
+            // the ONNX export converts the stored halves too: DJL and ONNX Runtime draw the same greedy grids
+            Path d = tmp.resolve(dtype + "-djl"), o = tmp.resolve(dtype + "-onnx");
+            String[] greedy = {"--classes", "3,0,9", "--cfg-scale", "2", "--greedy", "--device", "cpu"};
+            ok(args("sample", "--tribuo-model", m.toString(), greedy, "--engine", "djl", "--out", d.toString()));
+            ok(args("sample", "--tribuo-model", m.toString(), greedy, "--engine", "onnx", "--out", o.toString()));
+            assertArrayEquals(Npy.read(d.resolve("tokens.npy")).toLongArray(), Npy.read(o.resolve("tokens.npy")).toLongArray(), dtype);
         }
+    }
+
+    /** {@code --use-ema} imports the 'ema' state dict and says so in the provenance. */
+    @Test
+    void importTakesTheEmaWeightsOnRequest(@TempDir Path tmp) {
+        Map<String, Tensor> fixture = StateDicts.select(TorchCheckpoint.load(Fixtures.file("gpt.pt")), false);
+        GptConfig c = GptConfig.fromJson(Fixtures.file("gpt-config.json"));
+        Map<String, Object> root = new java.util.LinkedHashMap<>();
+        root.put("model", org.nextpatch.model.GptWeights.init(c, 5));
+        root.put("ema", fixture);
+        Path ckpt = tmp.resolve("ema.pt");
+        TorchCheckpoint.save(ckpt, root);
+        Path m = tmp.resolve("ema.tribuo");
+        ok("import", "--gpt-ckpt", ckpt.toString(), "--gpt-config", Fixtures.file("gpt-config.json").toString(),
+                "--use-ema", "--out", m.toString());
+        NppModel model = NppModel.load(m);
+        assertEquals("ema", value(model, "import-state-dict"));
+        for (Map.Entry<String, Tensor> e : fixture.entrySet()) {
+            assertTrue(e.getValue().contentEquals(model.getWeights().get(e.getKey())), e.getKey());
+        }
+        model.close();
     }
 
     @Test
