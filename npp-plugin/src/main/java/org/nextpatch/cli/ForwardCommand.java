@@ -45,7 +45,7 @@ public final class ForwardCommand implements Callable<Integer> {
         if (batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
         }
-        Outputs.notAnInput(out, "--out", "--gpt-ckpt", gpt.ckpt, "--tokens", tokens, "--labels", labels,
+        Outputs.notAnInput(out, "--out", "--gpt-ckpt", gpt.ckpt, "--tribuo-model", gpt.tribuoModel, "--tokens", tokens, "--labels", labels,
                 "--gpt-config", gpt.configFile);
         Outputs.writableFile(out, "--out");
         GptConfig c = gpt.config();

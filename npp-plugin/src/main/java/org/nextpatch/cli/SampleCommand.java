@@ -140,7 +140,7 @@ public final class SampleCommand implements Callable<Integer> {
         long n = labels.count();
         int t = c.blockSize();
         for (String written : new String[]{"tokens.npy", "labels.npy", "samples.npz", "grid.png"}) {
-            Outputs.notAnInput(out.resolve(written), "--out", "--gpt-ckpt", gpt.ckpt, "--vq-ckpt", vqCkpt,
+            Outputs.notAnInput(out.resolve(written), "--out", "--gpt-ckpt", gpt.ckpt, "--tribuo-model", gpt.tribuoModel, "--vq-ckpt", vqCkpt,
                     "--gpt-config", gpt.configFile, "--vq-config", vqConfig);
         }
         Outputs.writableDir(out, "--out");
