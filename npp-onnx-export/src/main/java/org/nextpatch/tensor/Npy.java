@@ -245,7 +245,7 @@ public final class Npy {
         } catch (NoSuchFileException e) {
             throw new NppException(path + ": file not found");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot open: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot open: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
         try {
             Header h = readHeader(java.nio.channels.Channels.newInputStream(ch.position(0)), path.toString());
@@ -263,7 +263,7 @@ public final class Npy {
             if (e instanceof NppException n) {
                 throw n;
             }
-            throw new NppException(path + ": cannot read: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot read: " + (e instanceof IOException io ? org.nextpatch.util.AtomicFiles.reason(io) : e.getMessage()), e);
         }
     }
 
@@ -313,7 +313,7 @@ public final class Npy {
                 ByteBuffer b = len == 0 ? ByteBuffer.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, off, len);
                 return new Tensor(header.dtype(), shape, header.bigEndian() ? swapped(b, header.dtype()) : b);
             } catch (IOException e) {
-                throw new NppException(where + ": cannot read: " + e.getMessage(), e);
+                throw new NppException(where + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
             }
         }
 

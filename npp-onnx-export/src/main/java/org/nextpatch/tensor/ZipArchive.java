@@ -111,7 +111,7 @@ public final class ZipArchive implements AutoCloseable {
         } catch (NoSuchFileException e) {
             throw new NppException(path + ": file not found");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot open: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot open: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
         try {
             return new ZipArchive(path, ch);

@@ -168,7 +168,7 @@ public final class TorchCheckpoint {
         } catch (AccessDeniedException e) {
             throw new NppException(path + ": cannot read: permission denied");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot read: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
     }
 
@@ -233,7 +233,7 @@ public final class TorchCheckpoint {
         } catch (AccessDeniedException e) {
             throw new NppException(path + ": cannot read: permission denied");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot read: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
         if (head.length >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
             return;
