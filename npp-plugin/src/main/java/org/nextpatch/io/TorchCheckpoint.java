@@ -85,6 +85,11 @@ public final class TorchCheckpoint {
         allowNonFiniteByDefault = allow;
     }
 
+    /** Whether non-finite weights are accepted by default (the command line's {@code --allow-non-finite}). */
+    public static boolean allowsNonFiniteByDefault() {
+        return allowNonFiniteByDefault;
+    }
+
     /** What reading the storages found: per entry, its first tensor's name and its non-finite count. */
     public record StorageReport(String entry, String tensor, DType dtype, long elements, long nonFinite) {}
 

@@ -130,6 +130,15 @@ class ChecksBeforeWorkTest {
             Result inspect = run("inspect-ckpt", bad.toString());
             assertEquals(0, inspect.code(), inspect.err());
             assertTrue(inspect.out().contains("non-finite: ") && inspect.out().contains("'model.norm.weight'"), inspect.out());
+            // the same weights through a Tribuo model file
+            Path m = dir.resolve("nan.tribuo");
+            Result imported = run("--allow-non-finite", "import", "--gpt-ckpt", bad.toString(), "--gpt-config",
+                    Fixtures.file("gpt-config.json").toString(), "--out", m.toString());
+            assertEquals(0, imported.code(), imported.err());
+            TorchCheckpoint.allowNonFiniteByDefault(false);
+            assertRefused(run("forward", "--tribuo-model", m.toString(), "--device", "cpu", "--tokens",
+                    Fixtures.file("tokens.npy").toString(), "--labels", Fixtures.file("labels.npy").toString(), "--out",
+                    out.toString() + "2"), 1, m.toString(), "norm.weight", "NaN");
         } finally {
             TorchCheckpoint.allowNonFiniteByDefault(false);
         }
