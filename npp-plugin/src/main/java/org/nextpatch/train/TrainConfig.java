@@ -111,7 +111,7 @@ public record TrainConfig(
         check(maxSteps >= 0, "--max-steps must be >= 0");
         gptModel = gptModel == null ? null : gptModel.toUpperCase(Locale.ROOT);
         if (gptModel != null && !GptConfig.names().contains(gptModel)) {
-            throw new NppException("unknown --gpt-model '" + gptModel + "'; choose one of " + GptConfig.names());
+            throw new org.nextpatch.util.BadValueException("unknown --gpt-model '" + gptModel + "'; choose one of " + GptConfig.names());
         }
     }
 
