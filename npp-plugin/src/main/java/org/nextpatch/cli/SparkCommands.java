@@ -1,7 +1,11 @@
 package org.nextpatch.cli;
 
+import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.spark.SparkExtract;
 import org.nextpatch.spark.SparkRunner;
+import org.nextpatch.spark.SparkSample;
+
+import java.util.Locale;
 
 /**
  * The command-line side of the Spark jobs: turns a command's flags into a job's settings and prints
@@ -21,6 +25,27 @@ final class SparkCommands {
             System.out.printf("%d images encoded, %d already there, %d unreadable -> %s (Spark %s, %d partition(s) run, %d complete before)%n",
                     r.written(), r.alreadyThere(), r.unreadable().size(), r.codesDir(), spark.master(), r.partitionsRun(),
                     r.partitionsSkipped());
+        }
+        return 0;
+    }
+
+    static int sample(SampleCommand c, SamplingSettings settings, long[] labels) {
+        if (c.onnxDir != null) {
+            throw new NppCommand.UsageException("--onnx-dir is not used with --spark-master: each executor exports the graphs once into its local cache");
+        }
+        SparkOptions o = c.spark;
+        SparkSample.Spec spec = new SparkSample.Spec(o.raw("--gpt-ckpt"), c.gpt.config().toJson().toString(), c.gpt.useEma,
+                c.gpt.device, c.engine, c.onnxThreads, SparkSample.Sampling.of(settings), c.seed, c.batchSize, labels, o.raw("--vq-ckpt"),
+                c.vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(c.vqConfig).toJson().toString(),
+                c.gpt.downsample, o.raw("--out"));
+        try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "sample")) {
+            SparkSample.Result r = SparkSample.run(spark, spec);
+            var out = c.spec.commandLine().getOut();
+            out.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s, Spark %s, %d partition(s) run, %d complete before)%n",
+                    r.samples(), r.seconds(), r.samples() / Math.max(r.seconds(), 1e-9), c.engine, spark.master(),
+                    r.partitionsRun(), r.partitionsSkipped());
+            out.println("wrote " + r.samples() + " samples to " + c.out);
+            out.flush();
         }
         return 0;
     }
