@@ -1,6 +1,9 @@
 package org.nextpatch.cli;
 
 import org.nextpatch.sample.SamplingSettings;
+import org.nextpatch.eval.AdmEvaluator;
+import org.nextpatch.eval.OnnxFeatureModel;
+import org.nextpatch.spark.SparkEvaluate;
 import org.nextpatch.spark.SparkExtract;
 import org.nextpatch.spark.SparkRunner;
 import org.nextpatch.spark.SparkSample;
@@ -48,5 +51,18 @@ final class SparkCommands {
             out.flush();
         }
         return 0;
+    }
+
+    static AdmEvaluator.Report evaluate(EvaluateCommand c) {
+        SparkOptions o = c.spark;
+        java.util.EnumMap<OnnxFeatureModel.Kind, String> names = new java.util.EnumMap<>(OnnxFeatureModel.Kind.class);
+        names.put(OnnxFeatureModel.Kind.POOL, c.poolOutput);
+        names.put(OnnxFeatureModel.Kind.SPATIAL, c.spatialOutput);
+        names.put(OnnxFeatureModel.Kind.LOGITS, c.logitsOutput);
+        SparkEvaluate.Spec spec = new SparkEvaluate.Spec(o.rawPositional(0), o.rawPositional(1), o.raw("--feature-model"), names,
+                c.spatialChannels, c.spatialLayout.equals("nchw"), c.batchSize);
+        try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "evaluate")) {
+            return SparkEvaluate.run(spark, spec);
+        }
     }
 }

@@ -21,7 +21,8 @@ final class SparkFailures {
             return job.get();
         } catch (NppException e) {
             throw e;
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
+            // a failed job throws SparkException, checked in Java but undeclared by the Scala API
             for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
                 if (c instanceof NppException n) {
                     throw new NppException(n.getMessage(), e);

@@ -51,7 +51,8 @@ public final class SparkRunner implements AutoCloseable {
         JavaSparkContext jsc;
         try {
             jsc = new JavaSparkContext(conf);
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
+            // SparkException is checked in Java but thrown from Scala code that does not declare it
             String m = e.getMessage() == null ? e.toString() : e.getMessage().lines().findFirst().orElse(e.toString());
             throw new NppException("--spark-master " + master + ": Spark cannot start: " + m, e);
         }
