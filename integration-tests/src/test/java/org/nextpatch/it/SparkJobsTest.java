@@ -124,9 +124,11 @@ class SparkJobsTest {
 
         // partition 1 fails in its first attempt after writing its first batch; Spark retries it
         System.setProperty(FaultInjection.PROPERTY, "1");
+        int failures = FaultInjection.injected();
         Path three = tmp.resolve("three");
         assertEquals(0, run(concat(base, "--code-path", three.toString(), "--spark-master", "local[2,2]", "--partitions", "3")), err.toString());
         System.clearProperty(FaultInjection.PROPERTY);
+        assertEquals(failures + 1, FaultInjection.injected(), "one injected failure, then a successful retry");
         assertSameFiles(plain, three);
         assertFalse(Files.exists(three.resolve("_temporary")), "no temporary files left");
         assertRecorded(three, "local[2,2]", 3);
@@ -159,10 +161,12 @@ class SparkJobsTest {
         assertSameFiles(plain, one);
 
         System.setProperty(FaultInjection.PROPERTY, "2");
+        int failures = FaultInjection.injected();
         Path three = tmp.resolve("three");
         assertEquals(0, run(concat(base, "--out", three.toString(), "--spark-master", "local[2,2]", "--partitions", "3",
                 "--engine", "onnx")), err.toString());
         System.clearProperty(FaultInjection.PROPERTY);
+        assertEquals(failures + 1, FaultInjection.injected(), "one injected failure, then a successful retry");
         // the ONNX Runtime engine draws the same tokens as DJL; images decode from the tokens
         assertSameFiles(plain, three);
         assertRecorded(three, "local[2,2]", 3);
