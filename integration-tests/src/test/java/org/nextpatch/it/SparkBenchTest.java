@@ -50,6 +50,8 @@ class SparkBenchTest {
 
     /** Plain, local[1], local[2] times of one job; {@code out} names the output flag, "" for none. */
     private static double[] three(Path dir, String[] base, String outFlag) {
+        // warm-up: the JVM's first run of a job pays for class loading, JIT and the engines' start
+        time(outFlag.isEmpty() ? base : concat(base, outFlag, dir.resolve("warmup" + System.nanoTime()).toString()));
         double[] t = new double[3];
         String[][] modes = {{}, {"--spark-master", "local[1]", "--partitions", "4"}, {"--spark-master", "local[2]", "--partitions", "4"}};
         for (int m = 0; m < 3; m++) {
@@ -100,6 +102,10 @@ class SparkBenchTest {
         rows.add(row("extract-codes (fixture VQ, 16 px, batch 32)", nExtract + " images", te));
         rows.add(row("sample (gpt-small.json, 64 tokens, cfg 2, batch 32, DJL)", nSample + " images", ts));
         rows.add(row("evaluate (feature net, 32 px, batch 100)", 2 * nEval + " images", tv));
+        rows.add("");
+        rows.add(String.format(Locale.ROOT, "Load average at the end: %.1f on %d cores.",
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                Runtime.getRuntime().availableProcessors()));
         String table = String.join("\n", rows) + "\n";
         System.out.println(table);
         Files.writeString(dir.getParent().resolve("spark-bench.md"), table);
