@@ -111,6 +111,50 @@ class SparkBenchTest {
         Files.writeString(dir.getParent().resolve("spark-bench.md"), table);
     }
 
+    /**
+     * The CPU cost per image of extraction's input side (JPEG decode, ADM crop, crops, float CHW) at
+     * ImageNet-like size, one thread: the measured term of the ImageNet cost model in docs/benchmarks.md.
+     */
+    @Test
+    void imageNetDecodeCost() throws Exception {
+        Path dir = Files.createTempDirectory(Files.createDirectories(Path.of(System.getProperty("npp.bench.spark"))), "jpeg");
+        Random r = new Random(1);
+        int n = 40;
+        for (int k = 0; k < n; k++) {
+            java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(500, 375, java.awt.image.BufferedImage.TYPE_INT_RGB);
+            for (int y = 0; y < 375; y++) {
+                for (int x = 0; x < 500; x++) {
+                    int v = Math.max(0, Math.min(255, (int) (128 + 60 * Math.sin(x / 17.0 + k) * Math.cos(y / 23.0)) + r.nextInt(30)));
+                    img.setRGB(x, y, (v << 16) | ((255 - v) << 8) | (v / 2));
+                }
+            }
+            javax.imageio.ImageIO.write(img, "jpg", dir.resolve(k + ".jpg").toFile());
+        }
+        List<String> lines = new ArrayList<>();
+        for (int size : new int[]{256, 384}) {
+            for (boolean ten : new boolean[]{false, true}) {
+                org.nextpatch.data.CodeExtractor.Settings s = new org.nextpatch.data.CodeExtractor.Settings(size, ten, 1.1, dir, 8);
+                float[] buf = new float[s.augmentations() * 3 * size * size];
+                double ms = 0;
+                for (int rep = 0; rep < 4; rep++) {
+                    long t0 = System.nanoTime();
+                    for (int k = 0; k < n; k++) {
+                        org.nextpatch.io.Images.Rgb[] c = org.nextpatch.data.CodeExtractor.augment(
+                                org.nextpatch.io.Images.readRgb(dir.resolve(k + ".jpg")), s);
+                        for (int i = 0; i < c.length; i++) {
+                            org.nextpatch.data.CodeExtractor.toChw(c[i], buf, i * 3 * size * size);
+                        }
+                    }
+                    ms = (System.nanoTime() - t0) / 1e6 / n;
+                }
+                lines.add(String.format(Locale.ROOT, "| 500x375 JPEG -> S=%d, %s | %.1f ms |", size, ten ? "ten crops" : "centre + flip", ms));
+            }
+        }
+        String table = "| decode + crop + normalise, one thread (4th pass) | per image |\n|---|---|\n" + String.join("\n", lines) + "\n";
+        System.out.println(table);
+        Files.writeString(dir.getParent().resolve("decode-cost.md"), table);
+    }
+
     private static String row(String job, String items, double[] t) {
         return String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f | %.2f | %.2f |", job, items, t[0], t[1], t[2], t[1] / t[2], t[2] / t[0]);
     }

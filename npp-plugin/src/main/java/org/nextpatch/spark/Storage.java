@@ -185,8 +185,8 @@ public final class Storage {
         Path dst = path(uri);
         Path tmp = new Path(path(tmpDirUri), attempt + "-" + dst.getName());
         if (isLocal(uri) && isLocal(tmpDirUri)) {
-            // local files through java.nio: Hadoop's local file system costs milliseconds per file
-            // (measured 4 ms per create + rename, against 0.1 ms here), and there are two files per image
+            // local files through java.nio: through Hadoop's local file system, writing 2,000 code and
+            // label files took 8.5 s of a 17 s local[1] extraction (about 4 ms per create + rename)
             java.nio.file.Path t = local(tmp.toUri().toString());
             try {
                 Files.write(t, data);
