@@ -143,15 +143,7 @@ class SparkJobsTest {
 
     @Test
     void sampleWritesTheSameTokensAndImages(@TempDir Path tmp) throws Exception {
-        // a tiny GPT whose vocabulary is the fixture tokenizer's codebook: 4x4 tokens -> 8x8 images
-        GptConfig cfg = new GptConfig(32, 2, 2, 64, 10, 16, 1, 64, null, 1e-5, 10000, 0, 0, 0, 0, 0);
-        Path ckpt = tmp.resolve("gpt.pt");
-        TorchCheckpoint.save(ckpt, Map.of("model", new java.util.LinkedHashMap<String, Object>(GptWeights.init(cfg, 5))));
-        Path cfgFile = tmp.resolve("gpt.json");
-        Files.writeString(cfgFile, cfg.toJson().toString());
-        String[] base = {"sample", "--gpt-ckpt", ckpt.toString(), "--gpt-config", cfgFile.toString(), "--downsample-size", "2",
-                "--device", "cpu", "--num-samples", "20", "--batch-size", "4", "--cfg-scale", "2", "--seed", "7",
-                "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(), "--vq-config", FIXTURE.resolve("vq-config.json").toString()};
+        String[] base = tinySampleArgs(tmp, 20);
         Path plain = tmp.resolve("plain");
         assertEquals(0, run(concat(base, "--out", plain.toString())), err.toString());
         assertEquals(20 + 4, files(plain).size(), "20 PNGs, tokens.npy, labels.npy, samples.npz, grid.png");
@@ -207,6 +199,69 @@ class SparkJobsTest {
             b[i] = (byte) (lo + r.nextInt(hi - lo));
         }
         return Tensor.ofBytes(DType.UINT8, new long[]{n, 32, 32, 3}, b);
+    }
+
+    /** Shared storage without a cluster: the same jobs through a non-local Hadoop scheme. */
+    @Test
+    void hadoopPathsGiveTheSameFiles(@TempDir Path tmp) throws Exception {
+        org.apache.hadoop.conf.Configuration.addDefaultResource("npp-test-hadoop-site.xml");
+        // an image folder of PNGs in three classes, as torchvision's ImageFolder lays it out
+        Path folder = tmp.resolve("images");
+        FashionMnistFiles fm = FashionMnistFiles.copyShipped(tmp.resolve("fashion"));
+        org.nextpatch.data.IdxImages idx = org.nextpatch.data.IdxImages.read(fm.testImages(), fm.testLabels()).limit(12);
+        for (int i = 0; i < 12; i++) {
+            Path dir = folder.resolve("class" + (i % 3)).resolve(i % 2 == 0 ? "" : "sub");
+            Files.createDirectories(dir);
+            org.nextpatch.io.Images.writePng(dir.resolve(String.format("img%02d.png", i)), idx.read(i));
+        }
+        String[] base = {"extract-codes", "--vq-config", FIXTURE.resolve("vq-config.json").toString(), "--device", "cpu",
+                "--image-size", "8", "--batch-size", "2"};
+        Path plain = tmp.resolve("plain");
+        assertEquals(0, run(concat(base, "--data-path", folder.toString(), "--code-path", plain.toString(),
+                "--vq-ckpt", FIXTURE.resolve("vq.pt").toString())), err.toString());
+        Path remote = tmp.resolve("remote");
+        assertEquals(0, run(concat(base, "--data-path", "nppfs://" + folder.toAbsolutePath(),
+                "--vq-ckpt", "nppfs://" + FIXTURE.resolve("vq.pt").toAbsolutePath().normalize(),
+                "--code-path", "nppfs://" + remote.toAbsolutePath(), "--spark-master", "local[2]", "--partitions", "3")), err.toString());
+        assertSameFiles(plain, remote);
+        assertRecorded(remote, "local[2]", 3);
+
+        // evaluate reads its archives and model through Hadoop (copied to the executor's disk)
+        Path model = tmp.resolve("f.onnx");
+        try (FeatureNet net = new FeatureNet(10, 3)) {
+            net.exportOnnx(model, List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"));
+        }
+        Random r = new Random(5);
+        Npz.write(tmp.resolve("ref.npz"), Map.of("arr_0", images(r, 20, 0, 256)));
+        Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 20, 30, 220)));
+        assertEquals(0, run("evaluate", tmp.resolve("ref.npz").toString(), tmp.resolve("sam.npz").toString(),
+                "--feature-model", model.toString(), "--batch-size", "8"), err.toString());
+        String want = out.toString();
+        assertEquals(0, run("evaluate", "nppfs://" + tmp.resolve("ref.npz").toAbsolutePath(), "nppfs://" + tmp.resolve("sam.npz").toAbsolutePath(),
+                "--feature-model", "nppfs://" + model.toAbsolutePath(), "--batch-size", "8",
+                "--spark-master", "local[2]", "--partitions", "2"), err.toString());
+        assertEquals(want, out.toString());
+
+        // sample writes its PNGs, parts and merged files through Hadoop
+        String[] sample = tinySampleArgs(tmp, 8);
+        Path splain = tmp.resolve("splain");
+        assertEquals(0, run(concat(sample, "--out", splain.toString())), err.toString());
+        Path sremote = tmp.resolve("sremote");
+        assertEquals(0, run(concat(sample, "--out", "nppfs://" + sremote.toAbsolutePath(), "--spark-master", "local[2]",
+                "--partitions", "2")), err.toString());
+        assertSameFiles(splain, sremote);
+    }
+
+    /** A tiny GPT whose vocabulary is the fixture tokenizer's codebook (4x4 tokens -> 8x8 images), as sample flags. */
+    private static String[] tinySampleArgs(Path tmp, int n) throws Exception {
+        GptConfig cfg = new GptConfig(32, 2, 2, 64, 10, 16, 1, 64, null, 1e-5, 10000, 0, 0, 0, 0, 0);
+        Path ckpt = tmp.resolve("gpt.pt");
+        TorchCheckpoint.save(ckpt, Map.of("model", new java.util.LinkedHashMap<String, Object>(GptWeights.init(cfg, 5))));
+        Path cfgFile = tmp.resolve("gpt.json");
+        Files.writeString(cfgFile, cfg.toJson().toString());
+        return new String[]{"sample", "--gpt-ckpt", ckpt.toString(), "--gpt-config", cfgFile.toString(), "--downsample-size", "2",
+                "--device", "cpu", "--num-samples", String.valueOf(n), "--batch-size", "4", "--cfg-scale", "2", "--seed", "7",
+                "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(), "--vq-config", FIXTURE.resolve("vq-config.json").toString()};
     }
 
     @Test

@@ -86,7 +86,14 @@ public final class SparkExtract {
 
     /** Runs the extraction on {@code spark}. */
     public static Result run(SparkRunner spark, Spec spec) {
+        // the settings' own checks, before any work
         new CodeExtractor.Settings(spec.imageSize(), spec.tenCrop(), spec.cropRange(), java.nio.file.Path.of("."), spec.batchSize());
+        if (spec.vqConfigJson() != null) {
+            int f = VqConfig.fromJson(Json.parse(spec.vqConfigJson())).downsample();
+            if (spec.imageSize() % f != 0) {
+                throw new NppException("--image-size " + spec.imageSize() + " is not a multiple of the tokenizer's downsampling " + f);
+            }
+        }
         String data = Storage.qualify(spec.dataPath());
         String codePath = Storage.qualify(spec.codePath());
         String vq = Storage.qualify(spec.vqCkpt());
