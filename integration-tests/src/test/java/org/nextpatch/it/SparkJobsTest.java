@@ -294,5 +294,29 @@ class SparkJobsTest {
         lines = err.toString().lines().filter(l -> l.startsWith("npp")).toList();
         assertEquals(1, lines.size(), err.toString());
         assertTrue(lines.get(0).contains("--image-size 9 is not a multiple of the tokenizer's downsampling 2"), lines.get(0));
+
+        // the flags' misfit is found before Spark runs anything
+        rc = run("sample", "--gpt-ckpt", FIXTURE.resolve("gpt.pt").toString(), "--gpt-config", FIXTURE.resolve("gpt-config.json").toString(),
+                "--device", "cpu", "--classes", "1,2", "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(),
+                "--vq-config", FIXTURE.resolve("vq-config.json").toString(), "--out", tmp.resolve("s").toString(),
+                "--spark-master", "local[1,2]");
+        assertEquals(1, rc, err.toString());
+        lines = err.toString().lines().filter(l -> l.startsWith("npp")).toList();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.get(0).contains("codebook of 64 codes, but the GPT's vocabulary is 256"), lines.get(0));
+        assertFalse(err.toString().contains("\tat "), "no stack trace: " + err);
+
+        // a task that fails in every attempt (local[1]: one attempt) ends the command with one line
+        System.setProperty(FaultInjection.PROPERTY, "0");
+        rc = run("extract-codes", "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(), "--device", "cpu", "--image-size", "8",
+                "--data-path", tmp.resolve("fashion/t10k-images-idx3-ubyte.gz").toString(),
+                "--labels-path", tmp.resolve("fashion/t10k-labels-idx1-ubyte.gz").toString(), "--limit", "4",
+                "--vq-config", FIXTURE.resolve("vq-config.json").toString(), "--code-path", tmp.resolve("out2").toString(),
+                "--spark-master", "local[1]");
+        System.clearProperty(FaultInjection.PROPERTY);
+        assertEquals(1, rc, err.toString());
+        lines = err.toString().lines().filter(l -> l.startsWith("npp")).toList();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.get(0).contains("Spark job failed") && lines.get(0).contains("injected failure"), lines.get(0));
     }
 }

@@ -100,6 +100,18 @@ public final class SparkSample {
         if (vq != null) {
             Storage.requireFile(vq, "--vq-ckpt");
         }
+        if (spec.vqConfigJson() != null) {
+            // the flags' fit, before any work (the tasks check again against the checkpoint's own configuration)
+            VqConfig v = VqConfig.fromJson(Json.parse(spec.vqConfigJson()));
+            GptConfig g = GptConfig.fromJson(Json.parse(spec.gptConfigJson()));
+            if (v.codebookSize() != g.vocabSize()) {
+                throw new NppException("--vq-ckpt " + vq + ": codebook of " + v.codebookSize() + " codes, but the GPT's vocabulary is " + g.vocabSize());
+            }
+            if (v.downsample() != spec.downsample()) {
+                throw new NppException("--vq-ckpt " + vq + ": the tokenizer downsamples by " + v.downsample()
+                        + " but --downsample-size is " + spec.downsample());
+            }
+        }
         String out = Storage.qualify(spec.out());
         Job job = new Job(spec, gpt, Storage.sha256(gpt, "--gpt-ckpt"), vq, vq == null ? null : Storage.sha256(vq, "--vq-ckpt"), out);
         int n = spec.labels().length;
