@@ -169,6 +169,28 @@ class ServeTest {
         }
     }
 
+    /** The demo writes its graphs without manifest.json: the configurations come from the graphs' metadata. */
+    @Test
+    void exportWithoutManifestIsServedFromGraphMetadata() throws Exception {
+        Path bare = tmp.resolve("bare");
+        java.nio.file.Files.createDirectories(bare);
+        for (String f : List.of("gpt-generate.onnx", "vq-decoder.onnx")) {
+            java.nio.file.Files.copy(fx.onnx.resolve(f), bare.resolve(f));
+        }
+        org.nextpatch.serve.ServedModel m = org.nextpatch.serve.ServedModel.open(bare, null);
+        assertEquals(fx.gpt.toJson(), m.gpt().toJson());
+        assertEquals(fx.imageSize, m.imageSize());
+        assertEquals(null, m.classNames());
+        try (NppServer s = new NppServer(m, new org.nextpatch.serve.OnnxEngine(m, org.nextpatch.onnx.OnnxSampler.Options.cpu()),
+                ServeFixture.options().withPort(0)).start()) {
+            checkCase(fx.post(s, body(CASES.get(0), "both")), 0);
+            HttpResponse<String> named = fx.post(s, "{\"classes\": [\"three\"]}");
+            assertEquals(400, named.statusCode(), "no class names known: names are refused");
+            JsonNode d = ServeFixture.JSON.readTree(fx.get(s, "/v1/model").body());
+            assertTrue(d.get("export").get("source").asText().contains("graph metadata"), d.toString());
+        }
+    }
+
     @Test
     void badRequestsAre400NamingTheField() throws Exception {
         String[][] cases = {
