@@ -5,6 +5,7 @@ import org.nextpatch.serve.NppServer;
 import org.nextpatch.serve.OnnxEngine;
 import org.nextpatch.serve.ServeOptions;
 import org.nextpatch.serve.ServedModel;
+import org.nextpatch.util.NppException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -74,7 +75,12 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        ServeOptions options = new ServeOptions(host, port, maxBatch, batchWindowMs, queue, timeoutMs, maxClasses, maxBodyBytes, classNames);
+        ServeOptions options;
+        try {
+            options = new ServeOptions(host, port, maxBatch, batchWindowMs, queue, timeoutMs, maxClasses, maxBodyBytes, classNames);
+        } catch (NppException e) {
+            throw new NppCommand.UsageException(e.getMessage());
+        }
         ServedModel model = ServedModel.open(onnxDir, options.classNames());
         NppServer server = new NppServer(model, new OnnxEngine(model, new OnnxSampler.Options(
                 OnnxSampleEngine.onnxDevice(device), onnxThreads, 0, null)), options).start();
