@@ -86,8 +86,13 @@ public final class ServeCommand implements Callable<Integer> {
                 OnnxSampleEngine.onnxDevice(device), onnxThreads, 0, null)), options).start();
         Runnable stop = () -> new Thread(() -> server.shutdown(timeoutMs), "npp-serve-shutdown").start();
         // SIGTERM / Ctrl-C: drain and return normally (exit 0) instead of the JVM's default exit 143/130
-        Signal.handle(new Signal("TERM"), s -> stop.run());
-        Signal.handle(new Signal("INT"), s -> stop.run());
+        for (String sig : new String[]{"TERM", "INT"}) {
+            try {
+                Signal.handle(new Signal(sig), s -> stop.run());
+            } catch (IllegalArgumentException e) {
+                // no such signal on this platform: the JVM's default handling stays
+            }
+        }
         PrintWriter out = spec.commandLine().getOut();
         out.println("serving " + onnxDir + " on " + server.url() + "/ (POST /v1/generate, GET /v1/model, /healthz, /metrics; "
                 + "SIGTERM or Ctrl-C stops)");
