@@ -57,11 +57,18 @@ class ServeBenchmark {
             } else {
                 name = p.getParent().getFileName() + "/" + name;
             }
+            if (target.endsWith(".json")) {
+                dir.toFile().deleteOnExit();
+                for (java.io.File f : dir.toFile().listFiles()) {
+                    f.deleteOnExit();   // deleted last-registered-first: files before their folder
+                }
+            }
             ServedModel model = ServedModel.open(dir, null);
             GptConfig c = model.gpt();
             md.append(String.format(Locale.ROOT, "%n%s (dim %d, %d layers, %d tokens, vocabulary %d), %d single-image requests per row, "
                     + "cfg_scale 4, tokens only:%n%n", name, c.dim(), c.nLayer(), c.blockSize(), c.vocabSize(), REQUESTS));
-            md.append("| server | clients | images/s | p50 latency (ms) | p99 latency (ms) | mean batch |\n|---|---|---|---|---|---|\n");
+            md.append("| server | clients | images/s | p50 latency (ms) | p99 latency (ms) | mean batch | images per CPU-second |\n"
+                    + "|---|---|---|---|---|---|---|\n");
             for (int batch : new int[]{1, 32}) {
                 ServeOptions o = ServeOptions.defaults().withPort(0).withBatching(batch, batch == 1 ? 0 : 5, 256);
                 try (NppServer s = new NppServer(model, new OnnxEngine(model, OnnxSampler.Options.cpu()), o).start()) {
@@ -71,9 +78,9 @@ class ServeBenchmark {
                         double beforeN = batchCount(s);
                         double[] r = run(s, c.numClasses(), clients, REQUESTS);
                         double meanBatch = (batchSum(s) - before) / Math.max(1, batchCount(s) - beforeN);
-                        md.append(String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.1f | %.1f |%n",
+                        md.append(String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |%n",
                                 batch == 1 ? "no batching (`--max-batch 1`)" : "batching (`--max-batch 32 --batch-window-ms 5`)",
-                                clients, r[0], r[1], r[2], meanBatch));
+                                clients, r[0], r[1], r[2], meanBatch, r[3]));
                     }
                 }
             }
@@ -83,10 +90,13 @@ class ServeBenchmark {
         Files.writeString(Path.of("target", "serve-bench.md"), md.toString());
     }
 
-    /** {images/s, p50 ms, p99 ms} of {@code total} requests from {@code clients} closed-loop clients. */
+    /** {images/s, p50 ms, p99 ms, images per CPU-second of this process} of {@code total} requests from {@code clients} closed-loop clients. */
     static double[] run(NppServer s, int numClasses, int clients, int total) throws Exception {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
         AtomicInteger next = new AtomicInteger();
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long cpu0 = os.getProcessCpuTime();
         double[] lat = new double[total];
         ExecutorService pool = Executors.newFixedThreadPool(clients);
         long t0 = System.nanoTime();
@@ -113,8 +123,9 @@ class ServeBenchmark {
             pool.shutdownNow();
         }
         double secs = (System.nanoTime() - t0) / 1e9;
+        double cpu = (os.getProcessCpuTime() - cpu0) / 1e9;
         Arrays.sort(lat);
-        return new double[]{total / secs, lat[(int) Math.floor(0.5 * (total - 1))], lat[(int) Math.ceil(0.99 * (total - 1))]};
+        return new double[]{total / secs, lat[(int) Math.floor(0.5 * (total - 1))], lat[(int) Math.ceil(0.99 * (total - 1))], total / cpu};
     }
 
     private static double batchSum(NppServer s) throws Exception {
