@@ -98,6 +98,18 @@ class PlaygroundBrowserTest {
                 assertEquals("seven", driver.findElement(By.cssSelector("#results .row h2")).getText());
                 String status = driver.findElement(By.id("status")).getText();
                 assertTrue(status.matches("3 image\\(s\\) in [0-9.]+ s on the server .*seed 11"), status);
+
+                // re-roll: a new seed in the box and a new grid generated with it
+                String firstSrc = imgs.get(0).getAttribute("src");
+                driver.findElement(By.id("reroll")).click();
+                until(() -> {
+                    String st = driver.findElement(By.id("status")).getText();
+                    String sd = driver.findElement(By.id("seed")).getAttribute("value");
+                    return !sd.equals("11") && st.endsWith("seed " + sd)
+                            && driver.findElements(By.cssSelector("#results img.sample")).size() == 3;
+                }, () -> "a re-rolled generation (status: " + driver.findElement(By.id("status")).getText() + ")");
+                assertTrue(!firstSrc.equals(driver.findElements(By.cssSelector("#results img.sample")).get(0).getAttribute("src")),
+                        "another seed, other images");
             } finally {
                 // kept for people to look at, also when the test fails
                 ((JavascriptExecutor) driver).executeScript("window.scrollTo(0, 0)");

@@ -107,8 +107,12 @@
     out.setAttribute('data-done', String(Date.now()));
   }
 
+  // Re-roll: a new random seed, and the same request again with it when classes are picked.
   $('reroll').addEventListener('click', function () {
     $('seed').value = String(Math.floor(Math.random() * 2147483647));
+    if (model && chosenClasses().length > 0 && !$('generate').disabled) {
+      $('controls').requestSubmit($('generate'));
+    }
   });
   $('controls').addEventListener('submit', generate);
   loadModel();
