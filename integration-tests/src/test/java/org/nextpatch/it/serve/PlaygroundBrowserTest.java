@@ -28,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The playground in headless Chromium (Debian's {@code chromium} and {@code chromium-driver}, which
- * {@code .ci/run} installs; Selenium is pointed at them and never downloads a driver): load the page,
+ * {@code .ci/run} installs; Selenium is given both paths, so its driver finder takes them as they are
+ * and never runs Selenium Manager, which would download one): load the page,
  * pick a class, generate, and check the grid holds decoded PNGs of the model's size. Keeps a
  * screenshot in {@code target/playground.png}.
  */
