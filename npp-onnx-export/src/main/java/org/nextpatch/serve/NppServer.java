@@ -297,6 +297,7 @@ public final class NppServer implements AutoCloseable {
             return;
         }
         draining = true;
+        LOG.info("stopping: no new requests; answering {} in flight ({} waiting for a batch)", inFlight.get(), batcher.waiting());
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMs);
         while (inFlight.get() > 0 && System.nanoTime() < deadline) {
             try {

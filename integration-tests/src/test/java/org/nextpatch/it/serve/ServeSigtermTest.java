@@ -79,6 +79,10 @@ class ServeSigtermTest {
             assertTrue(p.waitFor(2, TimeUnit.MINUTES), "the server exits after SIGTERM");
             assertEquals(0, p.exitValue(), Files.readString(err));
             assertEquals("stopped", rest.strip());
+            String log = Files.readString(err);
+            assertTrue(log.contains("stopping: no new requests"), log);
+            // how much was still in flight when the signal landed (informational: not forced here)
+            log.lines().filter(l -> l.contains("stopping:")).forEach(System.out::println);
         } finally {
             p.destroyForcibly();
         }
