@@ -28,6 +28,7 @@ import java.io.PrintWriter;
                 ExtractCodesCommand.class,
                 TrainVqCommand.class,
                 ExportOnnxCommand.class,
+                ImportCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
                 DoctorCommand.class,
