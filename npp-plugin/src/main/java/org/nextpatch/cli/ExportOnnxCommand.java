@@ -28,19 +28,23 @@ import java.util.Map;
                 + "in one Loop), vq-decoder.onnx, and manifest.json.")
 public final class ExportOnnxCommand implements Runnable {
 
-    /** Where the GPT configuration comes from. */
-    static final class GptSource {
+    /** Where the GPT configuration of a checkpoint comes from. */
+    static final class SizeFlags {
         @Option(names = "--gpt-model", paramLabel = "NAME", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
         String model;
         @Option(names = "--gpt-config", paramLabel = "FILE", description = "JSON file with upstream ModelArgs field names.")
         Path config;
     }
 
-    @Option(names = "--gpt-ckpt", paramLabel = "FILE", required = true, description = "GPT checkpoint (.pt, upstream layout).")
+    @Option(names = "--gpt-ckpt", paramLabel = "FILE", description = "GPT checkpoint (.pt, upstream layout).")
     Path gptCkpt;
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    GptSource source;
+    @Option(names = "--tribuo-model", paramLabel = "FILE",
+            description = "Instead of --gpt-ckpt and a size: a Tribuo NPP model file (from 'npp import' or the Tribuo API); its provenance goes into the manifest.")
+    Path tribuoModel;
+
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    SizeFlags size;
 
     @Option(names = "--image-size", paramLabel = "S", defaultValue = "256", description = "Image size for --gpt-model (default ${DEFAULT-VALUE}).")
     int imageSize;
@@ -77,8 +81,16 @@ public final class ExportOnnxCommand implements Runnable {
         if (vqConfig != null && vqCkpt == null) {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
-        GptConfig cfg = gptConfig(source.model, source.config, imageSize, downsample, codebookSize, numClasses);
-        Map<String, Tensor> gptWeights = loadWeights(gptCkpt, "--gpt-ckpt", ema);
+        GptSource source = GptSource.of(gptCkpt, ema, tribuoModel, size != null);
+        GptConfig cfg;
+        if (source.isTribuoModel()) {
+            cfg = source.modelConfig();
+        } else if (size == null) {
+            throw new NppCommand.UsageException("--gpt-ckpt needs --gpt-model NAME or --gpt-config FILE");
+        } else {
+            cfg = gptConfig(size.model, size.config, imageSize, downsample, codebookSize, numClasses);
+        }
+        Map<String, Tensor> gptWeights = source.weights();
         VqConfig vq = null;
         Map<String, Tensor> vqWeights = null;
         if (vqCkpt != null) {
@@ -87,10 +99,7 @@ public final class ExportOnnxCommand implements Runnable {
             vq = VqModel.configFor(root, vqConfig == null ? null : VqConfig.fromJson(vqConfig));
             vqWeights = select(root, vqCkpt, "--vq-ckpt", false);
         }
-        Map<String, String> prov = new LinkedHashMap<>();
-        prov.put("gpt_ckpt", gptCkpt.toAbsolutePath().toString());
-        prov.put("gpt_ckpt_bytes", Long.toString(size(gptCkpt)));
-        prov.put("gpt_weights", ema ? "ema" : "model");
+        Map<String, String> prov = new LinkedHashMap<>(source.provenance());
         if (vqCkpt != null) {
             prov.put("vq_ckpt", vqCkpt.toAbsolutePath().toString());
             prov.put("vq_ckpt_bytes", Long.toString(size(vqCkpt)));

@@ -4,23 +4,27 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.model.Gpt;
-import org.nextpatch.util.NppException;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 
 /**
- * The GPT flags shared by {@code forward}, {@code score} and {@code sample} (upstream flag names):
- * the checkpoint, the model size (a name or a JSON config), the image geometry, EMA weights and the
- * device. Model configurations built here have every dropout off (inference).
+ * The GPT flags shared by {@code forward}, {@code score}, {@code sample} and {@code import} (upstream
+ * flag names): the checkpoint, the model size (a name or a JSON config), the image geometry, EMA
+ * weights and the device; or, instead of a checkpoint and its size, a Tribuo NPP model file
+ * ({@code --tribuo-model}, see {@link GptSource}). Model configurations built here have every
+ * dropout off (inference).
  */
 public final class GptOptions {
 
-    @Option(names = "--gpt-ckpt", required = true, paramLabel = "FILE",
+    @Option(names = "--gpt-ckpt", paramLabel = "FILE",
             description = "LlamaGen/NPP GPT checkpoint (torch.save zip): {\"model\": ...}, {\"ema\": ...}, module, state_dict or a raw state dict.")
     Path ckpt;
+
+    @Option(names = "--tribuo-model", paramLabel = "FILE",
+            description = "Instead of --gpt-ckpt and a size: a Tribuo NPP model file (from 'npp import' or the Tribuo API), which carries its configuration.")
+    Path tribuoModel;
 
     @Option(names = "--gpt-model", paramLabel = "NAME", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
     String model;
@@ -53,28 +57,36 @@ public final class GptOptions {
     String device;
 
     private GptConfig config;
+    private GptSource source;
+
+    /** Where the weights come from: {@code --gpt-ckpt} or {@code --tribuo-model}. */
+    GptSource source() {
+        if (source == null) {
+            source = GptSource.of(ckpt, useEma, tribuoModel, model != null || configFile != null);
+        }
+        return source;
+    }
 
     /** The model configuration (dropouts off), validated against the image geometry. */
     public GptConfig config() {
         if (config != null) {
             return config;
         }
-        if ((model == null) == (configFile == null)) {
-            throw new NppCommand.UsageException("give exactly one of --gpt-model NAME or --gpt-config FILE");
-        }
         if (downsample <= 0) {
             throw new NppCommand.UsageException("--downsample-size must be positive, got " + downsample);
         }
+        if (source().isTribuoModel()) {
+            GptConfig c = source().modelConfig();
+            checkImageSize(c, "--tribuo-model " + tribuoModel);
+            config = c;
+            return config;
+        }
+        if ((model == null) == (configFile == null)) {
+            throw new NppCommand.UsageException("give exactly one of --gpt-model NAME or --gpt-config FILE");
+        }
         if (configFile != null) {
             GptConfig c = GptConfig.fromJson(configFile).withoutDropout();
-            if (imageSize != null) {
-                int t = GptConfig.blockSizeFor(imageSize, downsample);
-                if (t != c.blockSize()) {
-                    throw new NppCommand.UsageException("--image-size " + imageSize + " with --downsample-size " + downsample
-                            + " gives " + t + " tokens, but --gpt-config " + configFile + " has block_size " + c.blockSize()
-                            + " (image size " + c.gridSide() * downsample + ")");
-                }
-            }
+            checkImageSize(c, "--gpt-config " + configFile);
             config = c;
         } else {
             if (codebookSize <= 0 || numClasses <= 0) {
@@ -86,18 +98,26 @@ public final class GptOptions {
         return config;
     }
 
+    private void checkImageSize(GptConfig c, String what) {
+        if (imageSize != null) {
+            int t = GptConfig.blockSizeFor(imageSize, downsample);
+            if (t != c.blockSize()) {
+                throw new NppCommand.UsageException("--image-size " + imageSize + " with --downsample-size " + downsample
+                        + " gives " + t + " tokens, but " + what + " has block_size " + c.blockSize()
+                        + " (image size " + c.gridSide() * downsample + ")");
+            }
+        }
+    }
+
     /** The image size in pixels: given, or implied by the configuration's token grid. */
     public int imageSize() {
         return imageSize != null ? imageSize : config().gridSide() * downsample;
     }
 
-    /** Loads the checkpoint into a model on the chosen device. */
+    /** Loads the checkpoint (or the Tribuo model's weights) into a model on the chosen device. */
     public Gpt load() {
         GptConfig c = config();
-        if (!Files.isRegularFile(ckpt)) {
-            throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
-        }
-        return Gpt.fromCheckpoint(ckpt, c, useEma, device(device));
+        return new Gpt(c, source().weights(), device(device), source().describe());
     }
 
     /** Resolves {@code --device}: cpu, gpu (the first), gpu:N, or auto. */
