@@ -107,6 +107,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
+    @Mixin
+    SparkOptions spark;
+
     /**
      * A sampling engine: the tokens {@code [N * T]} of images {@code 0..N-1} of a run. The ONNX
      * Runtime engine registers itself in {@link #engine(String)}.
@@ -126,6 +129,9 @@ public final class SampleCommand implements Callable<Integer> {
         SamplingSettings settings = new SamplingSettings(cfgScale, cfgInterval, temperature, topK, topP, greedy);
         GptConfig c = gpt.config();
         long[] labels = labels(c);
+        if (spark.enabled()) {
+            return SparkCommands.sample(this, settings, labels);
+        }
         long[] tokens = engine(engine).sample(labels, settings, seed, batchSize);
         int t = c.blockSize();
         try {
