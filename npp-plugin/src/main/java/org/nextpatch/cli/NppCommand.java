@@ -37,6 +37,7 @@ import java.io.PrintWriter;
                 ForwardCommand.class,
                 ScoreCommand.class,
                 SampleCommand.class,
+                ServeCommand.class,
                 ProvenanceCommand.class,
                 DemoCommand.class,
                 BenchCommand.class,

@@ -109,6 +109,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
+    @Mixin
+    SparkOptions spark;
+
     /**
      * A sampling engine, open for a run: the tokens {@code [b * T]} of images {@code first .. first + b - 1}.
      * Image i's draw depends only on (seed, i), so batches give the same images as one long run.
@@ -138,6 +141,14 @@ public final class SampleCommand implements Callable<Integer> {
         GptConfig c = gpt.config();
         Labels labels = labels(c);
         long n = labels.count();
+        if (spark.enabled()) {
+            // the Spark job partitions an in-memory label array (its results are written per partition)
+            if (n > Integer.MAX_VALUE - 8) {
+                throw new NppCommand.UsageException("--num-samples " + n + " is more than --spark-master takes in one run ("
+                        + (Integer.MAX_VALUE - 8) + ")");
+            }
+            return SparkCommands.sample(this, settings, labels.next((int) n));
+        }
         int t = c.blockSize();
         for (String written : new String[]{"tokens.npy", "labels.npy", "samples.npz", "grid.png"}) {
             Outputs.notAnInput(out.resolve(written), "--out", "--gpt-ckpt", gpt.ckpt, "--tribuo-model", gpt.tribuoModel, "--vq-ckpt", vqCkpt,
