@@ -252,6 +252,8 @@ class ChecksBeforeWorkTest {
         assertEquals(0, first.code(), first.err());
         assertTrue(Files.isRegularFile(codes.resolve("imagenet16_extraction.json")));
         assertRefused(run(extract(data, codes, "--ten-crop")), 1, "--code-path", "other settings", "--ten-crop");
+        // the Spark job checks the same record on the driver, before Spark starts
+        assertRefused(run(extract(data, codes, "--ten-crop", "--spark-master", "local[1]")), 1, "other settings");
         // another tokenizer: same bytes under another name is the same tokenizer; other bytes are not
         Path sameVq = copy("vq.pt");
         Result same = run(extractWith(sameVq, data, codes));
