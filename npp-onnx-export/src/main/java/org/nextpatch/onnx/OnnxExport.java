@@ -100,7 +100,8 @@ public final class OnnxExport {
         }
         ObjectNode prov = m.putObject("provenance");
         prov.put("created", Instant.now().toString());
-        prov.put("producer", "nextpatch " + version());
+        prov.put("producer", "nextpatch " + org.nextpatch.util.BuildInfo.version());
+        prov.put("producer_commit", org.nextpatch.util.BuildInfo.commit());
         provenance.forEach(prov::put);
         Path manifest = dir.resolve(MANIFEST);
         try {
@@ -239,10 +240,5 @@ public final class OnnxExport {
         } catch (NppException e) {
             throw new NppException(dir.resolve(MANIFEST) + ": " + e.getMessage(), e);
         }
-    }
-
-    private static String version() {
-        String v = OnnxExport.class.getPackage().getImplementationVersion();
-        return v == null ? "(development build)" : v;
     }
 }
