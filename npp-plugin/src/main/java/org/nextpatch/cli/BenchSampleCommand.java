@@ -70,7 +70,7 @@ public final class BenchSampleCommand implements Runnable {
     @Option(names = "--top-k", defaultValue = "0", description = "Top-k (default ${DEFAULT-VALUE}).")
     int topK;
 
-    @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime intra-op threads (0 = default).")
+    @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime intra-op threads (0 = the project's setting, NPP_THREADS or its default).")
     int threads;
 
     @Option(names = "--device", defaultValue = "cpu", description = "ONNX Runtime device: cpu, auto, cuda, cuda:N (default ${DEFAULT-VALUE}).")

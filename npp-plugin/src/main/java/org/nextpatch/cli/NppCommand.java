@@ -124,6 +124,7 @@ public final class NppCommand implements Runnable {
         if (System.getProperty("log4j2.configurationFile") == null && System.getProperty("log4j.configurationFile") == null) {
             System.setProperty("log4j2.configurationFile", "classpath:" + LOG_CONFIG);
         }
+        org.nextpatch.model.EngineThreads.apply();
         if (System.getProperty("java.util.logging.manager") == null) {
             System.setProperty("java.util.logging.manager", "org.apache.logging.log4j.jul.LogManager");
         }

@@ -98,7 +98,7 @@ public final class SampleCommand implements Callable<Integer> {
     boolean overwrite;
 
     @Option(names = "--onnx-threads", defaultValue = "0", paramLabel = "N",
-            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = all cores).")
+            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = the project's setting, NPP_THREADS or its default).")
     int onnxThreads;
 
     @Option(names = "--vq-ckpt", paramLabel = "FILE", description = "VQ tokenizer checkpoint: also decode and write images.")
