@@ -30,6 +30,7 @@ import java.io.PrintWriter;
                 ExportOnnxCommand.class,
                 BenchSampleCommand.class,
                 InspectCkptCommand.class,
+                DoctorCommand.class,
                 EvaluateCommand.class,
                 TrainFeatureNetCommand.class,
                 ForwardCommand.class,

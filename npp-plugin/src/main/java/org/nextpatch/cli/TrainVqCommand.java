@@ -6,7 +6,7 @@ import org.nextpatch.data.IdxImages;
 import org.nextpatch.data.ImageFolder;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.model.VqTrainer;
+import org.nextpatch.train.VqTrainer;
 import org.nextpatch.util.NppException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -13,7 +13,7 @@ import org.nextpatch.data.Resample;
 import org.nextpatch.eval.FeatureNet;
 import org.nextpatch.io.Images;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.model.VqTrainer;
+import org.nextpatch.train.VqTrainer;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;

@@ -9,7 +9,7 @@ import com.oracle.labs.mlrg.olcut.util.Pair;
 import org.nextpatch.cli.ProvenanceCommand;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
-import org.nextpatch.model.VqTrainer;
+import org.nextpatch.train.VqTrainer;
 import org.nextpatch.npp.StageSchedule;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tribuo.NppModel;

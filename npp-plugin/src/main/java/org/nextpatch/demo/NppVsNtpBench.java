@@ -18,7 +18,7 @@ import org.nextpatch.data.IdxImages;
 import org.nextpatch.data.LabelledImages;
 import org.nextpatch.eval.FeatureNet;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.model.VqTrainer;
+import org.nextpatch.train.VqTrainer;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;

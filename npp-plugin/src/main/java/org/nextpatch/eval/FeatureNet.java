@@ -11,7 +11,6 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.Blocks;
 import ai.djl.nn.SequentialBlock;
-import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.DefaultTrainingConfig;
@@ -26,6 +25,8 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.data.CodeSampler;
 import org.nextpatch.data.LabelledImages;
+import org.nextpatch.model.Convolutions;
+import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.NdTensors;
 import org.nextpatch.onnx.OnnxGraphBuilder;
 import org.nextpatch.tensor.DType;
@@ -96,10 +97,10 @@ public final class FeatureNet implements AutoCloseable {
     public FeatureNet(int classes, long seed) {
         this.classes = classes;
         trunk = new SequentialBlock()
-                .add(Conv2d.builder().setKernelShape(new Shape(3, 3)).optPadding(new Shape(1, 1)).setFilters(C1).build())
+                .add(Convolutions.block(C1, 3, 1))
                 .add(Activation.reluBlock())
                 .add(Pool.maxPool2dBlock(new Shape(2, 2), new Shape(2, 2)))
-                .add(Conv2d.builder().setKernelShape(new Shape(3, 3)).optPadding(new Shape(1, 1)).setFilters(C2).build())
+                .add(Convolutions.block(C2, 3, 1))
                 .add(Activation.reluBlock())
                 .add(Pool.maxPool2dBlock(new Shape(2, 2), new Shape(2, 2)));
         head = new SequentialBlock()
@@ -139,6 +140,7 @@ public final class FeatureNet implements AutoCloseable {
      */
     public double train(LabelledImages data, int epochs, int batchSize, float learningRate, long seed, boolean augment) {
         checkImages(data);
+        EngineSelfTest.requireCorrectGradients("train-feature-net");
         SplittableRandom rng = new SplittableRandom(seed);
         int n = data.n();
         int steps = (n + batchSize - 1) / batchSize;

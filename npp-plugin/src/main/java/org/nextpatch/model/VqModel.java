@@ -2,12 +2,11 @@ package org.nextpatch.model;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -320,8 +319,24 @@ public final class VqModel implements AutoCloseable {
         return sd;
     }
 
+    /**
+     * A copy of this model with its weights in another floating type, e.g. float64 to check float32
+     * gradients against (inputs must then be of the same type).
+     */
+    public VqModel withDataType(DataType type) {
+        NDManager m = NDManager.newBaseManager(manager.getDevice());
+        LinkedHashMap<String, NDArray> p = new LinkedHashMap<>();
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            NDArray a = e.getValue().toType(type, true);
+            a.attach(m);
+            a.setName(e.getKey());
+            p.put(e.getKey(), a);
+        }
+        return new VqModel(config, m, p);
+    }
+
     /** The manager that owns the weights (per-call managers are made under it). */
-    NDManager parametersManager() {
+    public NDManager parametersManager() {
         return manager;
     }
 
@@ -547,9 +562,7 @@ public final class VqModel implements AutoCloseable {
     }
 
     private NDArray conv(NDArray x, String prefix, int stride, int pad) {
-        NDList out = Conv2d.conv2d(x, param(prefix + ".weight"), param(prefix + ".bias"),
-                new Shape(stride, stride), new Shape(pad, pad), new Shape(1, 1), 1);
-        return out.singletonOrThrow();
+        return Convolutions.conv2d(x, param(prefix + ".weight"), param(prefix + ".bias"), stride, pad);
     }
 
     /**
@@ -564,7 +577,7 @@ public final class VqModel implements AutoCloseable {
         NDArray g = x.reshape(b, VqConfig.NORM_GROUPS, -1);
         long n = g.getShape().get(2);
         NDManager m = x.getManager();
-        NDArray normed = LayerNorm.layerNorm(g, new Shape(n), m.ones(new Shape(n)), m.zeros(new Shape(n)), NORM_EPS)
+        NDArray normed = LayerNorm.layerNorm(g, new Shape(n), m.ones(new Shape(n), x.getDataType()), m.zeros(new Shape(n), x.getDataType()), NORM_EPS)
                 .singletonOrThrow();
         NDArray gamma = param(prefix + ".weight").reshape(1, c, 1, 1);
         NDArray beta = param(prefix + ".bias").reshape(1, c, 1, 1);

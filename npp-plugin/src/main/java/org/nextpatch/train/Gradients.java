@@ -1,6 +1,8 @@
 package org.nextpatch.train;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 
 import java.util.Collection;
 
@@ -56,9 +58,14 @@ public final class Gradients {
         }
     }
 
-    /** Sets every gradient to zero (they accumulate over backward passes until then). */
+    /**
+     * Sets every gradient to zero (they accumulate over backward passes until then) by filling, not
+     * by multiplying: 0 x NaN is NaN, so one bad gradient would otherwise poison the rest of a run.
+     */
     public static void zero(Collection<NDArray> params) {
-        scale(params, 0f);
+        for (NDArray p : params) {
+            JniUtils.zeroGrad((PtNDArray) p);
+        }
     }
 
     /** Whether every gradient is finite (one host sync per parameter; for diagnostics). */

@@ -14,6 +14,7 @@ import org.nextpatch.data.CodeSet;
 import org.nextpatch.io.PickleObject;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.npp.LrSchedule;
 import org.nextpatch.npp.StageSchedule;
@@ -124,6 +125,7 @@ public final class NppTrainingLoop {
                 stepsPerEpoch, batch, java.util.Arrays.toString(stages.tokensPerPatch()),
                 java.util.Arrays.toString(stages.stageEndEpochs()), data.describe());
 
+        EngineSelfTest.requireCorrectGradients("train");
         Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0x1A17, 0));
         Object resumed = cfg.resume() == null ? null : TorchCheckpoint.load(cfg.resume());
         Map<String, Tensor> initial = resumed != null ? StateDicts.select(resumed, false)
@@ -164,6 +166,7 @@ public final class NppTrainingLoop {
                     // The next step's batch is read on a background thread while this one computes;
                     // a batch is a pure function of (seed, step), so prefetching changes nothing.
                     java.util.concurrent.Future<BatchLoader.Batch> next = loader.submit(start);
+                    DivergenceGuard guard = new DivergenceGuard("train", start);
                     for (long step = start; step < limit; step++) {
                         long ts = System.nanoTime();
                         int epoch = (int) (step / stepsPerEpoch);
@@ -181,6 +184,7 @@ public final class NppTrainingLoop {
                             sumGradientsOntoFirst(replicas);
                         }
                         double norm = Gradients.clipGlobalNorm(params.values(), cfg.maxGradNorm());
+                        guard.check(step, loss, norm, params);
                         opt.step(lr);
                         main.zeroGradients();
                         if (ema != null) {
@@ -188,10 +192,6 @@ public final class NppTrainingLoop {
                         }
                         if (replicas.size() > 1) {
                             copyWeightsToReplicas(replicas);
-                        }
-                        if (!Double.isFinite(loss)) {
-                            throw new NppException("training diverged: loss " + loss + " at step " + step
-                                    + " (lower --lr or check the data)");
                         }
                         double secs = (System.nanoTime() - ts) / 1e9;
                         double rate = (double) batch * tokensPerImage / Math.max(secs, 1e-9);

@@ -1,4 +1,4 @@
-package org.nextpatch.model;
+package org.nextpatch.train;
 
 import ai.djl.Device;
 import org.junit.jupiter.api.Test;
@@ -9,6 +9,7 @@ import org.nextpatch.data.CodeExtractor;
 import org.nextpatch.io.Images;
 import org.nextpatch.io.Images.Rgb;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
 
 import java.io.DataOutputStream;

@@ -1,4 +1,4 @@
-package org.nextpatch.model;
+package org.nextpatch.train;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -13,9 +13,9 @@ import org.nextpatch.data.Resample;
 import org.nextpatch.io.Images;
 import org.nextpatch.io.Images.Rgb;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.EngineSelfTest;
+import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
-import org.nextpatch.train.AdamW;
-import org.nextpatch.train.Gradients;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
 
@@ -91,6 +91,7 @@ public final class VqTrainer {
         if (s.imageSize() % f != 0) {
             throw new NppException("--image-size " + s.imageSize() + " is not a multiple of the tokenizer's downsampling " + f);
         }
+        EngineSelfTest.requireCorrectGradients("train-vq");
         Engine.getInstance().setRandomSeed((int) s.seed());
         model.setTraining(true);
         Map<String, NDArray> params = model.parameters();
@@ -105,6 +106,7 @@ public final class VqTrainer {
                 LOG.info("resuming VQ training at step {}", startStep);
             }
             // one generator per step, derived from the seed, so a resumed run draws the same batches
+            DivergenceGuard guard = new DivergenceGuard("train-vq", startStep);
             double first = Double.NaN;
             double windowSum = 0;
             int windowN = 0;
@@ -130,10 +132,7 @@ public final class VqTrainer {
                             used.set((int) c);
                         }
                     }
-                    if (!Double.isFinite(rec + cb + commit)) {
-                        throw new NppException("train-vq: the loss became " + (rec + cb + commit) + " at step " + step
-                                + "; lower --lr");
-                    }
+                    guard.check(step, rec + cb + commit, Gradients.globalNorm(params.values()), params);
                     opt.step(s.lr());
                     Gradients.zero(params.values());
                     windowSum += rec;
