@@ -173,36 +173,55 @@ public final class OnnxSampler implements AutoCloseable {
         if (batchSize < 1) {
             throw new NppException("--batch-size must be positive, got " + batchSize);
         }
-        if (generateSession == null) {
-            generateSession = session(GENERATE);
-        }
         int t = cfg.blockSize();
         long[][] out = new long[classes.length][];
         for (int start = 0; start < classes.length; start += batchSize) {
             int n = Math.min(batchSize, classes.length - start);
             long[] cls = java.util.Arrays.copyOfRange(classes, start, start + n);
-            float[] u = Uniforms.forBatch(seed, firstIndex + start, n, t);
-            Map<String, OnnxTensor> in = new HashMap<>();
-            try {
-                in.put("class_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(cls), new long[]{n}));
-                in.put("uniforms", OnnxTensor.createTensor(env, FloatBuffer.wrap(u), new long[]{n, t}));
-                in.put("cfg_scale", OnnxTensor.createTensor(env, (float) settings.cfgScale()));
-                in.put("cfg_interval", OnnxTensor.createTensor(env, (long) settings.cfgInterval()));
-                in.put("temperature", OnnxTensor.createTensor(env, (float) settings.temperature()));
-                in.put("top_k", OnnxTensor.createTensor(env, (long) settings.topK()));
-                in.put("top_p", OnnxTensor.createTensor(env, (float) settings.topP()));
-                in.put("greedy", OnnxTensor.createTensor(env, settings.greedy()));
-                try (OrtSession.Result r = generateSession.run(in)) {
-                    long[][] tok = (long[][]) r.get("tokens").orElseThrow().getValue();
-                    System.arraycopy(tok, 0, out, start, n);
-                }
-            } catch (OrtException e) {
-                throw new NppException("ONNX Runtime failed running " + dir.resolve(GENERATE) + ": " + e.getMessage(), e);
-            } finally {
-                in.values().forEach(OnnxTensor::close);
-            }
+            long[][] tok = generateRows(cls, Uniforms.forBatch(seed, firstIndex + start, n, t), settings);
+            System.arraycopy(tok, 0, out, start, n);
         }
         return out;
+    }
+
+    /**
+     * One {@code run()} of the {@code Loop} graph with explicit uniforms: row i draws with
+     * {@code uniforms[i*T .. (i+1)*T)}. Rows may come from different runs (the server batches
+     * requests with different seeds); a row's tokens depend only on its class and its uniforms.
+     *
+     * @param classes  class index of each row
+     * @param uniforms row-major [N, T], e.g. {@link Uniforms#forImage} of each row's (seed, index)
+     * @param settings guidance and draw settings (one set for the whole batch: they are graph scalars)
+     * @return tokens [N, T]
+     */
+    public long[][] generateRows(long[] classes, float[] uniforms, SamplingSettings settings) {
+        checkClasses(classes);
+        int n = classes.length;
+        int t = cfg.blockSize();
+        if (uniforms.length != n * t) {
+            throw new IllegalArgumentException("uniforms: expected " + n + " x " + t + " numbers, got " + uniforms.length);
+        }
+        if (generateSession == null) {
+            generateSession = session(GENERATE);
+        }
+        Map<String, OnnxTensor> in = new HashMap<>();
+        try {
+            in.put("class_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(classes), new long[]{n}));
+            in.put("uniforms", OnnxTensor.createTensor(env, FloatBuffer.wrap(uniforms), new long[]{n, t}));
+            in.put("cfg_scale", OnnxTensor.createTensor(env, (float) settings.cfgScale()));
+            in.put("cfg_interval", OnnxTensor.createTensor(env, (long) settings.cfgInterval()));
+            in.put("temperature", OnnxTensor.createTensor(env, (float) settings.temperature()));
+            in.put("top_k", OnnxTensor.createTensor(env, (long) settings.topK()));
+            in.put("top_p", OnnxTensor.createTensor(env, (float) settings.topP()));
+            in.put("greedy", OnnxTensor.createTensor(env, settings.greedy()));
+            try (OrtSession.Result r = generateSession.run(in)) {
+                return (long[][]) r.get("tokens").orElseThrow().getValue();
+            }
+        } catch (OrtException e) {
+            throw new NppException("ONNX Runtime failed running " + dir.resolve(GENERATE) + ": " + e.getMessage(), e);
+        } finally {
+            in.values().forEach(OnnxTensor::close);
+        }
     }
 
     /**

@@ -80,6 +80,7 @@ public final class DemoCommand implements Callable<Integer> {
         Path report = DemoPipeline.run(settings());
         spec.commandLine().getOut().println("demo finished: " + report + " (samples.png, loss.png, checkpoints, ONNX graphs, "
                 + "npp-model.tribuo in " + report.getParent() + ")");
+        spec.commandLine().getOut().println("serve it: ./npp serve --onnx-dir " + report.getParent().resolve("onnx") + " --class-names '" + String.join(",", DemoPipeline.CLASSES) + "'");
         spec.commandLine().getOut().flush();
         return 0;
     }

@@ -6,6 +6,7 @@ import org.nextpatch.eval.OnnxFeatureModel;
 import org.nextpatch.eval.OnnxFeatureModel.Kind;
 import org.nextpatch.util.NppException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -72,12 +73,31 @@ public final class EvaluateCommand implements Callable<Integer> {
             description = "Layout of a 4-D spatial output (default ${DEFAULT-VALUE}, TensorFlow's).")
     String spatialLayout;
 
+    @Mixin
+    SparkOptions spark;
+
     @Override
     public Integer call() {
         if (batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
         }
         boolean featureMode = refFeatures != null || sampleFeatures != null;
+        if (spark.enabled()) {
+            if (featureMode) {
+                throw new NppCommand.UsageException("--spark-master computes image features: give REF.npz SAMPLES.npz, not feature matrices");
+            }
+            if (ref == null || samples == null) {
+                throw new NppCommand.UsageException("give REF.npz and SAMPLES.npz");
+            }
+            if (featureModel == null) {
+                throw new NppCommand.UsageException("--feature-model is required with --spark-master");
+            }
+            if (!spatialLayout.equals("nhwc") && !spatialLayout.equals("nchw")) {
+                throw new NppCommand.UsageException("--spatial-layout must be nhwc or nchw, got " + spatialLayout);
+            }
+            print(SparkCommands.evaluate(this));
+            return 0;
+        }
         if (featureMode) {
             if (refFeatures == null || sampleFeatures == null) {
                 throw new NppCommand.UsageException("--ref-features and --sample-features go together");
@@ -118,7 +138,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void print(AdmEvaluator.Report r) {
+    static void print(AdmEvaluator.Report r) {
         for (String note : r.notes()) {
             System.err.println("note: " + note);
         }

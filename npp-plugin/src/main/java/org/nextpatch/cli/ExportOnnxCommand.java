@@ -28,19 +28,23 @@ import java.util.Map;
                 + "in one Loop), vq-decoder.onnx, and manifest.json.")
 public final class ExportOnnxCommand implements Runnable {
 
-    /** Where the GPT configuration comes from. */
-    static final class GptSource {
+    /** Where the GPT configuration of a checkpoint comes from. */
+    static final class SizeFlags {
         @Option(names = "--gpt-model", paramLabel = "NAME", description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL.")
         String model;
         @Option(names = "--gpt-config", paramLabel = "FILE", description = "JSON file with upstream ModelArgs field names.")
         Path config;
     }
 
-    @Option(names = "--gpt-ckpt", paramLabel = "FILE", required = true, description = "GPT checkpoint (.pt, upstream layout); a training checkpoint records its configuration, a published one needs --gpt-model or --gpt-config.")
+    @Option(names = "--gpt-ckpt", paramLabel = "FILE", description = "GPT checkpoint (.pt, upstream layout); a training checkpoint records its configuration, a published one needs --gpt-model or --gpt-config.")
     Path gptCkpt;
 
+    @Option(names = "--tribuo-model", paramLabel = "FILE",
+            description = "Instead of --gpt-ckpt and a size: a Tribuo NPP model file (from 'npp import' or the Tribuo API); its provenance goes into the manifest.")
+    Path tribuoModel;
+
     @ArgGroup(exclusive = true, multiplicity = "0..1")
-    GptSource source;
+    SizeFlags size;
 
     @Option(names = "--image-size", paramLabel = "S", description = "Image size (default: recorded in the checkpoint, else 256 with --gpt-model).")
     Integer imageSize;
@@ -81,6 +85,7 @@ public final class ExportOnnxCommand implements Runnable {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
         OnnxExport.checkTarget(out, overwrite, "--out");
+        GptSource source = GptSource.of(gptCkpt, ema, tribuoModel, size != null);
         VqConfig vq = null;
         Map<String, Tensor> vqWeights = null;
         if (vqCkpt != null) {
@@ -89,15 +94,14 @@ public final class ExportOnnxCommand implements Runnable {
             vq = VqModel.configFor(root, vqConfig == null ? null : VqConfig.fromJson(vqConfig));
             vqWeights = select(root, vqCkpt, "--vq-ckpt", false);
         }
-        Object gptRoot = loadRoot(gptCkpt, "--gpt-ckpt");
-        GptConfig cfg = GptConfigResolver.resolve(new GptConfigResolver.Flags(source == null ? null : source.model,
-                        source == null ? null : source.config, imageSize, downsample, codebookSize, numClasses),
-                gptRoot, "--gpt-ckpt " + gptCkpt, vq, "--vq-ckpt " + vqCkpt).config();
-        Map<String, Tensor> gptWeights = select(gptRoot, gptCkpt, "--gpt-ckpt", ema);
-        Map<String, String> prov = new LinkedHashMap<>();
-        prov.put("gpt_ckpt", gptCkpt.toAbsolutePath().toString());
-        prov.put("gpt_ckpt_bytes", Long.toString(size(gptCkpt)));
-        prov.put("gpt_weights", ema ? "ema" : "model");
+        // the configuration (flags, else what the checkpoint or Tribuo model records), checked against the tokenizer
+        GptConfigResolver.Recorded rec = source.isTribuoModel() ? GptConfigResolver.Recorded.of(source.modelConfig())
+                : size != null ? GptConfigResolver.Recorded.NONE : GptConfigResolver.Recorded.fromCheckpoint(source.checkpointRoot());
+        GptConfig cfg = GptConfigResolver.resolve(new GptConfigResolver.Flags(size == null ? null : size.model,
+                        size == null ? null : size.config, imageSize, downsample, codebookSize, numClasses),
+                rec, source.flag(), vq, "--vq-ckpt " + vqCkpt).config();
+        Map<String, Tensor> gptWeights = source.weights();
+        Map<String, String> prov = new LinkedHashMap<>(source.provenance());
         if (vqCkpt != null) {
             prov.put("vq_ckpt", vqCkpt.toAbsolutePath().toString());
             prov.put("vq_ckpt_bytes", Long.toString(size(vqCkpt)));

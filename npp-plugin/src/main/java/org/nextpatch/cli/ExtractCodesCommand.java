@@ -52,8 +52,14 @@ public final class ExtractCodesCommand implements Callable<Integer> {
     @Option(names = "--limit", defaultValue = "0", description = "Only the first N images (0: all).")
     int limit;
 
+    @Mixin
+    SparkOptions spark;
+
     @Override
     public Integer call() {
+        if (spark.enabled()) {
+            return SparkCommands.extract(this);
+        }
         if (labelsPath != null && !IdxImages.looksLikeIdx(dataPath)) {
             throw new NppCommand.UsageException("--labels-path is only for an IDX --data-path");
         }

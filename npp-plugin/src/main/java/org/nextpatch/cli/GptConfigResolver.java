@@ -13,8 +13,9 @@ import java.util.Map;
  * Where a command's GPT configuration, downsampling and image size come from, in one place:
  * <ol>
  *   <li>the GPT: {@code --gpt-config FILE}, else {@code --gpt-model NAME} with the shape flags, else the
- *       configuration a training checkpoint records ({@code args.gpt_config}); a published checkpoint
- *       that records none needs one of the two flags;</li>
+ *       configuration a training checkpoint records ({@code args.gpt_config}) or a Tribuo model file
+ *       carries ({@code --tribuo-model}, see {@link GptSource}); a published checkpoint that records
+ *       none needs one of the two flags;</li>
  *   <li>the downsampling: the tokenizer's when one is given, else {@code --downsample-size}, else the
  *       checkpoint's record, else 16;</li>
  *   <li>the image size: {@code --image-size}, else the checkpoint's record, else grid times downsampling.</li>
@@ -32,24 +33,48 @@ final class GptConfigResolver {
     /** What the command runs with. */
     record Resolved(GptConfig config, int downsample, int imageSize) {}
 
+    /** What a file records: a configuration, and the image size and downsampling it was trained for (null: none). */
+    record Recorded(GptConfig config, Integer imageSize, Integer downsample) {
+        /** Nothing recorded (or not read: the flags name the configuration). */
+        static final Recorded NONE = new Recorded(null, null, null);
+
+        /** A Tribuo model's configuration (the image size is not part of it). */
+        static Recorded of(GptConfig config) {
+            return new Recorded(config, null, null);
+        }
+
+        /** What a checkpoint tree's {@code args} record ({@code npp train}, {@code NppTrainer}); nulls for none. */
+        static Recorded fromCheckpoint(Object root) {
+            Map<?, ?> args = root instanceof Map<?, ?> m && m.get("args") instanceof Map<?, ?> a ? a : Map.of();
+            GptConfig c = null;
+            if (args.get("gpt_config") instanceof Map<?, ?> g) {
+                try {
+                    c = GptConfig.fromJson(JSON.valueToTree(g)).withoutDropout();
+                } catch (NppException e) {
+                    throw new NppException("the recorded model configuration is not usable: " + e.getMessage(), e);
+                }
+            }
+            return new Recorded(c, intArg(args, "image_size"), intArg(args, "downsample_size"));
+        }
+    }
+
     private GptConfigResolver() {}
 
     /**
-     * @param ckptRoot the loaded GPT checkpoint tree (its {@code args} are read)
-     * @param ckptName how to name the checkpoint ({@code --gpt-ckpt FILE})
+     * @param recorded what the GPT's file records
+     * @param ckptName how to name the GPT's file ({@code --gpt-ckpt FILE})
      * @param vq       the tokenizer's configuration, or null when the command has none
      * @param vqName   how to name the tokenizer ({@code --vq-ckpt FILE})
      */
-    static Resolved resolve(Flags f, Object ckptRoot, String ckptName, VqConfig vq, String vqName) {
+    static Resolved resolve(Flags f, Recorded recorded, String ckptName, VqConfig vq, String vqName) {
         if (f.model() != null && f.configFile() != null) {
             throw new NppCommand.UsageException("give at most one of --gpt-model NAME or --gpt-config FILE");
         }
         if (f.downsample() != null && f.downsample() <= 0) {
             throw new NppCommand.UsageException("--downsample-size must be positive, got " + f.downsample());
         }
-        Map<?, ?> args = ckptRoot instanceof Map<?, ?> m && m.get("args") instanceof Map<?, ?> a ? a : Map.of();
-        Integer recordedImage = intArg(args, "image_size");
-        Integer recordedDown = intArg(args, "downsample_size");
+        Integer recordedImage = recorded.imageSize();
+        Integer recordedDown = recorded.downsample();
 
         int down;
         if (vq != null) {
@@ -77,7 +102,11 @@ final class GptConfigResolver {
                     .withoutDropout();
             image = s;
         } else {
-            config = recorded(args, ckptName);
+            if (recorded.config() == null) {
+                throw new NppCommand.UsageException(ckptName + " records no model configuration (a published checkpoint): "
+                        + "give --gpt-model NAME or --gpt-config FILE");
+            }
+            config = recorded.config();
             if (image == null) {
                 image = recordedImage; // checked against the tokenizer's downsampling below
             }
@@ -91,20 +120,6 @@ final class GptConfigResolver {
                     + config.gridSide() + "x" + config.gridSide());
         }
         return new Resolved(config, down, made);
-    }
-
-    /** The configuration a training checkpoint records. */
-    private static GptConfig recorded(Map<?, ?> args, String ckptName) {
-        Object g = args.get("gpt_config");
-        if (!(g instanceof Map<?, ?>)) {
-            throw new NppCommand.UsageException(ckptName + " records no model configuration (a published checkpoint): "
-                    + "give --gpt-model NAME or --gpt-config FILE");
-        }
-        try {
-            return GptConfig.fromJson(JSON.valueToTree(g)).withoutDropout();
-        } catch (NppException e) {
-            throw new NppException(ckptName + ": the recorded model configuration is not usable: " + e.getMessage(), e);
-        }
     }
 
     private static Integer intArg(Map<?, ?> args, String key) {

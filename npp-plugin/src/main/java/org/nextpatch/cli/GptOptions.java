@@ -4,29 +4,30 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
-import org.nextpatch.io.StateDicts;
-import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.model.Gpt;
-import org.nextpatch.util.NppException;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
 
 /**
- * The GPT flags shared by {@code forward}, {@code score} and {@code sample} (upstream flag names):
- * the checkpoint, the model size (a name or a JSON config; by default what the checkpoint records), the
- * image geometry, EMA weights and the device. {@link GptConfigResolver} decides where each value comes
- * from. Model configurations built here have every dropout off (inference).
+ * The GPT flags shared by {@code forward}, {@code score}, {@code sample} and {@code import} (upstream
+ * flag names): the checkpoint, the model size (a name or a JSON config; by default what the checkpoint
+ * records), the image geometry, EMA weights and the device; or, instead of a checkpoint and its size, a
+ * Tribuo NPP model file ({@code --tribuo-model}, see {@link GptSource}). {@link GptConfigResolver}
+ * decides where each value comes from. Model configurations built here have every dropout off (inference).
  */
 public final class GptOptions {
 
-    @Option(names = "--gpt-ckpt", required = true, paramLabel = "FILE",
+    @Option(names = "--gpt-ckpt", paramLabel = "FILE",
             description = "LlamaGen/NPP GPT checkpoint (torch.save zip): {\"model\": ...}, {\"ema\": ...}, module, state_dict or a raw state dict.")
     Path ckpt;
+
+    @Option(names = "--tribuo-model", paramLabel = "FILE",
+            description = "Instead of --gpt-ckpt and a size: a Tribuo NPP model file (from 'npp import' or the Tribuo API), which carries its configuration.")
+    Path tribuoModel;
 
     @Option(names = "--gpt-model", paramLabel = "NAME",
             description = "Named size: GPT-B, GPT-L, GPT-XL, GPT-XXL (default: the configuration the checkpoint records).")
@@ -60,9 +61,17 @@ public final class GptOptions {
     String device;
 
     private GptConfigResolver.Resolved resolved;
-    private Object root;
     private VqConfig tokenizer;
     private String tokenizerName;
+    private GptSource source;
+
+    /** Where the weights come from: {@code --gpt-ckpt} or {@code --tribuo-model}. */
+    GptSource source() {
+        if (source == null) {
+            source = GptSource.of(ckpt, useEma, tribuoModel, model != null || configFile != null);
+        }
+        return source;
+    }
 
     /**
      * Declares the tokenizer the command will decode or encode with, before {@link #config()}: its
@@ -93,36 +102,27 @@ public final class GptOptions {
 
     private GptConfigResolver.Resolved resolved() {
         if (resolved == null) {
+            GptSource src = source();
+            // the checkpoint is read here only when no flag names the configuration (a Spark job's checkpoint
+            // may not be on this machine)
+            GptConfigResolver.Recorded rec = src.isTribuoModel() ? GptConfigResolver.Recorded.of(src.modelConfig())
+                    : model != null || configFile != null ? GptConfigResolver.Recorded.NONE
+                    : GptConfigResolver.Recorded.fromCheckpoint(src.checkpointRoot());
             resolved = GptConfigResolver.resolve(new GptConfigResolver.Flags(model, configFile, imageSize, downsample,
-                    codebookSize, numClasses), root(), "--gpt-ckpt " + ckpt, tokenizer, tokenizerName);
+                    codebookSize, numClasses), rec, src.flag(), tokenizer, tokenizerName);
         }
         return resolved;
     }
 
-    /** The checkpoint tree, read once. */
-    Object root() {
-        if (root == null) {
-            if (!Files.isRegularFile(ckpt)) {
-                throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
-            }
-            root = TorchCheckpoint.load(ckpt);
-        }
-        return root;
-    }
-
-    /** The checkpoint's weights ({@code ema} with {@code --use-ema}). */
+    /** The weights ({@code ema} with {@code --use-ema}), read once. */
     public Map<String, Tensor> weights() {
-        try {
-            return StateDicts.select(root(), useEma);
-        } catch (NppException e) {
-            throw e.getMessage().contains(ckpt.toString()) ? e : new NppException("--gpt-ckpt " + ckpt + ": " + e.getMessage(), e);
-        }
+        return source().weights();
     }
 
-    /** Loads the checkpoint into a model on the chosen device. */
+    /** Loads the checkpoint (or the Tribuo model's weights) into a model on the chosen device. */
     public Gpt load() {
         GptConfig c = config();
-        return new Gpt(c, weights(), device(device), ckpt + (useEma ? " (ema)" : ""));
+        return new Gpt(c, weights(), device(device), source().describe());
     }
 
     /** Resolves {@code --device}: cpu, gpu (the first), gpu:N, or auto. */

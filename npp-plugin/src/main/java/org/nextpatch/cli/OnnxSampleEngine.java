@@ -3,12 +3,9 @@ package org.nextpatch.cli;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
-import org.nextpatch.io.StateDicts;
-import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;
-import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
 
@@ -51,7 +48,7 @@ final class OnnxSampleEngine {
         try {
             if (!overwrite && Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
                 checkSameModel(cfg, OnnxExport.readGptConfig(dir), dir);
-                OnnxExport.checkSource(dir, gpt.weights(), "--gpt-ckpt " + gpt.ckpt + (gpt.useEma ? " (ema)" : ""));
+                OnnxExport.checkSource(dir, gpt.source().weights(), gpt.source().flag() + (gpt.useEma ? " (ema)" : ""));
                 LOG.info("using the ONNX export in {}", dir);
             } else {
                 OnnxExport.checkTarget(dir, overwrite || temporary, "--onnx-dir");
@@ -83,10 +80,9 @@ final class OnnxSampleEngine {
     }
 
     private static void export(GptOptions gpt, GptConfig cfg, Path dir) {
-        Map<String, Tensor> w = gpt.weights();
-        OnnxExport.export(cfg, w, null, null, dir, false, null,
-                Map.of("gpt_ckpt", gpt.ckpt.toAbsolutePath().toString(), "gpt_weights", gpt.useEma ? "ema" : "model",
-                        "purpose", "npp sample --engine onnx"));
+        Map<String, String> prov = new java.util.LinkedHashMap<>(gpt.source().provenance());
+        prov.put("purpose", "npp sample --engine onnx");
+        OnnxExport.export(cfg, gpt.source().weights(), null, null, dir, false, null, prov);
     }
 
     /** The export must be of a model with the same shape as the one the flags describe. */

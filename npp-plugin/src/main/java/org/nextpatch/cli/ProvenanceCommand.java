@@ -53,7 +53,8 @@ public final class ProvenanceCommand implements Callable<Integer> {
             throw new NppException("model file not found: " + file);
         }
         try {
-            return Model.deserializeFromFile(file);
+            // NppModel's reader finds an NPP model's weights file beside the model file
+            return org.nextpatch.tribuo.NppModel.deserializeFromFile(file);
         } catch (IOException e) {
             throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
         } catch (RuntimeException e) {

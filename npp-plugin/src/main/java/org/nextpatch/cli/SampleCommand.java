@@ -110,6 +110,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
+    @Mixin
+    SparkOptions spark;
+
     /**
      * A sampling engine: the tokens {@code [N * T]} of images {@code 0..N-1} of a run. The ONNX
      * Runtime engine registers itself in {@link #engine(String)}.
@@ -130,13 +133,17 @@ public final class SampleCommand implements Callable<Integer> {
             throw new NppCommand.UsageException("--overwrite needs --onnx-dir");
         }
         SamplingSettings settings = new SamplingSettings(cfgScale, cfgInterval, temperature, topK, topP, greedy);
-        if (vqCkpt != null) {
+        if (vqCkpt != null && !spark.enabled()) {
             // the tokenizer's downsampling is the command's; a GPT that does not fit it is refused before sampling
+            // (a Spark job reads its files where they are, possibly not on this machine: SparkSample checks there)
             gpt.tokenizer(VqModel.configFor(ExportOnnxCommand.loadRoot(vqCkpt, "--vq-ckpt"), vqConfig == null ? null
                     : org.nextpatch.config.VqConfig.fromJson(vqConfig)), "--vq-ckpt " + vqCkpt);
         }
         GptConfig c = gpt.config();
         long[] labels = labels(c);
+        if (spark.enabled()) {
+            return SparkCommands.sample(this, settings, labels);
+        }
         long[] tokens = engine(engine).sample(labels, settings, seed, batchSize);
         int t = c.blockSize();
         try {

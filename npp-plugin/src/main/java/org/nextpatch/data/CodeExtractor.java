@@ -204,6 +204,36 @@ public final class CodeExtractor {
         return new Result(written, already, List.copyOf(unreadable));
     }
 
+    /**
+     * One batch encoded: the readable images' indices, each one's codes {@code (1, n_aug, T)} (what
+     * {@link #run} writes as {@code {i}.npy}) and the names of the images that could not be read.
+     */
+    public record Encoded(List<Integer> indices, List<Tensor> codes, List<String> unreadable) {}
+
+    /**
+     * Reads, crops and encodes one batch exactly as {@link #run} does, for callers that write the
+     * files themselves (the Spark job, which writes through Hadoop file systems).
+     */
+    public static Encoded encodeBatch(VqModel model, Source source, Settings s, List<Integer> batch) {
+        int f = model.config().downsample();
+        if (s.imageSize() % f != 0) {
+            throw new NppException("--image-size " + s.imageSize() + " is not a multiple of the tokenizer's downsampling " + f);
+        }
+        Prepared cur = prepare(source, s, batch);
+        int m = cur.indices().size();
+        List<Tensor> out = new ArrayList<>();
+        if (m > 0) {
+            int nAug = s.augmentations();
+            int side = s.imageSize();
+            long[] codes = model.encode(Tensor.ofFloats(new long[]{(long) m * nAug, 3, side, side}, cur.pixels())).toLongArray();
+            int per = codes.length / m;
+            for (int b = 0; b < m; b++) {
+                out.add(Tensor.ofLongs(new long[]{1, nAug, per / nAug}, java.util.Arrays.copyOfRange(codes, b * per, (b + 1) * per)));
+            }
+        }
+        return new Encoded(cur.indices(), List.copyOf(out), cur.unreadable());
+    }
+
     /** A batch ready for the tokenizer: the readable images' indices, their crops as NCHW floats, and the failures. */
     private record Prepared(List<Integer> indices, float[] pixels, List<String> unreadable) {}
 

@@ -25,7 +25,7 @@ public final class ImageFolder {
     public static final Set<String> EXTENSIONS = Set.of(".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp");
 
     /** Python's string order: by Unicode code point (Java's compareTo orders UTF-16 units). */
-    static final Comparator<String> PYTHON_ORDER = (a, b) -> {
+    public static final Comparator<String> PYTHON_ORDER = (a, b) -> {
         int i = 0;
         int j = 0;
         while (i < a.length() && j < b.length()) {
@@ -99,7 +99,8 @@ public final class ImageFolder {
         return new ImageFolder(root, List.copyOf(classes), List.copyOf(entries));
     }
 
-    static boolean hasImageExtension(String name) {
+    /** Whether a file name has one of ImageFolder's {@link #EXTENSIONS} (case-insensitive). */
+    public static boolean hasImageExtension(String name) {
         int dot = name.lastIndexOf('.');
         return dot >= 0 && EXTENSIONS.contains(name.substring(dot).toLowerCase(Locale.ROOT));
     }

@@ -72,8 +72,24 @@ public final class AdmEvaluator {
         return new Report(null, fid, null, pr.precision(), pr.recall(), List.of());
     }
 
+    /**
+     * Computes the features of a batch of images; the default runs the feature model here, batch by
+     * batch. A distributed caller (the Spark job) computes the same batches elsewhere and returns
+     * them in index order.
+     */
+    @FunctionalInterface
+    public interface FeatureExtractor {
+        /** Features of every image of {@code images}, in order. */
+        Map<Kind, Features> extract(ImageBatch images, String task);
+    }
+
     /** Evaluates a sample archive against a reference archive (both ADM-style {@code .npz}). */
     public static Report evaluate(Path refFile, Path sampleFile, OnnxFeatureModel model, int batchSize) {
+        return evaluate(refFile, sampleFile, model, (images, task) -> model.extract(images, batchSize, task));
+    }
+
+    /** As {@link #evaluate(Path, Path, OnnxFeatureModel, int)}, with the features computed by {@code extractor}. */
+    public static Report evaluate(Path refFile, Path sampleFile, OnnxFeatureModel model, FeatureExtractor extractor) {
         for (Path p : new Path[]{refFile, sampleFile}) {
             if (!Files.isRegularFile(p)) {
                 throw new NppException(p + ": file not found");
@@ -82,13 +98,14 @@ public final class AdmEvaluator {
         try (Npz.Reader ref = Npz.open(refFile); Npz.Reader sam = Npz.open(sampleFile)) {
             Side r = side(refFile, ref, false);
             Side s = side(sampleFile, sam, true);
-            return evaluate(r, s, model, batchSize);
+            return evaluate(r, s, model, extractor);
         }
     }
 
     /** Evaluates images held in memory (e.g. the demo's samples) against a reference batch. */
     public static Report evaluate(ImageBatch ref, ImageBatch samples, OnnxFeatureModel model, int batchSize) {
-        return evaluate(new Side(ref.name(), ref, Map.of()), new Side(samples.name(), samples, Map.of()), model, batchSize);
+        return evaluate(new Side(ref.name(), ref, Map.of()), new Side(samples.name(), samples, Map.of()), model,
+                (images, task) -> model.extract(images, batchSize, task));
     }
 
     private static Side side(Path file, Npz.Reader reader, boolean imagesRequired) {
@@ -105,18 +122,18 @@ public final class AdmEvaluator {
         return new Side(file.toString(), images, stats);
     }
 
-    private static Report evaluate(Side ref, Side sam, OnnxFeatureModel model, int batchSize) {
+    private static Report evaluate(Side ref, Side sam, OnnxFeatureModel model, FeatureExtractor extractor) {
         List<String> notes = new ArrayList<>();
         Map<Kind, Features> refActs = Collections.emptyMap();
         if (ref.images() != null) {
             LOG.info("computing reference batch activations...");
-            refActs = model.extract(ref.images(), batchSize, "reference features");
+            refActs = extractor.extract(ref.images(), "reference features");
         }
         LOG.info("computing/reading reference batch statistics...");
         FeatureStats refPool = stats(ref, "mu", "sigma", refActs.get(Kind.POOL));
         FeatureStats refSpatial = stats(ref, "mu_s", "sigma_s", refActs.get(Kind.SPATIAL));
         LOG.info("computing sample batch activations...");
-        Map<Kind, Features> samActs = model.extract(sam.images(), batchSize, "sample features");
+        Map<Kind, Features> samActs = extractor.extract(sam.images(), "sample features");
         LOG.info("computing/reading sample batch statistics...");
         FeatureStats samPool = stats(sam, "mu", "sigma", samActs.get(Kind.POOL));
         FeatureStats samSpatial = stats(sam, "mu_s", "sigma_s", samActs.get(Kind.SPATIAL));

@@ -2,7 +2,6 @@ package org.nextpatch.tribuo;
 
 import com.oracle.labs.mlrg.olcut.config.ConfigurationManager;
 import com.oracle.labs.mlrg.olcut.config.json.JsonConfigFactory;
-import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
 import org.tribuo.MutableDataset;
 
@@ -91,7 +90,8 @@ public final class ConfiguredTraining {
      * @param codePath   code directory in the upstream layout
      * @param imageSize  extraction image size S
      * @param resultsDir where the loop's checkpoints and metrics go
-     * @param modelFile  the Tribuo model file to write (atomically)
+     * @param modelFile  the Tribuo model file to write (atomically; weights above 256 MB beside it in
+     *                   {@code modelFile.weights}, see {@link NppModel#save})
      * @return the trained model
      */
     public static NppModel trainAndSave(NppTrainer trainer, Path codePath, int imageSize, Path resultsDir,
@@ -100,7 +100,7 @@ public final class ConfiguredTraining {
         CodeDirectorySource source = new CodeDirectorySource(codePath, imageSize, true, 0);
         MutableDataset<TokenGrid> data = new MutableDataset<>(source);
         NppModel model = trainer.train(data);
-        AtomicFiles.write(modelFile, model::serializeToStream);
+        model.save(modelFile, null, NppModel.WeightsLayout.AUTO);
         return model;
     }
 }

@@ -8,6 +8,12 @@ import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.oracle.labs.mlrg.olcut.provenance.MapProvenance;
+import com.oracle.labs.mlrg.olcut.provenance.Provenance;
+import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
+import com.oracle.labs.mlrg.olcut.provenance.primitives.HashProvenance;
+import com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance;
+import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
 import com.oracle.labs.mlrg.olcut.util.Pair;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
@@ -18,14 +24,18 @@ import org.nextpatch.onnx.OnnxGraphBuilder;
 import ai.onnx.proto.OnnxMl;
 import org.tribuo.util.onnx.ONNXNode;
 import org.tribuo.util.onnx.ONNXRef;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import org.nextpatch.sample.DjlSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
+import org.nextpatch.util.AtomicFiles;
+import org.nextpatch.util.NppException;
 import org.tribuo.Example;
 import org.tribuo.Excuse;
 import org.tribuo.ImmutableFeatureMap;
@@ -50,6 +60,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * A trained NPP (LlamaGen) model as a Tribuo {@link Model} of {@link TokenGrid}s.
@@ -63,18 +74,51 @@ import java.util.Optional;
  * not depend on what else is predicted, and {@code npp sample --seed S} with the model seed S gives
  * the same grid as image {@code m} for the same class. {@link #generate} makes a batch.
  * <p>
- * The weights are held engine-free and the DJL model is built lazily on the configured device;
- * {@link #close()} frees its native memory. Models save with {@link #serialize()} (Tribuo's
- * protobuf {@code ModelProto}: provenance, domains, configuration, weights, sampling settings) and
- * load with {@code Model.deserializeFromFile}.
+ * The weights are held engine-free (memory-mapped when loaded from a file with external weights) and
+ * the DJL model is built lazily on the configured device; {@link #close()} frees its native memory.
+ * Models save with {@link #serializeToFile} / {@link #save} (Tribuo's protobuf {@code ModelProto}:
+ * provenance, domains, configuration, sampling settings, and the weights inline or, for models of any
+ * size, in a checked file beside the model file) and load with {@link #load} or
+ * {@code Model.deserializeFromFile}. {@link #fromCheckpoint} wraps an upstream checkpoint.
  */
 public final class NppModel extends Model<TokenGrid> implements TeacherForcedScorer, ONNXExportable, AutoCloseable {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LogManager.getLogger(NppModel.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** The serialisation version of {@link #serialize()}. */
-    public static final int CURRENT_VERSION = 0;
+    /**
+     * The newest serialisation version: 0 keeps the weights inline ({@link #serialize()}, small
+     * models), 1 keeps them in a weights file beside the model file. Both load.
+     */
+    public static final int CURRENT_VERSION = 1;
+
+    /** Above this many MB of weights, {@link #serializeToFile} writes them to a file beside the model file. */
+    public static final long INLINE_LIMIT_MB = 256;
+    /** The most weight bytes one protobuf message can carry (2 GB less room for the rest). */
+    static final long MAX_INLINE_BYTES = (1L << 31) - (64L << 20);
+
+    /** Provenance key (instance values) of the weights file's name, when weights are external. */
+    public static final String PROV_WEIGHTS_FILE = "weights-file";
+    /** Provenance key of the weights file's size in bytes. */
+    public static final String PROV_WEIGHTS_BYTES = "weights-bytes";
+    /** Provenance key of the weights file's SHA-256. */
+    public static final String PROV_WEIGHTS_SHA256 = "weights-sha256";
+    /** Provenance key of the weights' storage type(s) in the weights file. */
+    public static final String PROV_WEIGHTS_DTYPE = "weights-dtype";
+    private static final Set<String> WEIGHTS_PROVENANCE_KEYS =
+            Set.of(PROV_WEIGHTS_FILE, PROV_WEIGHTS_BYTES, PROV_WEIGHTS_SHA256, PROV_WEIGHTS_DTYPE);
+    /** {@code ModelProvenance}'s key of the instance values (protected there). */
+    private static final String INSTANCE_VALUES = "instance-values";
+
+    /** Where {@link #save} puts the weights. */
+    public enum WeightsLayout {
+        /** Inside the model file (protobuf), up to about 2 GB. */
+        INLINE,
+        /** In {@code MODEL.weights} beside the model file, memory-mapped on load. */
+        EXTERNAL,
+        /** External above {@value NppModel#INLINE_LIMIT_MB} MB, else inline. */
+        AUTO
+    }
 
     /** The default metadata key whose numeric value is added to the model seed per example. */
     public static final String DEFAULT_SEED_KEY = "seed";
@@ -107,6 +151,25 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         TrainConfig.DeviceSpec.parse(device);
     }
 
+    /**
+     * Wraps an upstream LlamaGen/NPP GPT checkpoint ({@code torch.save} zip) as an NPP model, as
+     * {@code npp import} does. The weights are checked strictly against {@code config} and stay
+     * memory-mapped from the checkpoint (save the model to get a self-contained pair of files). The
+     * provenance (empty dataset and trainer: nothing was trained here) records the checkpoint's file
+     * name, path, size and SHA-256, which state dict was taken, the configuration and, when
+     * {@code tokenizer} is given, the tokenizer checkpoint's name, size and SHA-256. The model has seed 0, the class feature
+     * {@value ClassCondition#DEFAULT_NAME}, {@link #defaultSampling()} and runs on the CPU.
+     *
+     * @param checkpoint the GPT checkpoint
+     * @param config     its configuration (e.g. {@code GptConfig.named("GPT-XL", 256, 16384, 1000)})
+     * @param useEma     take the checkpoint's {@code ema} weights instead of {@code model}
+     * @param tokenizer  the VQ tokenizer checkpoint the GPT's tokens belong to, or null
+     * @throws NppException naming the file when a file is missing or the weights do not fit the configuration
+     */
+    public static NppModel fromCheckpoint(Path checkpoint, GptConfig config, boolean useEma, Path tokenizer) {
+        return CheckpointImport.run(checkpoint, config, useEma, tokenizer);
+    }
+
     /** The default sampling settings of a new model: upstream's FID settings with guidance 2.0. */
     public static SamplingSettings defaultSampling() {
         return SamplingSettings.of(2.0);
@@ -119,7 +182,11 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return config;
     }
 
-    /** A copy of the weights as an upstream state dict. */
+    /**
+     * A copy of the weights map as an upstream state dict (the tensors themselves are shared and
+     * read-only; memory-mapped for a model loaded with external weights, and float16 or bfloat16 for
+     * a model saved so).
+     */
     public LinkedHashMap<String, Tensor> getWeights() {
         return new LinkedHashMap<>(weights);
     }
@@ -429,19 +496,179 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
 
     // ---- protobuf -------------------------------------------------------------------------------
 
+    /**
+     * The whole model as one protobuf message, weights inline (version 0, the format every version
+     * reads). Protobuf messages stop at 2 GB: larger models save with {@link #serializeToFile}, which
+     * puts the weights in a file beside the model file.
+     *
+     * @throws IllegalStateException when the weights do not fit in one message
+     */
     @Override
     public ModelProto serialize() {
-        ModelDataCarrier<TokenGrid> carrier = createDataCarrier();
+        long bytes = weightBytes(null);
+        if (bytes > MAX_INLINE_BYTES) {
+            throw new IllegalStateException("NPP model '" + name + "' has " + bytes + " bytes of weights, more than "
+                    + "a protobuf message holds; save it with serializeToFile, which writes them beside the model file");
+        }
+        return proto(provenance, null, null, null, null);
+    }
+
+    /**
+     * Saves the model: weights inline below {@value #INLINE_LIMIT_MB} MB, else in
+     * {@code FILE.weights} beside {@code file} (see {@link #save(Path, DType, WeightsLayout)}).
+     */
+    @Override
+    public void serializeToFile(Path file) throws IOException {
+        save(file, null, WeightsLayout.AUTO);
+    }
+
+    /**
+     * Saves the model to {@code file}.
+     * <p>
+     * With external weights (version 1 of the format), the weights go to {@code FILE.weights} beside the
+     * model file: each tensor raw, little-endian and 64-byte aligned, so loading maps them without
+     * copying them onto the Java heap. The model file records the weights file's name, size and
+     * SHA-256, which also go into the saved model's provenance (instance values
+     * {@value #PROV_WEIGHTS_FILE}, {@value #PROV_WEIGHTS_BYTES}, {@value #PROV_WEIGHTS_SHA256},
+     * {@value #PROV_WEIGHTS_DTYPE}); loading checks them. The pair is saved atomically: the weights
+     * file is complete and on disk before the model file that points at it replaces the old one.
+     *
+     * @param file    the model file
+     * @param dtype   storage type of the floating weights: FLOAT32, FLOAT16 or BFLOAT16 (half the size;
+     *                loading converts them back to float32 for the engine); null keeps their current type
+     * @param layout  inline, external, or automatic (external above {@value #INLINE_LIMIT_MB} MB)
+     * @throws NppException when the files cannot be written (the previous files are left as they were)
+     */
+    public void save(Path file, DType dtype, WeightsLayout layout) {
+        if (dtype != null && dtype != DType.FLOAT32 && dtype != DType.FLOAT16 && dtype != DType.BFLOAT16) {
+            throw new IllegalArgumentException("weights can be stored as FLOAT32, FLOAT16 or BFLOAT16, not " + dtype);
+        }
+        Path target = file.toAbsolutePath();
+        Path weightsTarget = target.resolveSibling(ModelWeightsFile.nameFor(target));
+        long bytes = weightBytes(dtype);
+        boolean external = layout == WeightsLayout.EXTERNAL
+                || (layout == WeightsLayout.AUTO && bytes > INLINE_LIMIT_MB * (1L << 20));
+        if (!external) {
+            if (bytes > MAX_INLINE_BYTES) {
+                throw new NppException("cannot save " + file + " with inline weights: " + bytes
+                        + " bytes do not fit in a protobuf message; use external weights");
+            }
+            ModelProto proto = proto(withWeightsProvenance(null, null), dtype, null, null, null);
+            AtomicFiles.write(target, proto::writeTo);
+            deleteQuietly(weightsTarget); // a previous external save's weights, now unreferenced
+            return;
+        }
+        Path tmpWeights = null;
+        Path tmpModel = null;
+        try {
+            Files.createDirectories(target.getParent());
+            tmpWeights = Files.createTempFile(target.getParent(), "." + weightsTarget.getFileName() + ".", ".tmp");
+            tmpModel = Files.createTempFile(target.getParent(), "." + target.getFileName() + ".", ".tmp");
+            long t0 = System.nanoTime();
+            ModelWeightsFile.Written w = ModelWeightsFile.write(tmpWeights, weights, dtype);
+            ModelProvenance saved = withWeightsProvenance(w, weightsTarget.getFileName().toString());
+            ModelProto proto = proto(saved, dtype, w, weightsTarget.getFileName().toString(), weightsTarget.toString());
+            try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(tmpModel))) {
+                proto.writeTo(out);
+            }
+            AtomicFiles.readableByAll(tmpWeights);
+            AtomicFiles.readableByAll(tmpModel);
+            // weights first: a model file never points at a weights file that is not complete
+            move(tmpWeights, weightsTarget);
+            tmpWeights = null;
+            move(tmpModel, target);
+            tmpModel = null;
+            LOG.info("saved {} and {} ({} bytes of weights, SHA-256 {}) in {} s", target, weightsTarget.getFileName(),
+                    w.size(), w.sha256(), String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
+        } catch (IOException e) {
+            throw new NppException("cannot write " + file + ": " + e.getMessage(), e);
+        } finally {
+            deleteQuietly(tmpWeights);
+            deleteQuietly(tmpModel);
+        }
+    }
+
+    private static void move(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        if (p != null) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException e) {
+                LOG.debug("could not delete {}: {}", p, e.getMessage());
+            }
+        }
+    }
+
+    /** Bytes of the weights when stored as {@code dtype} (null: as they are). */
+    private long weightBytes(DType dtype) {
+        long n = 0;
+        for (Tensor t : weights.values()) {
+            n += t.numel() * ModelWeightsFile.storedType(t, dtype).bytes();
+        }
+        return n;
+    }
+
+    /**
+     * The provenance to save: this model's, with the weights-file values replaced by those of
+     * {@code w} (or removed when the weights are inline). Machine and version fields stay as they were.
+     */
+    private ModelProvenance withWeightsProvenance(ModelWeightsFile.Written w, String fileName) {
+        Map<String, Provenance> instance = new LinkedHashMap<>(provenance.getInstanceProvenance().getMap());
+        boolean had = instance.keySet().removeAll(WEIGHTS_PROVENANCE_KEYS);
+        if (w == null && !had) {
+            return provenance;
+        }
+        if (w != null) {
+            instance.put(PROV_WEIGHTS_FILE, new StringProvenance(PROV_WEIGHTS_FILE, fileName));
+            instance.put(PROV_WEIGHTS_BYTES, new LongProvenance(PROV_WEIGHTS_BYTES, w.size()));
+            instance.put(PROV_WEIGHTS_SHA256, new HashProvenance(ProvenanceUtil.HashType.SHA256, PROV_WEIGHTS_SHA256, w.sha256()));
+            instance.put(PROV_WEIGHTS_DTYPE, new StringProvenance(PROV_WEIGHTS_DTYPE, storageTypes(w.entries())));
+        }
+        Map<String, Provenance> all = new LinkedHashMap<>();
+        for (Pair<String, Provenance> p : provenance) {
+            all.put(p.getA(), p.getB());
+        }
+        all.put(INSTANCE_VALUES, new MapProvenance<>(instance));
+        return new ModelProvenance(all);
+    }
+
+    private static String storageTypes(List<ModelWeightsFile.Entry> entries) {
+        return entries.stream().map(e -> e.dtype().name().toLowerCase(Locale.ROOT)).distinct()
+                .collect(java.util.stream.Collectors.joining(","));
+    }
+
+    /** The model proto: weights inline when {@code external} is null, else the external layout. */
+    private ModelProto proto(ModelProvenance prov, DType dtype, ModelWeightsFile.Written external, String weightsFile,
+                             String savedPath) {
+        ModelDataCarrier<TokenGrid> carrier = new ModelDataCarrier<>(name, prov, featureIDMap, outputIDInfo,
+                generatesProbabilities, org.tribuo.Tribuo.VERSION);
         DynamicMessage.Builder b = NppProtos.builder(NppProtos.NPP_MODEL)
                 .setField(NppProtos.f(NppProtos.NPP_MODEL, "model_data"), carrier.serialize().toByteString())
                 .setField(NppProtos.f(NppProtos.NPP_MODEL, "gpt_config_json"), config.toJson().toString())
                 .setField(NppProtos.f(NppProtos.NPP_MODEL, "settings_json"), settingsJson());
         var wf = NppProtos.f(NppProtos.NPP_MODEL, "weights");
-        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-            b.addRepeatedField(wf, tensorProto(e.getKey(), e.getValue()));
+        if (external == null) {
+            for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+                b.addRepeatedField(wf, tensorProto(e.getKey(), ModelWeightsFile.convert(e.getValue(), dtype)));
+            }
+        } else {
+            for (ModelWeightsFile.Entry e : external.entries()) {
+                b.addRepeatedField(wf, entryProto(e));
+            }
+            b.setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_file"), weightsFile)
+                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), external.size())
+                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), external.sha256())
+                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_saved_path"), savedPath);
         }
-        return ModelProto.newBuilder().setVersion(CURRENT_VERSION).setClassName(NppModel.class.getName())
-                .setSerializedData(Any.pack(b.build())).build();
+        return ModelProto.newBuilder().setVersion(external == null ? 0 : CURRENT_VERSION)
+                .setClassName(NppModel.class.getName()).setSerializedData(Any.pack(b.build())).build();
     }
 
     private String settingsJson() {
@@ -472,26 +699,117 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return b.build();
     }
 
-    private static Tensor readTensor(DynamicMessage m) {
-        @SuppressWarnings("unchecked")
-        List<Long> shape = (List<Long>) m.getField(NppProtos.f(NppProtos.TENSOR, "shape"));
-        DType dtype;
+    private static DynamicMessage entryProto(ModelWeightsFile.Entry e) {
+        DynamicMessage.Builder b = NppProtos.builder(NppProtos.TENSOR)
+                .setField(NppProtos.f(NppProtos.TENSOR, "name"), e.name())
+                .setField(NppProtos.f(NppProtos.TENSOR, "dtype"), e.dtype().name())
+                .setField(NppProtos.f(NppProtos.TENSOR, "offset"), e.offset());
+        var sf = NppProtos.f(NppProtos.TENSOR, "shape");
+        for (long d : e.shape()) {
+            b.addRepeatedField(sf, d);
+        }
+        return b.build();
+    }
+
+    private static DType readDtype(DynamicMessage m) {
         try {
-            dtype = DType.valueOf(NppProtos.getString(m, "dtype"));
+            return DType.valueOf(NppProtos.getString(m, "dtype"));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("unknown tensor type '" + NppProtos.getString(m, "dtype") + "'");
         }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static long[] readShape(DynamicMessage m) {
+        List<Long> shape = (List<Long>) m.getField(NppProtos.f(NppProtos.TENSOR, "shape"));
+        return shape.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static Tensor readTensor(DynamicMessage m) {
         ByteString data = (ByteString) m.getField(NppProtos.f(NppProtos.TENSOR, "data"));
         ByteBuffer buf = ByteBuffer.allocateDirect(data.size()).order(ByteOrder.LITTLE_ENDIAN);
         data.copyTo(buf);
         buf.flip();
-        return new Tensor(dtype, shape.stream().mapToLong(Long::longValue).toArray(), buf);
+        return new Tensor(readDtype(m), readShape(m), buf);
+    }
+
+    /** The directory of the model file being read by {@link #load}, where its weights file lies. */
+    private static final ThreadLocal<Path> LOADING_FROM = new ThreadLocal<>();
+
+    /**
+     * Reads a Tribuo model file like {@code Model.deserializeFromFile}, looking for an NPP model's
+     * external weights file beside the model file (Tribuo's hook does not know the file's path; without
+     * this, the weights file is looked for where it was saved, then in the working directory).
+     *
+     * @throws IOException when the file is not a Tribuo model file
+     */
+    public static Model<?> deserializeFromFile(Path file) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        Path before = LOADING_FROM.get();
+        LOADING_FROM.set(dir);
+        try {
+            return Model.deserializeFromFile(file);
+        } finally {
+            if (before == null) {
+                LOADING_FROM.remove();
+            } else {
+                LOADING_FROM.set(before);
+            }
+        }
+    }
+
+    /**
+     * Loads an NPP model file (inline or external weights; every version), with one-line errors
+     * naming the file: not found, not a Tribuo model, another kind of model, weights file missing,
+     * truncated or altered.
+     */
+    public static NppModel load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new NppException("model file not found: " + file);
+        }
+        Model<?> m;
+        try {
+            m = deserializeFromFile(file);
+        } catch (IOException e) {
+            throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
+        } catch (NppException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            Throwable root = e;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+                if (root instanceof NppException) {
+                    throw (NppException) root;
+                }
+            }
+            throw new NppException("cannot read model " + file + ": " + root.getMessage(), e);
+        }
+        if (!(m instanceof NppModel)) {
+            throw new NppException(file + " holds a " + m.getClass().getSimpleName() + ", not an NPP model");
+        }
+        return (NppModel) m;
+    }
+
+    /** Where an external weights file is: beside the model file being loaded, else where it was saved. */
+    private static Path weightsPath(String fileName, String savedPath) {
+        if (Path.of(fileName).getNameCount() != 1) {
+            throw new IllegalArgumentException("NPP model file names its weights file '" + fileName
+                    + "', which is not a plain file name");
+        }
+        Path dir = LOADING_FROM.get();
+        if (dir != null) {
+            return dir.resolve(fileName);
+        }
+        if (!savedPath.isEmpty() && Files.isRegularFile(Path.of(savedPath))) {
+            return Path.of(savedPath);
+        }
+        return Path.of(fileName);
     }
 
     /**
      * Tribuo's protobuf hook (found by reflection from {@code Model.deserialize}).
      *
-     * @param version   the serialised version
+     * @param version   the serialised version: 0 weights inline, 1 weights in a file beside the model file
      * @param className the class name recorded in the redirect proto
      * @param message   the packed {@code NppModelProto}
      */
@@ -518,12 +836,31 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         } catch (IOException e) {
             throw new IllegalArgumentException("corrupt configuration in NPP model: " + e.getMessage(), e);
         }
+        List<Object> tensors = (List<Object>) m.getField(NppProtos.f(NppProtos.NPP_MODEL, "weights"));
+        String weightsFile = NppProtos.getString(m, "weights_file");
         LinkedHashMap<String, Tensor> weights = new LinkedHashMap<>();
-        for (Object o : (List<Object>) m.getField(NppProtos.f(NppProtos.NPP_MODEL, "weights"))) {
-            DynamicMessage t = (DynamicMessage) o;
-            weights.put(NppProtos.getString(t, "name"), readTensor(t));
+        String source = "NPP model file";
+        if (weightsFile.isEmpty()) {
+            for (Object o : tensors) {
+                DynamicMessage t = (DynamicMessage) o;
+                weights.put(NppProtos.getString(t, "name"), readTensor(t));
+            }
+        } else {
+            List<ModelWeightsFile.Entry> entries = new ArrayList<>(tensors.size());
+            for (Object o : tensors) {
+                DynamicMessage t = (DynamicMessage) o;
+                entries.add(new ModelWeightsFile.Entry(NppProtos.getString(t, "name"), readDtype(t), readShape(t),
+                        NppProtos.getLong(t, "offset")));
+            }
+            Path wp = weightsPath(weightsFile, NppProtos.getString(m, "weights_saved_path"));
+            long t0 = System.nanoTime();
+            weights = ModelWeightsFile.open(wp, entries, NppProtos.getLong(m, "weights_bytes"),
+                    NppProtos.getString(m, "weights_sha256"));
+            LOG.info("mapped the weights of {} ({} tensors, SHA-256 checked in {} s)", wp, entries.size(),
+                    String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
+            source = "NPP model weights file " + wp;
         }
-        org.nextpatch.model.GptWeights.check(config, weights, "NPP model file");
+        org.nextpatch.model.GptWeights.check(config, weights, source);
         JsonNode sm = settings.path("sampling");
         SamplingSettings sampling = new SamplingSettings(sm.path("cfg_scale").asDouble(2.0),
                 sm.path("cfg_interval").asInt(-1), sm.path("temperature").asDouble(1.0), sm.path("top_k").asInt(0),

@@ -24,10 +24,15 @@ import com.google.protobuf.InvalidProtocolBufferException;
  * message TokenGridInfoProto { int32 grid_side = 1; int32 vocab_seen = 2; int64 count = 3;
  *                              int64 unknown_count = 4; bool immutable = 5; }
  * message TokenGridFactoryProto { }
- * message TensorProto        { string name = 1; string dtype = 2; repeated int64 shape = 3; bytes data = 4; }
+ * message TensorProto        { string name = 1; string dtype = 2; repeated int64 shape = 3; bytes data = 4;
+ *                              int64 offset = 5; }     // in the weights file, when data is external
  * message NppModelProto      { bytes model_data = 1;          // tribuo.core.ModelDataProto
  *                              string gpt_config_json = 2; repeated TensorProto weights = 3;
- *                              string settings_json = 4; }
+ *                              string settings_json = 4;
+ *                              // external weights (version 1): file name beside the model file,
+ *                              // its size and SHA-256, and its absolute path when saved
+ *                              string weights_file = 5; int64 weights_bytes = 6; string weights_sha256 = 7;
+ *                              string weights_saved_path = 8; }
  * </pre>
  * Any-packed messages carry the type URL {@code type.googleapis.com/nextpatch.tribuo.NAME}.
  */
@@ -64,13 +69,18 @@ public final class NppProtos {
                         field("name", 1, Type.TYPE_STRING, false),
                         field("dtype", 2, Type.TYPE_STRING, false),
                         field("shape", 3, Type.TYPE_INT64, true),
-                        field("data", 4, Type.TYPE_BYTES, false)))
+                        field("data", 4, Type.TYPE_BYTES, false),
+                        field("offset", 5, Type.TYPE_INT64, false)))
                 .addMessageType(message("NppModelProto",
                         field("model_data", 1, Type.TYPE_BYTES, false),
                         field("gpt_config_json", 2, Type.TYPE_STRING, false),
                         field("weights", 3, Type.TYPE_MESSAGE, true).toBuilder()
                                 .setTypeName(".nextpatch.tribuo.TensorProto").build(),
-                        field("settings_json", 4, Type.TYPE_STRING, false)))
+                        field("settings_json", 4, Type.TYPE_STRING, false),
+                        field("weights_file", 5, Type.TYPE_STRING, false),
+                        field("weights_bytes", 6, Type.TYPE_INT64, false),
+                        field("weights_sha256", 7, Type.TYPE_STRING, false),
+                        field("weights_saved_path", 8, Type.TYPE_STRING, false)))
                 .build();
         try {
             Descriptors.FileDescriptor fd = Descriptors.FileDescriptor.buildFrom(file, new Descriptors.FileDescriptor[0]);

@@ -1,0 +1,99 @@
+package org.nextpatch.cli;
+
+import org.nextpatch.tensor.DType;
+import org.nextpatch.tribuo.NppModel;
+import org.nextpatch.util.NppException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code npp import}: wraps an upstream LlamaGen/NPP GPT checkpoint as a Tribuo {@link NppModel}
+ * file ({@link NppModel#fromCheckpoint}), with the source's name, size and SHA-256, the configuration
+ * and the tokenizer's hash in its provenance. Large models keep their weights in
+ * {@code MODEL.weights} beside the model file.
+ */
+@Command(name = "import", mixinStandardHelpOptions = true,
+        description = "Wrap a LlamaGen/NPP GPT checkpoint as a Tribuo NPP model file (provenance: source file name, size, "
+                + "SHA-256, configuration, tokenizer hash). Weights above 256 MB go to OUT.weights beside the model file.")
+public final class ImportCommand implements Callable<Integer> {
+
+    @Mixin
+    GptOptions gpt;
+
+    @Option(names = "--vq-ckpt", paramLabel = "FILE",
+            description = "The VQ tokenizer the GPT's tokens belong to: its name, size and SHA-256 go into the provenance.")
+    Path vqCkpt;
+
+    @Option(names = "--weights-dtype", defaultValue = "float32", paramLabel = "float32|float16|bfloat16",
+            description = "Storage type of the weights (default ${DEFAULT-VALUE}); half types halve the files and are "
+                    + "converted back to float32 when the model runs.")
+    String weightsDtype;
+
+    @Option(names = "--weights", defaultValue = "auto", paramLabel = "auto|inline|external",
+            description = "Where the weights go (default ${DEFAULT-VALUE}: external above 256 MB): inside the model file "
+                    + "(up to 2 GB) or in OUT.weights beside it.")
+    String layout;
+
+    @Option(names = "--out", required = true, paramLabel = "MODEL", description = "The Tribuo model file to write.")
+    Path out;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        if (gpt.tribuoModel != null) {
+            throw new NppCommand.UsageException("import reads a checkpoint: give --gpt-ckpt, not --tribuo-model");
+        }
+        if (gpt.ckpt == null) {
+            throw new NppCommand.UsageException("give --gpt-ckpt FILE");
+        }
+        DType dtype = weightsDtype(weightsDtype);
+        NppModel.WeightsLayout where = layout(layout);
+        if (vqCkpt != null && !Files.isRegularFile(vqCkpt)) {
+            throw new NppException("--vq-ckpt " + vqCkpt + ": file not found");
+        }
+        if (Files.isDirectory(out)) {
+            throw new NppCommand.UsageException("--out " + out + " is a directory; give the model file to write");
+        }
+        if (out.toAbsolutePath().normalize().equals(gpt.ckpt.toAbsolutePath().normalize())) {
+            throw new NppCommand.UsageException("--out must not be the checkpoint itself");
+        }
+        long t0 = System.nanoTime();
+        try (NppModel model = NppModel.fromCheckpoint(gpt.ckpt, gpt.config(), gpt.useEma, vqCkpt)) {
+            model.save(out, dtype, where);
+        }
+        PrintWriter o = spec.commandLine().getOut();
+        o.printf(Locale.ROOT, "imported %s as %s in %.1f s%n", gpt.ckpt, out, (System.nanoTime() - t0) / 1e9);
+        o.flush();
+        return 0;
+    }
+
+    /** {@code --weights-dtype} as a tensor type. */
+    static DType weightsDtype(String v) {
+        return switch (v.toLowerCase(Locale.ROOT)) {
+            case "float32", "fp32" -> DType.FLOAT32;
+            case "float16", "fp16", "half" -> DType.FLOAT16;
+            case "bfloat16", "bf16" -> DType.BFLOAT16;
+            default -> throw new NppCommand.UsageException("--weights-dtype must be float32, float16 or bfloat16, got '" + v + "'");
+        };
+    }
+
+    private static NppModel.WeightsLayout layout(String v) {
+        return switch (v.toLowerCase(Locale.ROOT)) {
+            case "auto" -> NppModel.WeightsLayout.AUTO;
+            case "inline" -> NppModel.WeightsLayout.INLINE;
+            case "external" -> NppModel.WeightsLayout.EXTERNAL;
+            default -> throw new NppCommand.UsageException("--weights must be auto, inline or external, got '" + v + "'");
+        };
+    }
+}

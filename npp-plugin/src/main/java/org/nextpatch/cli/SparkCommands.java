@@ -1,0 +1,68 @@
+package org.nextpatch.cli;
+
+import org.nextpatch.sample.SamplingSettings;
+import org.nextpatch.eval.AdmEvaluator;
+import org.nextpatch.eval.OnnxFeatureModel;
+import org.nextpatch.spark.SparkEvaluate;
+import org.nextpatch.spark.SparkExtract;
+import org.nextpatch.spark.SparkRunner;
+import org.nextpatch.spark.SparkSample;
+
+import java.util.Locale;
+
+/**
+ * The command-line side of the Spark jobs: turns a command's flags into a job's settings and prints
+ * what the plain command prints. Loaded only when {@code --spark-master} is given, so the command
+ * line works without Spark on the class path.
+ */
+final class SparkCommands {
+    private SparkCommands() {}
+
+    static int extract(ExtractCodesCommand c) {
+        SparkOptions o = c.spark;
+        SparkExtract.Spec spec = new SparkExtract.Spec(o.raw("--data-path"), o.raw("--labels-path"), o.raw("--code-path"),
+                o.raw("--vq-ckpt"), c.vq.config() == null ? null : c.vq.config().toJson().toString(),
+                c.vq.device, c.imageSize, c.tenCrop, c.cropRange, c.batchSize, c.limit);
+        try (SparkRunner spark = SparkRunner.start(c.spark.master, c.spark.partitions, "extract-codes")) {
+            SparkExtract.Result r = SparkExtract.run(spark, spec);
+            System.out.printf("%d images encoded, %d already there, %d unreadable -> %s (Spark %s, %d partition(s) run, %d complete before)%n",
+                    r.written(), r.alreadyThere(), r.unreadable().size(), r.codesDir(), spark.master(), r.partitionsRun(),
+                    r.partitionsSkipped());
+        }
+        return 0;
+    }
+
+    static int sample(SampleCommand c, SamplingSettings settings, long[] labels) {
+        if (c.onnxDir != null) {
+            throw new NppCommand.UsageException("--onnx-dir is not used with --spark-master: each executor exports the graphs once into its local cache");
+        }
+        SparkOptions o = c.spark;
+        SparkSample.Spec spec = new SparkSample.Spec(o.raw("--gpt-ckpt"), c.gpt.config().toJson().toString(), c.gpt.useEma,
+                c.gpt.device, c.engine, c.onnxThreads, SparkSample.Sampling.of(settings), c.seed, c.batchSize, labels, o.raw("--vq-ckpt"),
+                c.vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(c.vqConfig).toJson().toString(),
+                c.gpt.downsample(), o.raw("--out"));
+        try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "sample")) {
+            SparkSample.Result r = SparkSample.run(spark, spec);
+            var out = c.spec.commandLine().getOut();
+            out.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s, Spark %s, %d partition(s) run, %d complete before)%n",
+                    r.samples(), r.seconds(), r.samples() / Math.max(r.seconds(), 1e-9), c.engine, spark.master(),
+                    r.partitionsRun(), r.partitionsSkipped());
+            out.println("wrote " + r.samples() + " samples to " + c.out);
+            out.flush();
+        }
+        return 0;
+    }
+
+    static AdmEvaluator.Report evaluate(EvaluateCommand c) {
+        SparkOptions o = c.spark;
+        java.util.EnumMap<OnnxFeatureModel.Kind, String> names = new java.util.EnumMap<>(OnnxFeatureModel.Kind.class);
+        names.put(OnnxFeatureModel.Kind.POOL, c.poolOutput);
+        names.put(OnnxFeatureModel.Kind.SPATIAL, c.spatialOutput);
+        names.put(OnnxFeatureModel.Kind.LOGITS, c.logitsOutput);
+        SparkEvaluate.Spec spec = new SparkEvaluate.Spec(o.rawPositional(0), o.rawPositional(1), o.raw("--feature-model"), names,
+                c.spatialChannels, c.spatialLayout.equals("nchw"), c.batchSize);
+        try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "evaluate")) {
+            return SparkEvaluate.run(spark, spec);
+        }
+    }
+}
