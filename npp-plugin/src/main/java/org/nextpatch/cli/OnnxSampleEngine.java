@@ -21,16 +21,18 @@ import java.util.Map;
 
 /**
  * {@code npp sample --engine onnx}: the same tokens as the DJL engine for the same seed, from the
- * ONNX {@code Loop} graph. Uses the graphs in {@code --onnx-dir} when it holds an export (checking
- * that its configuration is the model's), exports into it when it is empty or missing, and exports
- * to a temporary directory (deleted afterwards) without {@code --onnx-dir}.
+ * ONNX {@code Loop} graph. Uses the graphs in {@code --onnx-dir} when it holds an export of the same
+ * configuration and weights (by the digest in its manifest) and refuses one of another model; exports
+ * into it when it is new or empty, and rewrites it only with {@code --overwrite}; a folder holding
+ * files but no manifest is refused. Without {@code --onnx-dir} it exports to a temporary directory
+ * (deleted afterwards).
  */
 final class OnnxSampleEngine {
     private static final Logger LOG = LogManager.getLogger(OnnxSampleEngine.class);
 
     private OnnxSampleEngine() {}
 
-    static long[] sample(GptOptions gpt, Path onnxDir, int threads, long[] labels, SamplingSettings settings,
+    static long[] sample(GptOptions gpt, Path onnxDir, boolean overwrite, int threads, long[] labels, SamplingSettings settings,
                          long seed, int batchSize, PrintWriter out) {
         GptConfig cfg = gpt.config();
         Path dir = onnxDir;
@@ -44,10 +46,12 @@ final class OnnxSampleEngine {
             temporary = true;
         }
         try {
-            if (Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
+            if (!overwrite && Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
                 checkSameModel(cfg, OnnxExport.readGptConfig(dir), dir);
+                OnnxExport.checkSource(dir, gpt.source().weights(), gpt.source().flag() + (gpt.useEma ? " (ema)" : ""));
                 LOG.info("using the ONNX export in {}", dir);
             } else {
+                OnnxExport.checkTarget(dir, overwrite || temporary, "--onnx-dir");
                 export(gpt, cfg, dir);
             }
             int t = cfg.blockSize();

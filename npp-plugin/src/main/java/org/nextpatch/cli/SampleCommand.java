@@ -91,11 +91,14 @@ public final class SampleCommand implements Callable<Integer> {
     String engine;
 
     @Option(names = "--onnx-dir", paramLabel = "DIR",
-            description = "With --engine onnx: graphs from 'npp export-onnx' (exported into DIR when it has none; default: a temporary export).")
+            description = "With --engine onnx: graphs from 'npp export-onnx' or NppModel.exportOnnxGraphs, which must be of this checkpoint's weights (exported into DIR when it is new or empty; default: a temporary export).")
     Path onnxDir;
 
+    @Option(names = "--overwrite", description = "With --onnx-dir: export into DIR even if it holds another export or other files.")
+    boolean overwrite;
+
     @Option(names = "--onnx-threads", defaultValue = "0", paramLabel = "N",
-            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = all cores).")
+            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = the project's setting, NPP_THREADS or its default).")
     int onnxThreads;
 
     @Option(names = "--vq-ckpt", paramLabel = "FILE", description = "VQ tokenizer checkpoint: also decode and write images.")
@@ -126,7 +129,16 @@ public final class SampleCommand implements Callable<Integer> {
         if (vqConfig != null && vqCkpt == null) {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
+        if (overwrite && onnxDir == null) {
+            throw new NppCommand.UsageException("--overwrite needs --onnx-dir");
+        }
         SamplingSettings settings = new SamplingSettings(cfgScale, cfgInterval, temperature, topK, topP, greedy);
+        if (vqCkpt != null && !spark.enabled()) {
+            // the tokenizer's downsampling is the command's; a GPT that does not fit it is refused before sampling
+            // (a Spark job reads its files where they are, possibly not on this machine: SparkSample checks there)
+            gpt.tokenizer(VqModel.configFor(ExportOnnxCommand.loadRoot(vqCkpt, "--vq-ckpt"), vqConfig == null ? null
+                    : org.nextpatch.config.VqConfig.fromJson(vqConfig)), "--vq-ckpt " + vqCkpt);
+        }
         GptConfig c = gpt.config();
         long[] labels = labels(c);
         if (spark.enabled()) {
@@ -181,7 +193,7 @@ public final class SampleCommand implements Callable<Integer> {
                     }
                 };
             case "onnx":
-                return (labels, settings, sd, bs) -> OnnxSampleEngine.sample(gpt, onnxDir, onnxThreads, labels, settings, sd, bs,
+                return (labels, settings, sd, bs) -> OnnxSampleEngine.sample(gpt, onnxDir, overwrite, onnxThreads, labels, settings, sd, bs,
                         spec.commandLine().getOut());
             default:
                 throw new NppCommand.UsageException("--engine must be djl or onnx, got '" + name + "'");
@@ -204,14 +216,6 @@ public final class SampleCommand implements Callable<Integer> {
                 GptOptions.device(gpt.device));
              Npz.Writer npz = new Npz.Writer(out.resolve("samples.npz"));
              Progress progress = Progress.start("decode", n, "img")) {
-            if (vq.config().codebookSize() != gpt.config().vocabSize()) {
-                throw new NppException("--vq-ckpt " + vqCkpt + ": codebook of " + vq.config().codebookSize()
-                        + " codes, but the GPT's vocabulary is " + gpt.config().vocabSize());
-            }
-            if (vq.config().downsample() != gpt.downsample) {
-                throw new NppException("--vq-ckpt " + vqCkpt + ": the tokenizer downsamples by " + vq.config().downsample()
-                        + " but --downsample-size is " + gpt.downsample);
-            }
             for (int start = 0; start < n; start += batchSize) {
                 int b = Math.min(batchSize, n - start);
                 Tensor codes = Tensor.ofLongs(new long[]{b, t}, java.util.Arrays.copyOfRange(tokens, start * t, (start + b) * t));
