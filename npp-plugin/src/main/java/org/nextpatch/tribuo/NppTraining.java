@@ -53,6 +53,8 @@ final class NppTraining {
     static final String TRAIN_SECONDS = "train-seconds";
     static final String NPP_VERSION = "npp-version";
     static final String GIT_COMMIT = "npp-git-commit";
+
+    static final String INTRA_OP_THREADS = "intra-op-threads";
     static final String VOCAB_SIZE = "vocab-size";
     static final String NUM_CLASSES = "num-classes";
     static final String GRID_SIDE = "grid-side";
@@ -189,6 +191,8 @@ final class NppTraining {
             instance.put(GRID_SIDE, new LongProvenance(GRID_SIDE, model.gridSide()));
             instance.put(NPP_VERSION, new StringProvenance(NPP_VERSION, org.nextpatch.util.BuildInfo.version()));
             instance.put(GIT_COMMIT, new StringProvenance(GIT_COMMIT, org.nextpatch.util.BuildInfo.commit()));
+            // results are bit-identical for the same seed and thread count (the default can depend on load)
+            instance.put(INTRA_OP_THREADS, new LongProvenance(INTRA_OP_THREADS, ai.djl.pytorch.jni.JniUtils.getNumThreads()));
             ModelProvenance provenance = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                     (DatasetProvenance) dataset.getProvenance(), trainerProvenance, instance);
             // The model's output domain: the grids it produces (side, vocabulary), not only what the data held.
