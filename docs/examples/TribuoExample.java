@@ -1,6 +1,8 @@
-// Train, generate with, evaluate, save and reproduce an NPP model through the Tribuo API.
-// Run from the repository root after `./npp --help` has built the jar:
-//   java -cp "npp-plugin/target/npp-plugin.jar:npp-plugin/target/lib/*" docs/examples/TribuoExample.java
+// Train, generate with, evaluate, save and reproduce an NPP model through the Tribuo API, and export
+// its ONNX graph folder (with manifest.json) for OnnxDeploymentExample.
+// A complete program: a project that depends on org.nextpatch:npp-plugin compiles and runs it (the
+// consumer test in integration-tests does exactly that). From a clone, after `./npp --help` built the jar:
+//   java -cp "npp-plugin/target/npp-plugin.jar:npp-plugin/target/lib/*" docs/examples/TribuoExample.java [ONNX_DIR]
 import com.oracle.labs.mlrg.olcut.config.ConfigurationManager;
 import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
 import org.nextpatch.sample.SamplingSettings;
@@ -24,7 +26,7 @@ public class TribuoExample {
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", "true");
 
-        // 1. Data: token grids (outputs) with the class as an ordinary feature named "class".
+        // 1. Data: token grids (outputs) with the class as a feature class@K = 1 (Tribuo's columnar naming).
         //    Here 4x4 grids over 16 tokens whose layout depends on the class; real data comes from
         //    a code directory (see CodeDirectorySource) or any Tribuo DataSource.
         TokenGridFactory factory = new TokenGridFactory();
@@ -48,7 +50,8 @@ public class TribuoExample {
         NppModel model = trainer.train(data);
         System.out.println("Trained: " + model);
 
-        // 3. Generate: one grid per request; the request's class is its "class" feature.
+        // 3. Generate: one grid per request; the request's class is its class@K feature. A new model
+        //    guides with scale 2.0 (NppModel.defaultSampling(), upstream's FID setting); set it explicitly:
         model.setSamplingSettings(new SamplingSettings(2.0, -1, 1.0, 0, 1.0, false)); // CFG 2, temperature 1
         for (int k = 0; k < 3; k++) {
             TokenGrid g = model.predict(ClassCondition.request(k)).getOutput();
@@ -74,6 +77,14 @@ public class TribuoExample {
         boolean same = model.getWeights().entrySet().stream()
                 .allMatch(e -> e.getValue().contentEquals(retrained.getWeights().get(e.getKey())));
         System.out.println("Retrained from provenance, identical weights: " + same);
+        if (!same) {
+            throw new IllegalStateException("retraining from provenance gave other weights");
+        }
+
+        // 7. The ONNX graph folder (graphs + manifest.json) that OnnxSampler.open and
+        //    `npp sample --engine onnx --onnx-dir` take; OnnxDeploymentExample samples it without DJL.
+        Path onnxDir = args.length > 0 ? Path.of(args[0]) : Files.createTempDirectory("npp-onnx");
+        System.out.println("ONNX folder: " + model.exportOnnxGraphs(onnxDir, false));
         model.close();
         loaded.close();
         retrained.close();

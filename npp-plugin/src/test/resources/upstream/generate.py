@@ -1,5 +1,5 @@
 # Writes the reference outputs under this folder by running the UPSTREAM LlamaGen code (its GPT and VQ
-# modules, unchanged) under PyTorch 1.13 on CPU, for settings other than shared/fixtures/llamagen-tiny:
+# modules, unchanged) under PyTorch 1.13 on CPU, for settings other than the llamagen-tiny fixture (npp-plugin/src/test/resources/fixtures/llamagen-tiny):
 # another grid (8x8, 6x6 with patch side 3), head dim 64, ffn_dim_multiplier, rope_base, norm_eps, and
 # tokenizers with three levels, one residual block, channel changes and no L2-normalised codebook; and
 # extract_codes_c2i's image pipeline on a small image folder of mixed modes and formats.

@@ -26,7 +26,10 @@ import java.util.Map;
  * Writes a complete ONNX export directory: the GPT graphs ({@code gpt-prefill.onnx},
  * {@code gpt-step.onnx}, {@code gpt-generate.onnx}), optionally {@code vq-decoder.onnx}, and
  * {@code manifest.json} describing them (configurations, opset, every graph's inputs and outputs,
- * precision, provenance). {@link #readGptConfig} reads the configuration back for the sampler.
+ * precision, provenance, and {@code source}: what it was exported from, with a SHA-256 digest of the
+ * GPT weights). {@link #readGptConfig} reads the configuration back for the sampler;
+ * {@link #checkTarget} and {@link #checkSource} are the checks the command line makes before it
+ * writes into or reuses a folder.
  */
 public final class OnnxExport {
     private static final Logger LOG = LogManager.getLogger(OnnxExport.class);
@@ -51,13 +54,26 @@ public final class OnnxExport {
      */
     public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
                                     Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance) {
+        return export(gpt, gptWeights, vq, vqWeights, dir, fp16, externalData, provenance, Map.of());
+    }
+
+    /**
+     * As {@link #export(GptConfig, Map, VqConfig, Map, Path, boolean, Boolean, Map)}, with extra
+     * metadata entries in every GPT graph (e.g. a Tribuo model's provenance).
+     *
+     * @param graphMetadata metadata_props added to the GPT graphs
+     * @return the files written
+     */
+    public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
+                                    Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
+                                    Map<String, String> graphMetadata) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new NppException("--out " + dir + ": cannot create directory: " + e.getMessage(), e);
         }
         long t0 = System.nanoTime();
-        List<Path> files = new ArrayList<>(new GptOnnxExporter(gpt, gptWeights, fp16).exportAll(dir, externalData));
+        List<Path> files = new ArrayList<>(new GptOnnxExporter(gpt, gptWeights, fp16).exportAll(dir, externalData, graphMetadata));
         if (vq != null) {
             files.add(new VqDecoderOnnxExporter(vq, vqWeights).export(dir));
         }
@@ -77,9 +93,15 @@ public final class OnnxExport {
                 graphs.set(f.getFileName().toString(), describe(f));
             }
         }
+        ObjectNode source = m.putObject("source");
+        source.put(GPT_WEIGHTS_SHA256, weightsDigest(gptWeights));
+        if (vq != null) {
+            source.put("vq_weights_sha256", weightsDigest(vqWeights));
+        }
         ObjectNode prov = m.putObject("provenance");
         prov.put("created", Instant.now().toString());
-        prov.put("producer", "nextpatch " + version());
+        prov.put("producer", "nextpatch " + org.nextpatch.util.BuildInfo.version());
+        prov.put("producer_commit", org.nextpatch.util.BuildInfo.commit());
         provenance.forEach(prov::put);
         Path manifest = dir.resolve(MANIFEST);
         try {
@@ -132,24 +154,91 @@ public final class OnnxExport {
         return a;
     }
 
-    /** The GPT configuration recorded in an export directory's manifest. */
-    public static GptConfig readGptConfig(Path dir) {
-        Path f = dir.resolve(MANIFEST);
-        if (!Files.isRegularFile(f)) {
-            throw new NppException("--onnx-dir " + dir + " has no " + MANIFEST + " (write it with 'npp export-onnx')");
-        }
+    /** Manifest key (under {@code source}) of the GPT weights' digest. */
+    public static final String GPT_WEIGHTS_SHA256 = "gpt_weights_sha256";
+
+    /**
+     * SHA-256 (hex) of a state dict: every tensor's name, type, shape and bytes, in name order. Two
+     * exports have the same digest exactly when they were made from the same weights, whatever file
+     * or model held them.
+     */
+    public static String weightsDigest(Map<String, Tensor> weights) {
         try {
-            JsonNode n = JSON.readTree(f.toFile());
-            return GptConfig.fromJson(n.get("gpt_config"));
-        } catch (IOException e) {
-            throw new NppException(f + ": cannot read the manifest: " + e.getMessage(), e);
-        } catch (NppException e) {
-            throw new NppException(f + ": " + e.getMessage(), e);
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            for (String name : new java.util.TreeSet<>(weights.keySet())) {
+                Tensor t = weights.get(name);
+                md.update((name + "\0" + t.dtype() + java.util.Arrays.toString(t.shape()) + "\0")
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                md.update(t.data().duplicate());
+            }
+            return java.util.HexFormat.of().formatHex(md.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("no SHA-256 in this JVM", e);
         }
     }
 
-    private static String version() {
-        String v = OnnxExport.class.getPackage().getImplementationVersion();
-        return v == null ? "(development build)" : v;
+    /**
+     * Refuses to write an export into a folder that already holds one (or any files) unless
+     * {@code overwrite}: an export is rewritten only when the user says so.
+     *
+     * @param flag the flag that named the folder, for the message
+     */
+    public static void checkTarget(Path dir, boolean overwrite, String flag) {
+        if (overwrite || !Files.isDirectory(dir)) {
+            return;
+        }
+        try (var s = Files.list(dir)) {
+            if (s.findAny().isPresent()) {
+                throw new NppException(flag + " " + dir + " is not empty (" + (Files.isRegularFile(dir.resolve(MANIFEST))
+                        ? "it holds an ONNX export" : "it holds other files") + "); give a new folder or --overwrite");
+            }
+        } catch (IOException e) {
+            throw new NppException(flag + " " + dir + ": cannot list the folder: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Checks that an export folder was made from these GPT weights (by the digest in its manifest);
+     * a folder without a manifest, or whose manifest records no digest, is refused too.
+     *
+     * @param what how to name the weights in the message (e.g. "--gpt-ckpt gpt.pt")
+     */
+    public static void checkSource(Path dir, Map<String, Tensor> gptWeights, String what) {
+        JsonNode m = readManifest(dir);
+        String have = m.path("source").path(GPT_WEIGHTS_SHA256).asText("");
+        if (have.isEmpty()) {
+            throw new NppException("--onnx-dir " + dir + ": its " + MANIFEST + " does not record which weights it was "
+                    + "exported from; export again with --overwrite");
+        }
+        String want = weightsDigest(gptWeights);
+        if (!have.equals(want)) {
+            throw new NppException("--onnx-dir " + dir + " was exported from other weights (sha256 " + have.substring(0, 12)
+                    + "..., " + m.path("provenance").path("gpt_ckpt").asText("a Tribuo model") + ") than " + what
+                    + " (sha256 " + want.substring(0, 12) + "...); give another folder or --overwrite");
+        }
+    }
+
+    /** The manifest of an export directory; a folder without one is refused in one line. */
+    public static JsonNode readManifest(Path dir) {
+        Path f = dir.resolve(MANIFEST);
+        if (!Files.isRegularFile(f)) {
+            throw new NppException(dir + " has no " + MANIFEST + ": not a folder written by 'npp export-onnx' or "
+                    + "NppModel.exportOnnxGraphs");
+        }
+        try {
+            return JSON.readTree(f.toFile());
+        } catch (IOException e) {
+            throw new NppException(f + ": cannot read the manifest: " + e.getMessage(), e);
+        }
+    }
+
+    /** The GPT configuration recorded in an export directory's manifest. */
+    public static GptConfig readGptConfig(Path dir) {
+        JsonNode n = readManifest(dir);
+        try {
+            return GptConfig.fromJson(n.get("gpt_config"));
+        } catch (NppException e) {
+            throw new NppException(dir.resolve(MANIFEST) + ": " + e.getMessage(), e);
+        }
     }
 }

@@ -48,7 +48,7 @@ public final class OnnxSampler implements AutoCloseable {
      *
      * @param device         {@code cpu}, {@code cuda} (fail without it), {@code cuda:N} or {@code auto}
      *                       (CUDA when it loads, else CPU with a log line)
-     * @param intraOpThreads threads inside an operator (0: ONNX Runtime's default, all cores)
+     * @param intraOpThreads threads inside an operator (0: the project's setting, {@link org.nextpatch.util.Threads})
      * @param interOpThreads threads across operators (0: default)
      * @param profilePrefix  when not null, ONNX Runtime writes a per-node timing profile (JSON) with
      *                       this file prefix for every session (see docs/benchmarks.md)
@@ -125,9 +125,9 @@ public final class OnnxSampler implements AutoCloseable {
         try {
             OrtSession.SessionOptions so = new OrtSession.SessionOptions();
             so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            if (options.intraOpThreads() > 0) {
-                so.setIntraOpNumThreads(options.intraOpThreads());
-            }
+            // 0: the project's one thread setting (org.nextpatch.util.Threads), not ONNX Runtime's all-cores default
+            so.setIntraOpNumThreads(options.intraOpThreads() > 0 ? options.intraOpThreads()
+                    : org.nextpatch.util.Threads.intraOp());
             if (options.interOpThreads() > 0) {
                 so.setInterOpNumThreads(options.interOpThreads());
             }

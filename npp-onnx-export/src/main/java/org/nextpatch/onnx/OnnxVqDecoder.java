@@ -27,14 +27,16 @@ public final class OnnxVqDecoder implements AutoCloseable {
     private final OrtSession session;
     private final Path file;
 
-    /** Opens {@code dir/vq-decoder.onnx} on the CPU provider with default threads. */
+    /** Opens {@code dir/vq-decoder.onnx} on the CPU provider with the project's threads ({@link org.nextpatch.util.Threads}). */
     public OnnxVqDecoder(Path dir) {
         this.file = dir.resolve(FILE);
         if (!Files.isRegularFile(file)) {
             throw new NppException(dir + " has no " + FILE + " (export with 'npp export-onnx --vq-ckpt FILE')");
         }
         try {
-            session = env.createSession(file.toString(), new OrtSession.SessionOptions());
+            OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+            so.setIntraOpNumThreads(org.nextpatch.util.Threads.intraOp());
+            session = env.createSession(file.toString(), so);
         } catch (OrtException e) {
             throw new NppException("cannot load ONNX model " + file + ": " + e.getMessage(), e);
         }

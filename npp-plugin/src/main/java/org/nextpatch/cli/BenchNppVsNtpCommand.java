@@ -68,7 +68,7 @@ public final class BenchNppVsNtpCommand implements Callable<Integer> {
     @Option(names = "--vq-steps", defaultValue = "100", description = "Tokenizer training steps when --vq-ckpt is not given (default ${DEFAULT-VALUE}).")
     int vqSteps;
 
-    @Option(names = "--threads", paramLabel = "N", description = "PyTorch intra-op threads (default: the engine's).")
+    @Option(names = "--threads", paramLabel = "N", description = "PyTorch intra-op threads (default: NPP_THREADS, else 1 on a busy machine and one per CPU on an idle one).")
     Integer threads;
 
     @Spec

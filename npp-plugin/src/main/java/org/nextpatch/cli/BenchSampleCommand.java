@@ -70,7 +70,7 @@ public final class BenchSampleCommand implements Runnable {
     @Option(names = "--top-k", defaultValue = "0", description = "Top-k (default ${DEFAULT-VALUE}).")
     int topK;
 
-    @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime intra-op threads (0 = default).")
+    @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime intra-op threads (0 = the project's setting, NPP_THREADS or its default).")
     int threads;
 
     @Option(names = "--device", defaultValue = "cpu", description = "ONNX Runtime device: cpu, auto, cuda, cuda:N (default ${DEFAULT-VALUE}).")
@@ -100,7 +100,9 @@ public final class BenchSampleCommand implements Runnable {
                 throw new NppCommand.UsageException("--batch-sizes must all be >= 1, got " + b);
             }
         }
-        GptConfig cfg = ExportOnnxCommand.gptConfig(source.model, source.config, imageSize, 16, codebookSize, numClasses);
+        // a benchmark names its model shape (random weights need one); downsampling 16 as upstream
+        GptConfig cfg = source.config != null ? GptConfig.fromJson(source.config).withoutDropout()
+                : GptConfig.named(source.model, GptConfig.blockSizeFor(imageSize, 16), codebookSize, numClasses).withoutDropout();
         Map<String, Tensor> weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false)
                 : BenchWeights.random(cfg, seed);
         Path tmp;

@@ -73,6 +73,9 @@ public final class DoctorCommand implements Callable<Integer> {
             row(out, "libtorch intra-op", String.valueOf(JniUtils.getNumThreads()));
             row(out, "libtorch inter-op", String.valueOf(JniUtils.getNumInteropThreads()));
         }
+        int configured = org.nextpatch.util.Threads.configured();
+        row(out, "npp threads", configured > 0 ? configured + " (NPP_THREADS / -Dnpp.threads)"
+                : org.nextpatch.util.Threads.defaultThreads() + " (default for this machine and load; NPP_THREADS sets it)");
         row(out, "OMP_NUM_THREADS", env("OMP_NUM_THREADS"));
         row(out, "MKL_NUM_THREADS", env("MKL_NUM_THREADS"));
 

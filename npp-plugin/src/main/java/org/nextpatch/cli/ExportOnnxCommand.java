@@ -36,7 +36,7 @@ public final class ExportOnnxCommand implements Runnable {
         Path config;
     }
 
-    @Option(names = "--gpt-ckpt", paramLabel = "FILE", description = "GPT checkpoint (.pt, upstream layout).")
+    @Option(names = "--gpt-ckpt", paramLabel = "FILE", description = "GPT checkpoint (.pt, upstream layout); a training checkpoint records its configuration, a published one needs --gpt-model or --gpt-config.")
     Path gptCkpt;
 
     @Option(names = "--tribuo-model", paramLabel = "FILE",
@@ -46,11 +46,11 @@ public final class ExportOnnxCommand implements Runnable {
     @ArgGroup(exclusive = true, multiplicity = "0..1")
     SizeFlags size;
 
-    @Option(names = "--image-size", paramLabel = "S", defaultValue = "256", description = "Image size for --gpt-model (default ${DEFAULT-VALUE}).")
-    int imageSize;
+    @Option(names = "--image-size", paramLabel = "S", description = "Image size (default: recorded in the checkpoint, else 256 with --gpt-model).")
+    Integer imageSize;
 
-    @Option(names = "--downsample-size", paramLabel = "F", defaultValue = "16", description = "Tokenizer downsampling for --gpt-model (default ${DEFAULT-VALUE}).")
-    int downsample;
+    @Option(names = "--downsample-size", paramLabel = "F", description = "Tokenizer downsampling (default: the tokenizer's, else recorded in the checkpoint, else 16).")
+    Integer downsample;
 
     @Option(names = "--codebook-size", paramLabel = "V", defaultValue = "16384", description = "Vocabulary for --gpt-model (default ${DEFAULT-VALUE}).")
     int codebookSize;
@@ -64,11 +64,14 @@ public final class ExportOnnxCommand implements Runnable {
     @Option(names = "--vq-ckpt", paramLabel = "FILE", description = "VQ tokenizer checkpoint: also export vq-decoder.onnx.")
     Path vqCkpt;
 
-    @Option(names = "--vq-config", paramLabel = "FILE", description = "VQ configuration JSON (default: VQ-16).")
+    @Option(names = "--vq-config", paramLabel = "FILE", description = "VQ configuration JSON (default: recorded in the checkpoint, else VQ-16).")
     Path vqConfig;
 
-    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Output directory.")
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Output directory (new or empty unless --overwrite).")
     Path out;
+
+    @Option(names = "--overwrite", description = "Write into --out even if it holds an earlier export or other files.")
+    boolean overwrite;
 
     @Option(names = "--fp16", description = "Store GPT projection weights as float16 and run projections in float16 (for GPUs).")
     boolean fp16;
@@ -81,16 +84,8 @@ public final class ExportOnnxCommand implements Runnable {
         if (vqConfig != null && vqCkpt == null) {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
+        OnnxExport.checkTarget(out, overwrite, "--out");
         GptSource source = GptSource.of(gptCkpt, ema, tribuoModel, size != null);
-        GptConfig cfg;
-        if (source.isTribuoModel()) {
-            cfg = source.modelConfig();
-        } else if (size == null) {
-            throw new NppCommand.UsageException("--gpt-ckpt needs --gpt-model NAME or --gpt-config FILE");
-        } else {
-            cfg = gptConfig(size.model, size.config, imageSize, downsample, codebookSize, numClasses);
-        }
-        Map<String, Tensor> gptWeights = source.weights();
         VqConfig vq = null;
         Map<String, Tensor> vqWeights = null;
         if (vqCkpt != null) {
@@ -99,6 +94,13 @@ public final class ExportOnnxCommand implements Runnable {
             vq = VqModel.configFor(root, vqConfig == null ? null : VqConfig.fromJson(vqConfig));
             vqWeights = select(root, vqCkpt, "--vq-ckpt", false);
         }
+        // the configuration (flags, else what the checkpoint or Tribuo model records), checked against the tokenizer
+        GptConfigResolver.Recorded rec = source.isTribuoModel() ? GptConfigResolver.Recorded.of(source.modelConfig())
+                : size != null ? GptConfigResolver.Recorded.NONE : GptConfigResolver.Recorded.fromCheckpoint(source.checkpointRoot());
+        GptConfig cfg = GptConfigResolver.resolve(new GptConfigResolver.Flags(size == null ? null : size.model,
+                        size == null ? null : size.config, imageSize, downsample, codebookSize, numClasses),
+                rec, source.flag(), vq, "--vq-ckpt " + vqCkpt).config();
+        Map<String, Tensor> gptWeights = source.weights();
         Map<String, String> prov = new LinkedHashMap<>(source.provenance());
         if (vqCkpt != null) {
             prov.put("vq_ckpt", vqCkpt.toAbsolutePath().toString());
@@ -118,21 +120,13 @@ public final class ExportOnnxCommand implements Runnable {
         }
     }
 
-    /** The GPT configuration from a named size or a JSON file (dropouts off: inference). */
-    static GptConfig gptConfig(String model, Path config, int imageSize, int downsample, int vocab, int classes) {
-        if (config != null) {
-            return GptConfig.fromJson(config).withoutDropout();
-        }
-        int block = GptConfig.blockSizeFor(imageSize, downsample);
-        return GptConfig.named(model, block, vocab, classes).withoutDropout();
-    }
-
     /** A checkpoint's state dict as float tensors (EMA weights on request). */
     static Map<String, Tensor> loadWeights(Path ckpt, String flag, boolean ema) {
         return select(loadRoot(ckpt, flag), ckpt, flag, ema);
     }
 
-    private static Object loadRoot(Path ckpt, String flag) {
+    /** A checkpoint's tree; a missing or unreadable file is one line naming the flag. */
+    static Object loadRoot(Path ckpt, String flag) {
         if (!Files.exists(ckpt)) {
             throw new NppException(flag + " " + ckpt + ": file not found");
         }

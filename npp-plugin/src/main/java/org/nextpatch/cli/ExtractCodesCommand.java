@@ -20,9 +20,9 @@ import java.util.concurrent.Callable;
  * (spec section 8).
  */
 @Command(name = "extract-codes", mixinStandardHelpOptions = true,
-        description = {"Encode a dataset with the VQ tokenizer into the upstream code layout:",
-                "  CODE_PATH/imagenet{S}_codes/{i}.npy (int64 [1, n_aug, T]) and CODE_PATH/imagenet{S}_labels/{i}.npy (int64 [1]).",
-                "Images: ADM centre crop, then TenCrop (--ten-crop) or centre + horizontal flip. Resumable."})
+        description = {"Encode a dataset with the VQ tokenizer into the upstream code layout (resumable).",
+                "Layout: CODE_PATH/imagenet{S}_codes/{i}.npy (int64 [1, n_aug, T]) and CODE_PATH/imagenet{S}_labels/{i}.npy (int64 [1]).",
+                "Images: ADM centre crop, then TenCrop (--ten-crop) or centre + horizontal flip."})
 public final class ExtractCodesCommand implements Callable<Integer> {
 
     @Mixin

@@ -23,6 +23,7 @@ final class GptSource {
     private final boolean useEma;
     private final Path tribuoModel;
     private NppModel model;
+    private Object root;
     private Map<String, Tensor> weights;
 
     private GptSource(Path ckpt, boolean useEma, Path tribuoModel) {
@@ -90,16 +91,33 @@ final class GptSource {
             }
             weights = w;
         } else {
-            if (!Files.exists(ckpt)) {
-                throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
-            }
             try {
-                weights = StateDicts.select(TorchCheckpoint.load(ckpt), useEma);
+                weights = StateDicts.select(checkpointRoot(), useEma);
             } catch (NppException e) {
                 throw e.getMessage().contains(ckpt.toString()) ? e : new NppException("--gpt-ckpt " + ckpt + ": " + e.getMessage(), e);
             }
         }
         return weights;
+    }
+
+    /** The checkpoint's tree (its {@code args} record a training run's configuration), read once. */
+    Object checkpointRoot() {
+        if (root == null) {
+            if (!Files.exists(ckpt)) {
+                throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
+            }
+            try {
+                root = TorchCheckpoint.load(ckpt);
+            } catch (NppException e) {
+                throw e.getMessage().contains(ckpt.toString()) ? e : new NppException("--gpt-ckpt " + ckpt + ": " + e.getMessage(), e);
+            }
+        }
+        return root;
+    }
+
+    /** The flag and file the weights come from, for messages ({@code --gpt-ckpt FILE}). */
+    String flag() {
+        return tribuoModel != null ? "--tribuo-model " + tribuoModel : "--gpt-ckpt " + ckpt;
     }
 
     /** What to name the weights by in errors. */

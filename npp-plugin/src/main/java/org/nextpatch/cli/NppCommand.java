@@ -120,10 +120,20 @@ public final class NppCommand implements Runnable {
                 + (verbose ? "" : " (rerun with --verbose for details)");
     }
 
-    /** DJL must run offline and send nothing anywhere; JUL logs (Tribuo) go through Log4j2. */
+    /** The command line's Log4j2 configuration (a class path resource, not at the jar root). */
+    static final String LOG_CONFIG = "org/nextpatch/cli/npp-log4j2.xml";
+
+    /**
+     * DJL must run offline and send nothing anywhere; JUL logs (Tribuo) go through Log4j2, configured
+     * by {@value #LOG_CONFIG} unless the user names another configuration. Runs before any logger exists.
+     */
     public static void prepareEnvironment() {
         System.setProperty("ai.djl.offline", "true");
         System.setProperty("OPT_OUT_TRACKING", "true");
+        if (System.getProperty("log4j2.configurationFile") == null && System.getProperty("log4j.configurationFile") == null) {
+            System.setProperty("log4j2.configurationFile", "classpath:" + LOG_CONFIG);
+        }
+        org.nextpatch.model.EngineThreads.apply();
         if (System.getProperty("java.util.logging.manager") == null) {
             System.setProperty("java.util.logging.manager", "org.apache.logging.log4j.jul.LogManager");
         }

@@ -7,10 +7,8 @@ import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.util.NppException;
-import org.nextpatch.util.Progress;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,9 +19,11 @@ import java.util.Map;
 
 /**
  * {@code npp sample --engine onnx}: the same tokens as the DJL engine for the same seed, from the
- * ONNX {@code Loop} graph. Uses the graphs in {@code --onnx-dir} when it holds an export (checking
- * that its configuration is the model's), exports into it when it is empty or missing, and exports
- * to a temporary directory (deleted afterwards) without {@code --onnx-dir}.
+ * ONNX {@code Loop} graph. Uses the graphs in {@code --onnx-dir} when it holds an export of the same
+ * configuration and weights (by the digest in its manifest) and refuses one of another model; exports
+ * into it when it is new or empty, and rewrites it only with {@code --overwrite}; a folder holding
+ * files but no manifest is refused. Without {@code --onnx-dir} it exports to a temporary directory
+ * (deleted afterwards).
  */
 final class OnnxSampleEngine {
     private static final Logger LOG = LogManager.getLogger(OnnxSampleEngine.class);
@@ -71,7 +71,7 @@ final class OnnxSampleEngine {
     }
 
     /** Exports (or checks the export in --onnx-dir) and opens the sampler. */
-    static Session open(GptOptions gpt, Path onnxDir, int threads) {
+    static Session open(GptOptions gpt, Path onnxDir, boolean overwrite, int threads) {
         GptConfig cfg = gpt.config();
         Path dir = onnxDir;
         boolean temporary = false;
@@ -84,10 +84,12 @@ final class OnnxSampleEngine {
             temporary = true;
         }
         try {
-            if (Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
+            if (!overwrite && Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
                 checkSameModel(cfg, OnnxExport.readGptConfig(dir), dir);
+                OnnxExport.checkSource(dir, gpt.source().weights(), gpt.source().flag() + (gpt.useEma ? " (ema)" : ""));
                 LOG.info("using the ONNX export in {}", dir);
             } else {
+                OnnxExport.checkTarget(dir, overwrite || temporary, "--onnx-dir");
                 export(gpt, cfg, dir);
             }
             return new Session(new OnnxSampler(dir, cfg, new OnnxSampler.Options(onnxDevice(gpt.device), threads, 0, null)),

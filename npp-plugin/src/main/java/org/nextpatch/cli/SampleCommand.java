@@ -93,11 +93,14 @@ public final class SampleCommand implements Callable<Integer> {
     String engine;
 
     @Option(names = "--onnx-dir", paramLabel = "DIR",
-            description = "With --engine onnx: graphs from 'npp export-onnx' (exported into DIR when it has none; default: a temporary export).")
+            description = "With --engine onnx: graphs from 'npp export-onnx' or NppModel.exportOnnxGraphs, which must be of this checkpoint's weights (exported into DIR when it is new or empty; default: a temporary export).")
     Path onnxDir;
 
+    @Option(names = "--overwrite", description = "With --onnx-dir: export into DIR even if it holds another export or other files.")
+    boolean overwrite;
+
     @Option(names = "--onnx-threads", defaultValue = "0", paramLabel = "N",
-            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = all cores).")
+            description = "With --engine onnx: ONNX Runtime intra-op threads (default ${DEFAULT-VALUE} = the project's setting, NPP_THREADS or its default).")
     int onnxThreads;
 
     @Option(names = "--vq-ckpt", paramLabel = "FILE", description = "VQ tokenizer checkpoint: also decode and write images.")
@@ -134,10 +137,19 @@ public final class SampleCommand implements Callable<Integer> {
         if (vqConfig != null && vqCkpt == null) {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
+        if (overwrite && onnxDir == null) {
+            throw new NppCommand.UsageException("--overwrite needs --onnx-dir");
+        }
         if (!engine.equalsIgnoreCase("djl") && !engine.equalsIgnoreCase("onnx")) {
             throw new NppCommand.UsageException("--engine must be djl or onnx, got '" + engine + "'");
         }
         SamplingSettings settings = new SamplingSettings(cfgScale, cfgInterval, temperature, topK, topP, greedy);
+        if (vqCkpt != null && !spark.enabled()) {
+            // the tokenizer's downsampling is the command's; a GPT that does not fit it is refused before sampling
+            // (a Spark job reads its files where they are, possibly not on this machine: SparkSample checks there)
+            gpt.tokenizer(VqModel.configFor(ExportOnnxCommand.loadRoot(vqCkpt, "--vq-ckpt"), vqConfig == null ? null
+                    : org.nextpatch.config.VqConfig.fromJson(vqConfig)), "--vq-ckpt " + vqCkpt);
+        }
         GptConfig c = gpt.config();
         Labels labels = labels(c);
         long n = labels.count();
@@ -248,7 +260,7 @@ public final class SampleCommand implements Callable<Integer> {
     /** The engine by name, open. */
     TokenEngine engine(String name, SamplingSettings settings) {
         if (name.equalsIgnoreCase("onnx")) {
-            OnnxSampleEngine.Session session = OnnxSampleEngine.open(gpt, onnxDir, onnxThreads);
+            OnnxSampleEngine.Session session = OnnxSampleEngine.open(gpt, onnxDir, overwrite, onnxThreads);
             return new TokenEngine() {
                 @Override
                 public long[] batch(long[] labels, long first) {
@@ -287,24 +299,10 @@ public final class SampleCommand implements Callable<Integer> {
         };
     }
 
-    /** The tokenizer, checked against the GPT before any token is drawn. */
+    /** The tokenizer (its fit to the GPT was checked when the configuration was resolved). */
     private VqModel loadTokenizer() {
-        VqModel vq = VqModel.load(vqCkpt, vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(vqConfig),
+        return VqModel.load(vqCkpt, vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(vqConfig),
                 GptOptions.device(gpt.device));
-        try {
-            if (vq.config().codebookSize() != gpt.config().vocabSize()) {
-                throw new NppException("--vq-ckpt " + vqCkpt + ": codebook of " + vq.config().codebookSize()
-                        + " codes, but the GPT's vocabulary is " + gpt.config().vocabSize());
-            }
-            if (vq.config().downsample() != gpt.downsample) {
-                throw new NppException("--vq-ckpt " + vqCkpt + ": the tokenizer downsamples by " + vq.config().downsample()
-                        + " but --downsample-size is " + gpt.downsample);
-            }
-            return vq;
-        } catch (RuntimeException e) {
-            vq.close();
-            throw e;
-        }
     }
 
     /** Removes sample_N.png files beyond this run's count, left by an earlier, larger run into the same --out. */

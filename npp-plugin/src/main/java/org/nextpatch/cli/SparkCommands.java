@@ -45,7 +45,7 @@ final class SparkCommands {
         SparkSample.Spec spec = new SparkSample.Spec(o.raw("--gpt-ckpt"), c.gpt.config().toJson().toString(), c.gpt.useEma,
                 c.gpt.device, c.engine, c.onnxThreads, SparkSample.Sampling.of(settings), c.seed, c.batchSize, labels, o.raw("--vq-ckpt"),
                 c.vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(c.vqConfig).toJson().toString(),
-                c.gpt.downsample, o.raw("--out"));
+                c.gpt.downsample(), o.raw("--out"));
         try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "sample")) {
             SparkSample.Result r = SparkSample.run(spark, spec);
             var out = c.spec.commandLine().getOut();

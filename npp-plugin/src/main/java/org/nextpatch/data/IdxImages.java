@@ -60,7 +60,7 @@ public final class IdxImages implements CodeExtractor.Source {
                 (int) img.shape()[2], fashion ? FashionMnist.CLASS_NAMES : List.of());
     }
 
-    /** Keeps the first {@code limit} images (all when limit <= 0 or larger than the set). */
+    /** Keeps the first {@code limit} images (all when limit &lt;= 0 or larger than the set). */
     public IdxImages limit(int limit) {
         if (limit <= 0 || limit >= n) {
             return this;

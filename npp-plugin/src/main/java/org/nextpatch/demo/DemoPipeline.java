@@ -15,7 +15,6 @@ import org.nextpatch.io.Images;
 import org.nextpatch.model.VqModel;
 import org.nextpatch.train.VqTrainer;
 import org.nextpatch.onnx.OnnxSampler;
-import org.nextpatch.onnx.VqDecoderOnnxExporter;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Npz;
@@ -41,8 +40,8 @@ import java.util.stream.Stream;
  * The whole pipeline on Fashion-MNIST, as {@code npp demo} runs it: train a small VQ tokenizer
  * ({@link VqTrainer}), extract codes through the Tribuo data source ({@link IdxCodeSource}, which runs
  * {@link CodeExtractor}), train a small GPT with NPP through the Tribuo trainer ({@link NppTrainer},
- * which runs the project's training loop), export ONNX graphs ({@link NppModel#exportOnnxGraphs} and
- * {@link VqDecoderOnnxExporter}), sample every class through ONNX Runtime with guidance
+ * which runs the project's training loop), export the GPT and VQ-decoder graphs with their manifest
+ * ({@link NppModel#exportOnnxGraphs}), sample every class through ONNX Runtime with guidance
  * ({@link OnnxSampler}), decode with the VQ decoder, train (or reuse) the feature network
  * ({@link FeatureNet}) and measure FID ({@link FeatureNetMetrics}). Every stage is one call into the
  * services above; this class only wires them and writes {@code report.md} ({@link DemoReport}).
@@ -199,9 +198,7 @@ public final class DemoPipeline {
                 // 5. ONNX graphs (the GPT's carry the Tribuo provenance as metadata)
                 Path onnxDir = out.resolve("onnx");
                 List<Path> graphs = clock.time("export ONNX", () -> {
-                    List<Path> g = new ArrayList<>(model.exportOnnxGraphs(onnxDir, false));
-                    g.add(new VqDecoderOnnxExporter(vqConfig, vq.stateDict()).export(onnxDir));
-                    return g;
+                    return model.exportOnnxGraphs(onnxDir, false, vqConfig, vq.stateDict());
                 });
                 report.onnx(graphs);
 
@@ -212,7 +209,7 @@ public final class DemoPipeline {
                 }
                 SamplingSettings sampling = new SamplingSettings(s.cfgScale(), -1, 1.0, 0, 1.0, false);
                 long[][] tokens = clock.time("sample (ONNX Runtime, " + labels.length + " images)", () -> {
-                    try (OnnxSampler sampler = new OnnxSampler(onnxDir, model.getGptConfig(), OnnxSampler.Options.cpu())) {
+                    try (OnnxSampler sampler = OnnxSampler.open(onnxDir, OnnxSampler.Options.cpu())) {
                         return sampler.generate(labels, sampling, s.seed(), 0, s.onnxBatch());
                     }
                 });

@@ -57,6 +57,10 @@ import java.util.SplittableRandom;
  * resize is the identity.
  */
 public final class FeatureNet implements AutoCloseable {
+    static {
+        org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
+    }
+
     private static final Logger LOG = LogManager.getLogger(FeatureNet.class);
 
     /** Side of the network's input images. */

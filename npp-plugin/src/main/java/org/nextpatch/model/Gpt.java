@@ -41,6 +41,10 @@ import java.util.Map;
  * in a sub-manager of {@link #manager()} per step and close it afterwards.
  */
 public final class Gpt implements AutoCloseable {
+    static {
+        org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
+    }
+
     private final GptConfig config;
     private final NDManager manager;
     private final LinkedHashMap<String, NDArray> params = new LinkedHashMap<>();

@@ -45,6 +45,10 @@ import java.util.SplittableRandom;
  * parameters then require gradients and dropout is applied.
  */
 public final class VqModel implements AutoCloseable {
+    static {
+        org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
+    }
+
     private static final Logger LOG = LogManager.getLogger(VqModel.class);
 
     /** Length of the upstream {@code quantize.codebook_used} usage buffer (fixed upstream). */

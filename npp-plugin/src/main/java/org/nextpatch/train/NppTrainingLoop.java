@@ -51,6 +51,10 @@ import java.util.Objects;
  * }</pre>
  */
 public final class NppTrainingLoop {
+    static {
+        org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
+    }
+
     private static final Logger LOG = LogManager.getLogger(NppTrainingLoop.class);
 
     private final TrainConfig cfg;

@@ -29,6 +29,10 @@ import java.util.SplittableRandom;
  * Data are random tokens in memory: speed does not depend on their content.
  */
 public final class TrainBench {
+    static {
+        org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
+    }
+
     private TrainBench() {}
 
     /**

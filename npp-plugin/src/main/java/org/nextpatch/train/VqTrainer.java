@@ -36,6 +36,10 @@ import java.util.SplittableRandom;
  * {@code optimizer} (for {@code --resume}).
  */
 public final class VqTrainer {
+    static {
+        org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
+    }
+
     private static final Logger LOG = LogManager.getLogger(VqTrainer.class);
 
     private VqTrainer() {}

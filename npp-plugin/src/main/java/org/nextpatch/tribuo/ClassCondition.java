@@ -8,9 +8,11 @@ import org.tribuo.impl.ArrayExample;
  * The class condition of an NPP example as an ordinary Tribuo feature, so that {@code Example}s,
  * {@code Dataset}s and {@code DataSource}s work as usual.
  * <p>
- * The canonical form is one feature named {@value #DEFAULT_NAME} whose value is the class index
- * (0, 1, ...). One-hot forms are accepted as well: a feature named {@code class=K} or
- * {@code class@K} (Tribuo's columnar naming) with a non-zero value. Other features are ignored.
+ * The canonical form is Tribuo's columnar naming of a categorical value: one feature
+ * {@code class@K} with value 1 for class K. Every class is then a feature of its own that Tribuo's
+ * tools see (a feature map lists {@code class@0} with its count; a numeric {@code class = 0} would be
+ * an implicit zero that Tribuo drops). Also read: the numeric form {@code class = K} (earlier
+ * versions wrote it) and a one-hot {@code class=K} with a non-zero value. Other features are ignored.
  */
 public final class ClassCondition {
 
@@ -20,17 +22,22 @@ public final class ClassCondition {
     private ClassCondition() {
     }
 
-    /** The canonical class feature {@code class = k}. */
+    /** The canonical class feature {@code class@k = 1}. */
     public static Feature feature(int classIndex) {
         return feature(DEFAULT_NAME, classIndex);
     }
 
-    /** The canonical class feature with a custom name. */
+    /** The canonical class feature with a custom name: {@code name@k = 1}. */
     public static Feature feature(String name, int classIndex) {
         if (classIndex < 0) {
             throw new IllegalArgumentException("class index must be non-negative, got " + classIndex);
         }
-        return new Feature(name, classIndex);
+        return new Feature(featureName(name, classIndex), 1.0);
+    }
+
+    /** The name of class {@code k}'s feature: {@code name@k}. */
+    public static String featureName(String name, int classIndex) {
+        return name + "@" + classIndex;
     }
 
     /**
@@ -91,8 +98,8 @@ public final class ClassCondition {
             foundName = n;
         }
         if (found < 0) {
-            throw new IllegalArgumentException("example has no class feature: add a feature named '" + featureName
-                    + "' whose value is the class index (or a one-hot '" + featureName + "=K')");
+            throw new IllegalArgumentException("example has no class feature: add '" + featureName
+                    + "@K' = 1 for class K (ClassCondition.feature(K))");
         }
         return found;
     }

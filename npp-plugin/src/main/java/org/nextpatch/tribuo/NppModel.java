@@ -900,22 +900,37 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
     }
 
     /**
-     * Writes the prefill, step and generate graphs into a directory, as {@code npp export-onnx} does,
-     * each carrying the model's provenance; {@code org.nextpatch.onnx.OnnxSampler} runs them.
+     * Writes the prefill, step and generate graphs and {@code manifest.json} into a directory, as
+     * {@code npp export-onnx} does: the folder {@code OnnxSampler.open(dir, options)} and
+     * {@code npp sample --engine onnx --onnx-dir} take. Each graph carries the model's provenance;
+     * the manifest records the configuration and a digest of the weights. Files of an earlier export
+     * in the directory are replaced.
      *
      * @param dir  output directory (created)
      * @param fp16 store the projection weights as float16
      * @return the files written
      */
     public List<Path> exportOnnxGraphs(Path dir, boolean fp16) {
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new org.nextpatch.util.NppException("cannot create " + dir + ": " + e.getMessage(), e);
+        return exportOnnxGraphs(dir, fp16, null, null);
+    }
+
+    /**
+     * As {@link #exportOnnxGraphs(Path, boolean)}, with the tokenizer's decoder ({@code vq-decoder.onnx})
+     * in the same folder and manifest.
+     *
+     * @param vq        the tokenizer's configuration (null: no decoder)
+     * @param vqWeights the tokenizer's state dict
+     * @return the files written
+     */
+    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
+        if (vq != null) {
+            org.nextpatch.config.ModelFit.check(config, vq, "the NPP model", "the tokenizer");
         }
-        // The exporter decides when weights go to an external file (protobuf's 2 GB limit) and
-        // builds the generate graph's loop body accordingly.
-        return new GptOnnxExporter(config, weights, fp16).exportAll(dir, null,
+        Map<String, String> prov = new LinkedHashMap<>();
+        prov.put("tribuo_model", name);
+        prov.put("exported_by", "NppModel.exportOnnxGraphs");
+        // The exporter decides when weights go to an external file (protobuf's 2 GB limit).
+        return org.nextpatch.onnx.OnnxExport.export(config, weights, vq, vqWeights, dir, fp16, null, prov,
                 Map.of(ONNXExportable.PROVENANCE_METADATA_FIELD, serializeProvenance(provenance)));
     }
 

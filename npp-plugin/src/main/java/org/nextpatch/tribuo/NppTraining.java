@@ -51,6 +51,13 @@ final class NppTraining {
     static final String STEPS = "optimizer-steps";
     static final String FINAL_LOSS = "final-train-loss";
     static final String TRAIN_SECONDS = "train-seconds";
+    static final String NPP_VERSION = "npp-version";
+    static final String GIT_COMMIT = "npp-git-commit";
+
+    static final String INTRA_OP_THREADS = "intra-op-threads";
+    static final String VOCAB_SIZE = "vocab-size";
+    static final String NUM_CLASSES = "num-classes";
+    static final String GRID_SIDE = "grid-side";
 
     private NppTraining() {
     }
@@ -178,10 +185,22 @@ final class NppTraining {
             instance.put(STEPS, new LongProvenance(STEPS, r.steps()));
             instance.put(FINAL_LOSS, new DoubleProvenance(FINAL_LOSS, r.finalLoss()));
             instance.put(TRAIN_SECONDS, new DoubleProvenance(TRAIN_SECONDS, Math.round(seconds * 1000) / 1000.0));
+            // what was trained, resolved (the trainer's fields record the request, e.g. -1 = from the data)
+            instance.put(VOCAB_SIZE, new LongProvenance(VOCAB_SIZE, model.vocabSize()));
+            instance.put(NUM_CLASSES, new LongProvenance(NUM_CLASSES, model.numClasses()));
+            instance.put(GRID_SIDE, new LongProvenance(GRID_SIDE, model.gridSide()));
+            instance.put(NPP_VERSION, new StringProvenance(NPP_VERSION, org.nextpatch.util.BuildInfo.version()));
+            instance.put(GIT_COMMIT, new StringProvenance(GIT_COMMIT, org.nextpatch.util.BuildInfo.commit()));
+            // results are bit-identical for the same seed and thread count (the default can depend on load)
+            instance.put(INTRA_OP_THREADS, new LongProvenance(INTRA_OP_THREADS, ai.djl.pytorch.jni.JniUtils.getNumThreads()));
             ModelProvenance provenance = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                     (DatasetProvenance) dataset.getProvenance(), trainerProvenance, instance);
+            // The model's output domain: the grids it produces (side, vocabulary), not only what the data held.
+            TokenGridInfo seen = (TokenGridInfo) dataset.getOutputInfo();
+            ImmutableTokenGridInfo produces = new ImmutableTokenGridInfo(model.gridSide(),
+                    Math.max(model.vocabSize(), seen.getVocabularySeen()), seen.getGridCount());
             return new NppModel("npp-model", provenance, new ImmutableFeatureMap(dataset.getFeatureMap()),
-                    dataset.getOutputIDInfo(), model, r.weights(), trainer.getClassFeature(), runSeed,
+                    produces, model, r.weights(), trainer.getClassFeature(), runSeed,
                     NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, config.device(), 16);
         } finally {
             if (configured == null) {

@@ -16,7 +16,9 @@ import java.util.Set;
 
 /**
  * What a dataset or model knows about its token grids: the grid side they share, the vocabulary
- * seen so far (largest token + 1), how many grids and how many unknown outputs were observed.
+ * seen so far (largest token + 1), how many grids and how many unknown outputs were observed. A
+ * trained {@link NppModel}'s output domain describes what it produces: its grid side and its whole
+ * vocabulary (so {@code vocab-seen} there is the model's vocabulary size).
  * <p>
  * Token grids have no finite domain (every grid is a different output), so unlike a label set the
  * {@link #getDomain() domain} is empty and {@link #size()} is 0; Tribuo code that enumerates a

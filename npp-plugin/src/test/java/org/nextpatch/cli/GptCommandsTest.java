@@ -184,8 +184,8 @@ class GptCommandsTest {
         assertTrue(shape.contains("expected integer [B, 16], got INT64 [2, 15]"), shape);
         String size = oneLineError(2, concat(concat(new String[]{"score"}, gptArgs()), "--code-path", Fixtures.file("codes").toString(),
                 "--image-size", "256"));
-        assertTrue(size.contains("block_size 16"), size);
-        String both = oneLineError(2, "score", "--gpt-ckpt", "x.pt", "--code-path", "c");
+        assertTrue(size.contains("--image-size 256") && size.contains("generates 4x4"), size);
+        String both = oneLineError(2, "score", "--gpt-ckpt", Fixtures.file("gpt.pt").toString(), "--code-path", "c");
         assertTrue(both.contains("--gpt-model") && both.contains("--gpt-config"), both);
         String wrongModel = oneLineError(1, "score", "--gpt-ckpt", Fixtures.file("gpt.pt").toString(), "--gpt-model", "GPT-B",
                 "--image-size", "64", "--device", "cpu", "--code-path", Fixtures.file("codes").toString());

@@ -134,9 +134,18 @@ class NppModelTest {
             assertEquals(m.getProvenance(), org.tribuo.ONNXExportable.SERIALIZER.deserializeAndUnmarshal(prov));
             assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(onnx, dir));
             List<Path> files = m.exportOnnxGraphs(dir.resolve("graphs"), false);
-            assertEquals(3, files.size());
+            assertEquals(4, files.size());
             for (Path f : files) {
-                assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(f), f.toString());
+                if (f.toString().endsWith(".onnx")) {
+                    assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(f), f.toString());
+                }
+            }
+            // the folder describes itself: OnnxSampler.open reads the configuration from its manifest
+            assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("graphs/manifest.json")));
+            assertEquals(m.getGptConfig().toJson(), org.nextpatch.onnx.OnnxExport.readGptConfig(dir.resolve("graphs")).toJson());
+            try (org.nextpatch.onnx.OnnxSampler s = org.nextpatch.onnx.OnnxSampler.open(dir.resolve("graphs"),
+                    org.nextpatch.onnx.OnnxSampler.Options.cpu())) {
+                assertEquals(m.getGptConfig().blockSize(), s.config().blockSize());
             }
         }
     }

@@ -90,6 +90,22 @@ class NppTribuoTest {
         assertEquals(1, trainer.getInvocationCount());
         // 24 grids, batch 4, 4 epochs: 24 optimizer steps.
         assertEquals(24L, ((com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance) inst.get(NppTraining.STEPS)).getValue());
+        // what was trained, resolved from the data (the trainer's fields hold the request, -1)
+        assertEquals(model.getGptConfig().vocabSize(), ((com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance)
+                inst.get(NppTraining.VOCAB_SIZE)).getValue());
+        assertEquals(3L, ((com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance) inst.get(NppTraining.NUM_CLASSES)).getValue());
+        assertEquals(4L, ((com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance) inst.get(NppTraining.GRID_SIDE)).getValue());
+        assertEquals(org.nextpatch.util.BuildInfo.version(), inst.get(NppTraining.NPP_VERSION).toString().replaceAll(".*=", ""));
+        assertTrue(org.nextpatch.util.BuildInfo.version().contains("."), org.nextpatch.util.BuildInfo.version());
+        assertTrue(inst.get(NppTraining.GIT_COMMIT).toString().matches(".*([0-9a-f]{40}(-dirty)?|unknown)"), inst.toString());
+        // the output domain describes what the model produces
+        TokenGridInfo out = (TokenGridInfo) model.getOutputIDInfo();
+        assertEquals(4, out.getGridSide());
+        assertEquals(model.getGptConfig().vocabSize(), out.getVocabularySeen());
+        // every class is a feature Tribuo sees, class 0 included
+        for (int k = 0; k < 3; k++) {
+            assertEquals(8, train.getFeatureMap().get("class@" + k).getCount(), "class@" + k);
+        }
     }
 
     @Test

@@ -96,7 +96,10 @@ class TokenGridTest {
         ds.add(ClassCondition.example(TokenGrid.of(T4), 0));
         ds.add(ClassCondition.example(TokenGrid.of(new int[]{5, 6, 7, 8}), 3));
         assertEquals(2, ds.size());
-        assertEquals(1, ds.getFeatureMap().size());
+        // class@K = 1: class 0 is a feature Tribuo sees, as every other class
+        assertEquals(2, ds.getFeatureMap().size());
+        assertEquals(1, ds.getFeatureMap().get("class@0").getCount());
+        assertEquals(1, ds.getFeatureMap().get("class@3").getCount());
         assertEquals(0, ClassCondition.classOf(ds.getExample(0), "class"));
         assertEquals(3, ClassCondition.classOf(ds.getExample(1), "class"));
         TokenGridInfo info = (TokenGridInfo) ds.getOutputInfo();
@@ -114,6 +117,12 @@ class TokenGridTest {
         ArrayExample<TokenGrid> tribuoStyle = new ArrayExample<>(TokenGrid.UNKNOWN);
         tribuoStyle.add("class@4", 1.0);
         assertEquals(4, ClassCondition.classOf(tribuoStyle, "class"));
+        assertEquals("class@4", ClassCondition.feature(4).getName());
+        assertEquals(1.0, ClassCondition.feature(4).getValue());
+        // the numeric form earlier versions wrote is still read
+        ArrayExample<TokenGrid> numeric = new ArrayExample<>(TokenGrid.UNKNOWN);
+        numeric.add("class", 6.0);
+        assertEquals(6, ClassCondition.classOf(numeric, "class"));
     }
 
     @Test
