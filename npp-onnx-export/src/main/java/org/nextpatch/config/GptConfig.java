@@ -94,7 +94,7 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
     public static GptConfig named(String name, int blockSize, int vocabSize, int numClasses) {
         int[] s = NAMED.get(name == null ? null : name.toUpperCase(Locale.ROOT));
         if (s == null) {
-            throw new NppException("unknown GPT model '" + name + "'; choose one of " + NAMED.keySet()
+            throw new org.nextpatch.util.BadValueException("unknown GPT model '" + name + "'; choose one of " + NAMED.keySet()
                     + " or give --gpt-config FILE");
         }
         return new GptConfig(s[2], s[0], s[1], vocabSize, numClasses, blockSize, 1, 256, null, 1e-5,
@@ -104,7 +104,7 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
     /** Number of image tokens for an image size and a 16x downsampling tokenizer. */
     public static int blockSizeFor(int imageSize, int downsample) {
         if (imageSize <= 0 || imageSize % downsample != 0) {
-            throw new NppException("--image-size " + imageSize + " is not a positive multiple of the tokenizer's downsampling " + downsample);
+            throw new org.nextpatch.util.BadValueException("--image-size " + imageSize + " is not a positive multiple of the tokenizer's downsampling " + downsample);
         }
         int g = imageSize / downsample;
         return g * g;

@@ -75,7 +75,7 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
         if (name != null && name.toUpperCase(Locale.ROOT).equals("VQ-16")) {
             return vq16();
         }
-        throw new NppException("unknown VQ model '" + name + "'; choose VQ-16 or give --vq-config FILE");
+        throw new org.nextpatch.util.BadValueException("unknown VQ model '" + name + "'; choose VQ-16 or give --vq-config FILE");
     }
 
     /** Spatial downsampling factor: {@code 2^(ch_mult.length - 1)}. */

@@ -56,7 +56,7 @@ public final class OnnxSampler implements AutoCloseable {
     public record Options(String device, int intraOpThreads, int interOpThreads, String profilePrefix) {
         public Options {
             if (device == null || !(device.equals("cpu") || device.equals("auto") || device.matches("cuda(:\\d+)?"))) {
-                throw new NppException("--device must be cpu, auto, cuda or cuda:N, got '" + device + "'");
+                throw new org.nextpatch.util.BadValueException("--device must be cpu, auto, cuda or cuda:N, got '" + device + "'");
             }
             if (intraOpThreads < 0 || interOpThreads < 0) {
                 throw new NppException("thread counts must be >= 0 (0 = ONNX Runtime default)");
@@ -171,7 +171,7 @@ public final class OnnxSampler implements AutoCloseable {
     public long[][] generate(long[] classes, SamplingSettings settings, long seed, long firstIndex, int batchSize) {
         checkClasses(classes);
         if (batchSize < 1) {
-            throw new NppException("--batch-size must be positive, got " + batchSize);
+            throw new org.nextpatch.util.BadValueException("--batch-size must be positive, got " + batchSize);
         }
         int t = cfg.blockSize();
         long[][] out = new long[classes.length][];

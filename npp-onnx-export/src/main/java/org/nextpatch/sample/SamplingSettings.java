@@ -21,16 +21,16 @@ public record SamplingSettings(double cfgScale, int cfgInterval, double temperat
     /** Validates the settings (messages name the command-line flag). */
     public SamplingSettings {
         if (!(cfgScale > 0) || Double.isInfinite(cfgScale)) {
-            throw new NppException("--cfg-scale must be a positive number, got " + cfgScale);
+            throw new org.nextpatch.util.BadValueException("--cfg-scale must be a positive number, got " + cfgScale);
         }
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
-            throw new NppException("--temperature must be >= 0, got " + temperature);
+            throw new org.nextpatch.util.BadValueException("--temperature must be >= 0, got " + temperature);
         }
         if (topK < 0) {
-            throw new NppException("--top-k must be >= 0 (0 = off), got " + topK);
+            throw new org.nextpatch.util.BadValueException("--top-k must be >= 0 (0 = off), got " + topK);
         }
         if (!(topP > 0 && topP <= 1)) {
-            throw new NppException("--top-p must be in (0, 1] (1 = off), got " + topP);
+            throw new org.nextpatch.util.BadValueException("--top-p must be in (0, 1] (1 = off), got " + topP);
         }
     }
 

@@ -50,4 +50,28 @@ public final class Uniforms {
         }
         return out;
     }
+
+    /**
+     * The labels of {@link #labels} in blocks: {@code next(a)} then {@code next(b)} give the first
+     * {@code a + b} labels of {@code labels(seed, a + b, numClasses)}, so a run of any length draws
+     * its labels without holding them all.
+     */
+    public static final class LabelStream {
+        private final SplittableRandom rng;
+        private final int numClasses;
+
+        public LabelStream(long seed, int numClasses) {
+            this.rng = new SplittableRandom(seed * GOLDEN - 1);
+            this.numClasses = numClasses;
+        }
+
+        /** The next {@code count} labels. */
+        public long[] next(int count) {
+            long[] out = new long[count];
+            for (int i = 0; i < count; i++) {
+                out[i] = rng.nextInt(numClasses);
+            }
+            return out;
+        }
+    }
 }

@@ -213,10 +213,18 @@ public final class Npy {
             }
         }
         long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
+        if (shape.length > 64) {
+            throw new NppException(where + ": bad .npy header: " + shape.length + " dimensions (at most 64)");
+        }
         try {
-            Tensor.numel(shape);
-        } catch (ArithmeticException e) {
-            throw new NppException(where + ": bad .npy header: shape " + dims + " overflows");
+            Math.multiplyExact(Tensor.numel(shape), dtype.bytes());
+            // a zero first dimension makes the total 0 while one row still overflows
+            long row = dtype.bytes();
+            for (int i = 1; i < shape.length; i++) {
+                row = Math.multiplyExact(row, shape[i]);
+            }
+        } catch (ArithmeticException | NppException e) {
+            throw new NppException(where + ": bad .npy header: shape " + dims + " has more bytes than a long counts");
         }
         boolean big = descr.startsWith(">") && dtype.bytes() > 1;
         return new Header(dtype, shape, big, dataOffset);
@@ -237,7 +245,7 @@ public final class Npy {
         } catch (NoSuchFileException e) {
             throw new NppException(path + ": file not found");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot open: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot open: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
         try {
             Header h = readHeader(java.nio.channels.Channels.newInputStream(ch.position(0)), path.toString());
@@ -255,7 +263,7 @@ public final class Npy {
             if (e instanceof NppException n) {
                 throw n;
             }
-            throw new NppException(path + ": cannot read: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot read: " + (e instanceof IOException io ? org.nextpatch.util.AtomicFiles.reason(io) : e.getMessage()), e);
         }
     }
 
@@ -305,7 +313,7 @@ public final class Npy {
                 ByteBuffer b = len == 0 ? ByteBuffer.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, off, len);
                 return new Tensor(header.dtype(), shape, header.bigEndian() ? swapped(b, header.dtype()) : b);
             } catch (IOException e) {
-                throw new NppException(where + ": cannot read: " + e.getMessage(), e);
+                throw new NppException(where + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
             }
         }
 
@@ -348,6 +356,112 @@ public final class Npy {
         ByteBuffer d = t.data();
         while (d.hasRemaining()) {
             wc.write(d);
+        }
+    }
+
+    /**
+     * Writes a {@code .npy} file row block by row block, atomically: the shape is declared up front,
+     * rows go to a temporary file beside the target, and {@link #commit()} moves it into place once
+     * every declared row is there. Memory stays at one block, so the array may be far larger than
+     * the heap. Closing without committing removes the temporary file.
+     */
+    public static final class RowWriter implements AutoCloseable {
+        private final Path target;
+        private final Path tmp;
+        private final FileChannel ch;
+        private final DType dtype;
+        private final long[] shape;
+        private long rowsLeft;
+        private boolean committed;
+
+        /** Starts {@code target} as an array of {@code dtype} and {@code shape} (first dimension: rows). */
+        public RowWriter(Path target, DType dtype, long... shape) {
+            if (shape.length == 0) {
+                throw new IllegalArgumentException("a scalar has no rows");
+            }
+            this.target = target.toAbsolutePath();
+            this.dtype = dtype;
+            this.shape = shape.clone();
+            this.rowsLeft = shape[0];
+            Math.multiplyExact(Tensor.numel(shape), dtype.bytes());
+            Path t = null;
+            FileChannel c = null;
+            try {
+                t = java.nio.file.Files.createTempFile(this.target.getParent(), "." + this.target.getFileName() + ".", ".tmp");
+                AtomicFiles.readableByAll(t);
+                c = FileChannel.open(t, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+                ByteBuffer h = ByteBuffer.wrap(header(dtype, shape));
+                while (h.hasRemaining()) {
+                    c.write(h);
+                }
+            } catch (IOException e) {
+                try {
+                    if (c != null) {
+                        c.close();
+                    }
+                    if (t != null) {
+                        java.nio.file.Files.deleteIfExists(t);
+                    }
+                } catch (IOException ignored) {
+                    // report the first failure
+                }
+                throw new NppException("cannot write " + target + ": " + AtomicFiles.reason(e), e);
+            }
+            this.tmp = t;
+            this.ch = c;
+        }
+
+        /** Appends a block of rows: a tensor of the declared type whose trailing dimensions match. */
+        public void append(Tensor rows) {
+            long[] s = rows.shape();
+            if (rows.dtype() != dtype || s.length != shape.length
+                    || !Arrays.equals(Arrays.copyOfRange(s, 1, s.length), Arrays.copyOfRange(shape, 1, shape.length))) {
+                throw new NppException(target + ": rows " + rows + " do not match " + dtype + " " + Arrays.toString(shape));
+            }
+            if (s[0] > rowsLeft) {
+                throw new NppException(target + ": declared " + shape[0] + " rows, got more");
+            }
+            try {
+                ByteBuffer d = rows.data();
+                while (d.hasRemaining()) {
+                    ch.write(d);
+                }
+            } catch (IOException e) {
+                throw new NppException("cannot write " + target + ": " + AtomicFiles.reason(e), e);
+            }
+            rowsLeft -= s[0];
+        }
+
+        /** Moves the finished file into place. */
+        public void commit() {
+            if (rowsLeft != 0) {
+                throw new NppException(target + ": declared " + shape[0] + " rows, got " + (shape[0] - rowsLeft));
+            }
+            try {
+                ch.force(false);
+                ch.close();
+                try {
+                    java.nio.file.Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                } catch (java.nio.file.AtomicMoveNotSupportedException e) {
+                    java.nio.file.Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+                committed = true;
+            } catch (IOException e) {
+                throw new NppException("cannot write " + target + ": " + AtomicFiles.reason(e), e);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (!committed) {
+                try {
+                    ch.close();
+                    java.nio.file.Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // a hidden temporary file named after the target may remain
+                }
+            }
         }
     }
 

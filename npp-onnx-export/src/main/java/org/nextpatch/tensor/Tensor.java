@@ -28,9 +28,16 @@ public final class Tensor {
         this.dtype = dtype;
         this.shape = shape.clone();
         long n = numel(shape);
-        if (n * dtype.bytes() != data.remaining()) {
+        long need;
+        try {
+            need = Math.multiplyExact(n, dtype.bytes());
+        } catch (ArithmeticException e) {
             throw new NppException("tensor of shape " + Arrays.toString(shape) + " and type " + dtype
-                    + " needs " + n * dtype.bytes() + " bytes, got " + data.remaining());
+                    + " has more bytes than a long counts");
+        }
+        if (need != data.remaining()) {
+            throw new NppException("tensor of shape " + Arrays.toString(shape) + " and type " + dtype
+                    + " needs " + need + " bytes, got " + data.remaining());
         }
         this.data = data.slice().order(ByteOrder.LITTLE_ENDIAN);
     }
@@ -42,7 +49,11 @@ public final class Tensor {
             if (s < 0) {
                 throw new NppException("negative dimension in shape " + Arrays.toString(shape));
             }
-            n = Math.multiplyExact(n, s);
+            try {
+                n = Math.multiplyExact(n, s);
+            } catch (ArithmeticException e) {
+                throw new NppException("shape " + Arrays.toString(shape) + " has more elements than a long counts");
+            }
         }
         return n;
     }

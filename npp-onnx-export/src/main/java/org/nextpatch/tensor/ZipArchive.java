@@ -28,6 +28,11 @@ import java.util.zip.InflaterInputStream;
  * stored entry: checkpoint storages of several GB must be mapped, not copied to the heap. Stored
  * (uncompressed) entries are mapped with {@link FileChannel#map}; deflated entries are inflated on
  * demand. The archive keeps its file channel open until {@link #close()}; mappings stay valid after.
+ * <p>
+ * Hostile archives are bounded: inflation stops at the size the directory declares (and a declared
+ * size beyond what deflate can produce from the compressed bytes is refused up front), and every
+ * read through {@link #read} or {@link #openStream} checks the CRC-32 as the bytes go by, with no
+ * second pass. Mapped entries ({@link #map}) are checked by the caller, which reads them once anyway.
  */
 public final class ZipArchive implements AutoCloseable {
     static final int LOCAL_SIG = 0x04034b50;
@@ -37,6 +42,8 @@ public final class ZipArchive implements AutoCloseable {
     static final int ZIP64_LOCATOR_SIG = 0x07064b50;
     static final int STORED = 0;
     static final int DEFLATED = 8;
+    /** Deflate cannot expand data more than about 1032 times; a larger declared ratio is a lie. */
+    private static final long MAX_DEFLATE_RATIO = 1100;
 
     /** One entry of the central directory. */
     public static final class Entry {
@@ -104,7 +111,7 @@ public final class ZipArchive implements AutoCloseable {
         } catch (NoSuchFileException e) {
             throw new NppException(path + ": file not found");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot open: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot open: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
         try {
             return new ZipArchive(path, ch);
@@ -241,6 +248,10 @@ public final class ZipArchive implements AutoCloseable {
             if (lho < 0 || csize < 0 || usize < 0 || lho + 30 + csize > fileSize) {
                 throw corrupt("entry " + name + " lies outside the file (cut short?)");
             }
+            if (method == DEFLATED && usize > csize * MAX_DEFLATE_RATIO + 1024) {
+                throw corrupt("entry " + name + " declares " + usize + " bytes from " + csize
+                        + " compressed bytes, more than deflate can produce");
+            }
             if (method == STORED && csize != usize) {
                 throw corrupt("stored entry " + name + " has different compressed and uncompressed sizes");
             }
@@ -312,29 +323,12 @@ public final class ZipArchive implements AutoCloseable {
         if (e.size > Integer.MAX_VALUE - 8) {
             throw new NppException(path + ": entry " + e.name + " of " + e.size + " bytes is too large to read at once");
         }
-        try {
-            byte[] out;
-            if (e.isStored()) {
-                out = new byte[(int) e.size];
-                ByteBuffer b = ByteBuffer.wrap(out);
-                long off = dataOffset(e);
-                while (b.hasRemaining()) {
-                    if (channel.read(b, off + b.position()) < 0) {
-                        throw corrupt("unexpected end of file in entry " + e.name);
-                    }
-                }
-            } else {
-                try (InputStream in = openStream(e)) {
-                    out = in.readAllBytes();
-                }
-                if (out.length != e.size) {
-                    throw corrupt("entry " + e.name + " inflates to " + out.length + " bytes, directory says " + e.size);
-                }
-            }
-            CRC32 crc = new CRC32();
-            crc.update(out);
-            if (crc.getValue() != e.crc) {
-                throw corrupt("CRC mismatch in entry " + e.name);
+        try (InputStream in = openStream(e)) {
+            byte[] out = new byte[(int) e.size];
+            int n = in.readNBytes(out, 0, out.length);
+            if (n < out.length || in.read() >= 0) {
+                // the verifying stream reports short data and checks the CRC at its end
+                throw corrupt("entry " + e.name + " is shorter than the " + e.size + " bytes the directory declares");
             }
             return ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException ex) {
@@ -342,13 +336,17 @@ public final class ZipArchive implements AutoCloseable {
         }
     }
 
-    /** A stream over an entry's uncompressed content (no CRC check; for sequential reading of large entries). */
+    /**
+     * A stream over an entry's uncompressed content for sequential reading of large entries. It never
+     * yields more than the declared size (a deflated entry that inflates further fails there, before
+     * the excess is produced) and checks the length and CRC-32 when it reaches the end.
+     */
     public InputStream openStream(Entry e) throws IOException {
         long off = dataOffset(e);
         InputStream raw = new java.io.BufferedInputStream(
                 Channels.newInputStream(new BoundedChannel(channel, off, e.compressedSize)), 1 << 16);
         if (e.isStored()) {
-            return raw;
+            return new VerifyingStream(raw, e);
         }
         InputStream inflating = new InflaterInputStream(raw, new Inflater(true), 1 << 16) {
             @Override
@@ -357,7 +355,77 @@ public final class ZipArchive implements AutoCloseable {
                 inf.end();
             }
         };
-        return new CheckedEofStream(inflating, e.name);
+        return new VerifyingStream(new CheckedEofStream(inflating, e.name), e);
+    }
+
+    /** Stops at the declared size and checks the CRC-32 at the end of an entry. */
+    private final class VerifyingStream extends java.io.FilterInputStream {
+        private final Entry e;
+        private final CRC32 crc = new CRC32();
+        private long count;
+        private boolean checked;
+
+        VerifyingStream(InputStream in, Entry e) {
+            super(in);
+            this.e = e;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (len == 0) {
+                return 0;
+            }
+            if (count == e.size) {
+                // at the declared end: the data must end here too
+                if (!checked) {
+                    if (super.read() >= 0) {
+                        throw corrupt("entry " + e.name + " holds more than the " + e.size + " bytes the directory declares");
+                    }
+                    check();
+                }
+                return -1;
+            }
+            int n = super.read(b, off, (int) Math.min(len, e.size - count));
+            if (n < 0) {
+                throw corrupt("entry " + e.name + " ends after " + count + " of the " + e.size + " bytes the directory declares");
+            }
+            crc.update(b, off, n);
+            count += n;
+            return n;
+        }
+
+        private void check() {
+            checked = true;
+            if (crc.getValue() != e.crc) {
+                throw corrupt("CRC mismatch in entry " + e.name);
+            }
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            byte[] buf = new byte[8192];
+            long done = 0;
+            while (done < n) {
+                int r = read(buf, 0, (int) Math.min(buf.length, n - done));
+                if (r < 0) {
+                    break;
+                }
+                done += r;
+            }
+            return done;
+        }
+
+        @Override
+        public boolean markSupported() {
+            return false;
+        }
     }
 
     /** Turns zlib's and the stream's end-of-input failures into messages naming the entry. */

@@ -32,6 +32,9 @@ public final class AtomicFiles {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
         Path tmp = null;
+        if (Files.isDirectory(abs)) {
+            throw new NppException("cannot write " + target + ": is a directory");
+        }
         try {
             if (dir != null) {
                 Files.createDirectories(dir);
@@ -48,7 +51,7 @@ public final class AtomicFiles {
             }
             tmp = null;
         } catch (IOException e) {
-            throw new NppException("cannot write " + target + ": " + e.getMessage(), e);
+            throw new NppException("cannot write " + target + ": " + reason(e), e);
         } finally {
             if (tmp != null) {
                 try {
@@ -58,6 +61,32 @@ public final class AtomicFiles {
                 }
             }
         }
+    }
+
+    /**
+     * The operating system's reason for an I/O failure in words ("permission denied", "is a
+     * directory", "no space left on device"), where Java's message would be only a path.
+     */
+    public static String reason(IOException e) {
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied" + (e.getMessage() != null ? " (" + e.getMessage() + ")" : "");
+        }
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file or directory (" + e.getMessage() + ")";
+        }
+        if (e instanceof java.nio.file.NotDirectoryException) {
+            return "not a directory (" + e.getMessage() + ")";
+        }
+        if (e instanceof java.nio.file.FileAlreadyExistsException) {
+            return "already exists (" + e.getMessage() + ")";
+        }
+        if (e instanceof java.nio.file.DirectoryNotEmptyException) {
+            return "is a non-empty directory (" + e.getMessage() + ")";
+        }
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+            return f.getReason().toLowerCase(java.util.Locale.ROOT) + " (" + f.getFile() + ")";
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
     /**

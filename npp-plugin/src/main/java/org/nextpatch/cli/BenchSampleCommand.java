@@ -95,6 +95,11 @@ public final class BenchSampleCommand implements Runnable {
         if (repeats < 1) {
             throw new NppCommand.UsageException("--repeats must be >= 1");
         }
+        for (int b : batchSizes) {
+            if (b < 1) {
+                throw new NppCommand.UsageException("--batch-sizes must all be >= 1, got " + b);
+            }
+        }
         // a benchmark names its model shape (random weights need one); downsampling 16 as upstream
         GptConfig cfg = source.config != null ? GptConfig.fromJson(source.config).withoutDropout()
                 : GptConfig.named(source.model, GptConfig.blockSizeFor(imageSize, 16), codebookSize, numClasses).withoutDropout();

@@ -59,6 +59,16 @@ public final class BenchTrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (rounds < 1 || stepsPerRound < 1 || batch < 1 || repeats < 1 || epochs < 0 || images < 1 || sides.length == 0) {
+            throw new NppCommand.UsageException("--rounds, --steps-per-round, --batch, --repeats and --images must be >= 1,"
+                    + " --epochs >= 0, --sides not empty; got " + rounds + ", " + stepsPerRound + ", " + batch + ", "
+                    + repeats + ", " + images + ", " + epochs);
+        }
+        for (int side : sides) {
+            if (side < 1) {
+                throw new NppCommand.UsageException("--sides must be positive, got " + side);
+            }
+        }
         GptConfig cfg = gptConfig != null ? GptConfig.fromJson(gptConfig) : TrainBench.smallConfig(128, 2, 4, 1024, 10, 16);
         Path work = Files.createTempDirectory("npp-bench-train");
         TrainBench.Settings s = new TrainBench.Settings(cfg, batch, sides, rounds, stepsPerRound, epochs, images,

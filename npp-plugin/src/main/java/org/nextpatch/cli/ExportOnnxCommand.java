@@ -127,7 +127,7 @@ public final class ExportOnnxCommand implements Runnable {
 
     /** A checkpoint's tree; a missing or unreadable file is one line naming the flag. */
     static Object loadRoot(Path ckpt, String flag) {
-        if (!Files.isRegularFile(ckpt)) {
+        if (!Files.exists(ckpt)) {
             throw new NppException(flag + " " + ckpt + ": file not found");
         }
         try {

@@ -1,6 +1,9 @@
 package org.nextpatch.cli;
 
 import org.nextpatch.data.CodeExtractor;
+import org.nextpatch.data.ExtractionRecord;
+import org.nextpatch.util.DirLock;
+import org.nextpatch.util.NppException;
 import org.nextpatch.data.IdxImages;
 import org.nextpatch.data.ImageFolder;
 import org.nextpatch.model.VqModel;
@@ -8,6 +11,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -66,14 +70,28 @@ public final class ExtractCodesCommand implements Callable<Integer> {
         if (IdxImages.looksLikeIdx(dataPath) && labelsPath == null) {
             throw new NppCommand.UsageException("--data-path " + dataPath + " is an IDX file: give its labels with --labels-path");
         }
+        Path code = Outputs.canonical(codePath);
+        Path data = Outputs.canonical(dataPath);
+        if (code.equals(data) || (Files.isDirectory(data) && code.startsWith(data))) {
+            throw new NppCommand.UsageException("--code-path " + codePath + " is inside --data-path " + dataPath
+                    + ": its folders would be read as classes; choose a folder outside the data");
+        }
         CodeExtractor.Settings s = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);
+        Outputs.writableDir(codePath, "--code-path");
         CodeExtractor.Source source = IdxImages.looksLikeIdx(dataPath)
                 ? IdxImages.read(dataPath, labelsPath).limit(limit)
                 : limited(CodeExtractor.of(ImageFolder.scan(dataPath)), limit);
-        try (VqModel model = vq.load()) {
+        ExtractionRecord record = ExtractionRecord.of(s, vq.vqCkpt);
+        record.check(codePath); // before loading anything; again under the lock
+        try (VqModel model = vq.load(); DirLock lock = DirLock.acquire(codePath, "--code-path " + codePath)) {
+            record.claim(codePath);
             CodeExtractor.Result r = CodeExtractor.run(model, source, s);
             System.out.printf("%d images encoded, %d already there, %d unreadable -> %s%n",
                     r.written(), r.alreadyThere(), r.unreadable().size(), s.codesDir());
+            if (r.written() + r.alreadyThere() == 0 && !r.unreadable().isEmpty()) {
+                throw new NppException("--data-path " + dataPath + ": none of the " + r.unreadable().size()
+                        + " images could be read (first: " + r.unreadable().get(0) + ")");
+            }
         }
         return 0;
     }

@@ -45,11 +45,17 @@ public final class ForwardCommand implements Callable<Integer> {
         if (batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
         }
+        Outputs.notAnInput(out, "--out", "--gpt-ckpt", gpt.ckpt, "--tribuo-model", gpt.tribuoModel, "--tokens", tokens, "--labels", labels,
+                "--gpt-config", gpt.configFile);
+        Outputs.writableFile(out, "--out");
         GptConfig c = gpt.config();
         Tensor tk = Npy.read(tokens);
         Tensor lb = Npy.read(labels);
         long[] ts = tk.shape();
-        if (tk.dtype().isFloating() || ts.length != 2 || ts[1] != c.blockSize()) {
+        if (tk.dtype().isFloating()) {
+            throw new NppException("--tokens " + tokens + ": token ids must be integers, got " + tk.dtype());
+        }
+        if (ts.length != 2 || ts[1] != c.blockSize()) {
             throw new NppException("--tokens " + tokens + ": expected integer [B, " + c.blockSize() + "], got "
                     + tk.dtype() + " " + Arrays.toString(ts));
         }

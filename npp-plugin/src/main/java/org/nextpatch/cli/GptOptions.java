@@ -45,13 +45,13 @@ public final class GptOptions {
             description = "Tokenizer downsampling factor (default: the tokenizer's, else recorded in the checkpoint, else 16): the token grid is image-size / F.")
     Integer downsample;
 
-    @Option(names = "--codebook-size", defaultValue = "16384", paramLabel = "V",
-            description = "Vocabulary of a --gpt-model (default ${DEFAULT-VALUE}).")
-    int codebookSize;
+    @Option(names = "--codebook-size", paramLabel = "V",
+            description = "Vocabulary of a --gpt-model (default 16384; a --gpt-config or --tribuo-model sets its own).")
+    Integer codebookSize;
 
-    @Option(names = "--num-classes", defaultValue = "1000", paramLabel = "C",
-            description = "Classes of a --gpt-model (default ${DEFAULT-VALUE}).")
-    int numClasses;
+    @Option(names = "--num-classes", paramLabel = "C",
+            description = "Classes of a --gpt-model (default 1000; a --gpt-config or --tribuo-model sets its own).")
+    Integer numClasses;
 
     @Option(names = "--use-ema", description = "Load the checkpoint's EMA weights ('ema') instead of 'model'.")
     boolean useEma;
@@ -102,6 +102,12 @@ public final class GptOptions {
 
     private GptConfigResolver.Resolved resolved() {
         if (resolved == null) {
+            if ((configFile != null || tribuoModel != null) && (codebookSize != null || numClasses != null)) {
+                // they would be ignored: the file sets vocab_size and num_classes itself
+                throw new NppCommand.UsageException((codebookSize != null ? "--codebook-size" : "--num-classes")
+                        + " applies to --gpt-model; " + (configFile != null ? "--gpt-config " + configFile
+                        : "--tribuo-model " + tribuoModel) + " sets vocab_size and num_classes itself");
+            }
             GptSource src = source();
             // the checkpoint is read here only when no flag names the configuration (a Spark job's checkpoint
             // may not be on this machine)
@@ -109,7 +115,8 @@ public final class GptOptions {
                     : model != null || configFile != null ? GptConfigResolver.Recorded.NONE
                     : GptConfigResolver.Recorded.fromCheckpoint(src.checkpointRoot());
             resolved = GptConfigResolver.resolve(new GptConfigResolver.Flags(model, configFile, imageSize, downsample,
-                    codebookSize, numClasses), rec, src.flag(), tokenizer, tokenizerName);
+                    codebookSize == null ? 16384 : codebookSize, numClasses == null ? 1000 : numClasses), rec, src.flag(),
+                    tokenizer, tokenizerName);
         }
         return resolved;
     }

@@ -79,7 +79,17 @@ final class GptSource {
             return weights;
         }
         if (tribuoModel != null) {
-            weights = model().getWeights();
+            Map<String, Tensor> w = model().getWeights();
+            if (!TorchCheckpoint.allowsNonFiniteByDefault()) {
+                for (Map.Entry<String, Tensor> e : w.entrySet()) {
+                    long bad = org.nextpatch.tensor.NonFinite.count(e.getValue());
+                    if (bad > 0) {
+                        throw new NppException("--tribuo-model " + tribuoModel + ": tensor '" + e.getKey() + "' holds " + bad
+                                + " NaN or infinite values; pass --allow-non-finite to load it anyway");
+                    }
+                }
+            }
+            weights = w;
         } else {
             try {
                 weights = StateDicts.select(checkpointRoot(), useEma);
@@ -93,7 +103,7 @@ final class GptSource {
     /** The checkpoint's tree (its {@code args} record a training run's configuration), read once. */
     Object checkpointRoot() {
         if (root == null) {
-            if (!Files.isRegularFile(ckpt)) {
+            if (!Files.exists(ckpt)) {
                 throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
             }
             try {

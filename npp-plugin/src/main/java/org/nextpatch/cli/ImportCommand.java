@@ -68,6 +68,8 @@ public final class ImportCommand implements Callable<Integer> {
         if (out.toAbsolutePath().normalize().equals(gpt.ckpt.toAbsolutePath().normalize())) {
             throw new NppCommand.UsageException("--out must not be the checkpoint itself");
         }
+        Outputs.notAnInput(out, "--out", "--gpt-ckpt", gpt.ckpt, "--vq-ckpt", vqCkpt, "--gpt-config", gpt.configFile);
+        Outputs.writableFile(out, "--out");
         long t0 = System.nanoTime();
         try (NppModel model = NppModel.fromCheckpoint(gpt.ckpt, gpt.config(), gpt.useEma, vqCkpt)) {
             model.save(out, dtype, where);

@@ -9,6 +9,7 @@ import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
@@ -37,26 +38,48 @@ public final class InspectCkptCommand implements Runnable {
     @Parameters(index = "0", paramLabel = "FILE", description = "Checkpoint written by torch.save (PyTorch 1.6 or later).")
     Path file;
 
+    @Option(names = "--headers-only", description = "Read the structure only: skip the pass over the tensors' bytes "
+            + "that checks their CRC-32 and counts NaN/infinite values.")
+    boolean headersOnly;
+
     @Spec
     CommandSpec spec;
 
     @Override
     public void run() {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException(file + ": file not found");
-        }
-        Object root = TorchCheckpoint.load(file);
+        TorchCheckpoint.Loaded loaded = TorchCheckpoint.load(file, new TorchCheckpoint.Options(!headersOnly, true));
         PrintWriter out = spec.commandLine().getOut();
-        print(out, file, root);
+        print(out, file, loaded.root(), loaded.storages(), !headersOnly);
         out.flush();
     }
 
     /** Writes the report for a loaded checkpoint. */
     static void print(PrintWriter out, Path file, Object root) {
+        print(out, file, root, List.of(), false);
+    }
+
+    /** Writes the report, with the non-finite values found when the data were read. */
+    static void print(PrintWriter out, Path file, Object root, List<TorchCheckpoint.StorageReport> storages, boolean verified) {
+        printStructure(out, file, root);
+        if (verified) {
+            long bad = 0;
+            for (TorchCheckpoint.StorageReport r : storages) {
+                if (r.nonFinite() > 0) {
+                    bad++;
+                    out.printf(Locale.ROOT, "non-finite: %s (tensor '%s'): %,d of %,d values are NaN or infinite%n",
+                            r.entry(), r.tensor(), r.nonFinite(), r.elements());
+                }
+            }
+            out.println("data: CRC-32 verified for " + storages.size() + " storages; " + (bad == 0
+                    ? "all values finite" : bad + " with non-finite values"));
+        }
+        out.println("parameters: " + parameters(root));
+    }
+
+    private static void printStructure(PrintWriter out, Path file, Object root) {
         out.printf(Locale.ROOT, "%s: %,d bytes%n", file, size(file));
         if (!(root instanceof Map<?, ?> map)) {
             out.println("content: " + describe(root));
-            out.println("parameters: 0");
             return;
         }
         out.println("top-level keys:");
@@ -72,14 +95,19 @@ public final class InspectCkptCommand implements Runnable {
                 table(out, String.valueOf(e.getKey()), sub);
             }
         }
-        Map<?, ?> main = StateDicts.container(map);
+    }
+
+    private static long parameters(Object root) {
+        if (!(root instanceof Map<?, ?> map)) {
+            return 0;
+        }
         long params = 0;
-        for (Object v : main.values()) {
+        for (Object v : StateDicts.container(map).values()) {
             if (v instanceof Tensor t) {
                 params += t.numel();
             }
         }
-        out.println("parameters: " + params);
+        return params;
     }
 
     private static long size(Path file) {

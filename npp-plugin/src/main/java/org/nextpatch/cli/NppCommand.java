@@ -58,6 +58,12 @@ public final class NppCommand implements Runnable {
         }
     }
 
+    @Option(names = "--allow-non-finite", scope = ScopeType.INHERIT,
+            description = "Load checkpoints whose weights hold NaN or infinity (refused otherwise).")
+    void setAllowNonFinite(boolean v) {
+        org.nextpatch.io.TorchCheckpoint.allowNonFiniteByDefault(v);
+    }
+
     /** Whether {@code --verbose} was given. */
     public static boolean verbose() {
         return verbose;
@@ -97,7 +103,7 @@ public final class NppCommand implements Runnable {
                 ex.printStackTrace(err);
             }
             err.flush();
-            return ex instanceof UsageException ? 2 : 1;
+            return ex instanceof UsageException || ex instanceof org.nextpatch.util.BadValueException ? 2 : 1;
         });
         return cl;
     }

@@ -7,10 +7,8 @@ import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.util.NppException;
-import org.nextpatch.util.Progress;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,8 +30,48 @@ final class OnnxSampleEngine {
 
     private OnnxSampleEngine() {}
 
-    static long[] sample(GptOptions gpt, Path onnxDir, boolean overwrite, int threads, long[] labels, SamplingSettings settings,
-                         long seed, int batchSize, PrintWriter out) {
+    /** An open ONNX Runtime sampler over an export (a temporary one when no --onnx-dir), batch by batch. */
+    static final class Session implements AutoCloseable {
+        private final OnnxSampler sampler;
+        private final Path dir;
+        private final boolean temporary;
+
+        private Session(OnnxSampler sampler, Path dir, boolean temporary) {
+            this.sampler = sampler;
+            this.dir = dir;
+            this.temporary = temporary;
+        }
+
+        /** Tokens {@code [b * T]} of images {@code first .. first + b - 1} of the run. */
+        long[] generate(long[] labels, SamplingSettings settings, long seed, long first) {
+            long[][] got = sampler.generate(labels, settings, seed, first, labels.length);
+            int t = got.length == 0 ? 0 : got[0].length;
+            long[] tokens = new long[labels.length * t];
+            for (int i = 0; i < labels.length; i++) {
+                System.arraycopy(got[i], 0, tokens, i * t, t);
+            }
+            return tokens;
+        }
+
+        /** The execution provider, for the report. */
+        String provider() {
+            return sampler.provider();
+        }
+
+        @Override
+        public void close() {
+            try {
+                sampler.close();
+            } finally {
+                if (temporary) {
+                    deleteQuietly(dir);
+                }
+            }
+        }
+    }
+
+    /** Exports (or checks the export in --onnx-dir) and opens the sampler. */
+    static Session open(GptOptions gpt, Path onnxDir, boolean overwrite, int threads) {
         GptConfig cfg = gpt.config();
         Path dir = onnxDir;
         boolean temporary = false;
@@ -54,28 +92,13 @@ final class OnnxSampleEngine {
                 OnnxExport.checkTarget(dir, overwrite || temporary, "--onnx-dir");
                 export(gpt, cfg, dir);
             }
-            int t = cfg.blockSize();
-            long[] tokens = new long[labels.length * t];
-            try (OnnxSampler sampler = new OnnxSampler(dir, cfg, new OnnxSampler.Options(onnxDevice(gpt.device), threads, 0, null));
-                 Progress progress = Progress.start("sample", labels.length, "img")) {
-                long t0 = System.nanoTime();
-                for (int start = 0; start < labels.length; start += batchSize) {
-                    int b = Math.min(batchSize, labels.length - start);
-                    long[][] got = sampler.generate(java.util.Arrays.copyOfRange(labels, start, start + b), settings, seed, start, b);
-                    for (int i = 0; i < b; i++) {
-                        System.arraycopy(got[i], 0, tokens, (start + i) * t, t);
-                    }
-                    progress.step(b);
-                }
-                double secs = (System.nanoTime() - t0) / 1e9;
-                out.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (onnx, %s)%n",
-                        labels.length, secs, labels.length / secs, sampler.provider());
-            }
-            return tokens;
-        } finally {
+            return new Session(new OnnxSampler(dir, cfg, new OnnxSampler.Options(onnxDevice(gpt.device), threads, 0, null)),
+                    dir, temporary);
+        } catch (RuntimeException e) {
             if (temporary) {
                 deleteQuietly(dir);
             }
+            throw e;
         }
     }
 

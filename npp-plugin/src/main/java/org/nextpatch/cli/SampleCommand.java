@@ -9,6 +9,7 @@ import org.nextpatch.model.VqModel;
 import org.nextpatch.sample.DjlSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.sample.Uniforms;
+import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
@@ -22,6 +23,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -53,8 +55,8 @@ public final class SampleCommand implements Callable<Integer> {
         @Option(names = "--classes", split = ",", paramLabel = "C", description = "Classes to generate, e.g. 3,0,9 (one image each).")
         List<Long> classes;
 
-        @Option(names = "--num-samples", paramLabel = "N", description = "Number of images, labels uniform over the classes (drawn from --seed).")
-        Integer numSamples;
+        @Option(names = "--num-samples", paramLabel = "N", description = "Number of images, labels uniform over the classes (drawn from --seed); any number: results stream to disk batch by batch.")
+        Long numSamples;
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -114,11 +116,17 @@ public final class SampleCommand implements Callable<Integer> {
     SparkOptions spark;
 
     /**
-     * A sampling engine: the tokens {@code [N * T]} of images {@code 0..N-1} of a run. The ONNX
-     * Runtime engine registers itself in {@link #engine(String)}.
+     * A sampling engine, open for a run: the tokens {@code [b * T]} of images {@code first .. first + b - 1}.
+     * Image i's draw depends only on (seed, i), so batches give the same images as one long run.
      */
-    interface TokenEngine {
-        long[] sample(long[] labels, SamplingSettings settings, long seed, int batchSize);
+    interface TokenEngine extends AutoCloseable {
+        long[] batch(long[] labels, long first);
+
+        /** One line for the report: engine and device. */
+        String describe();
+
+        @Override
+        void close();
     }
 
     @Override
@@ -132,6 +140,9 @@ public final class SampleCommand implements Callable<Integer> {
         if (overwrite && onnxDir == null) {
             throw new NppCommand.UsageException("--overwrite needs --onnx-dir");
         }
+        if (!engine.equalsIgnoreCase("djl") && !engine.equalsIgnoreCase("onnx")) {
+            throw new NppCommand.UsageException("--engine must be djl or onnx, got '" + engine + "'");
+        }
         SamplingSettings settings = new SamplingSettings(cfgScale, cfgInterval, temperature, topK, topP, greedy);
         if (vqCkpt != null && !spark.enabled()) {
             // the tokenizer's downsampling is the command's; a GPT that does not fit it is refused before sampling
@@ -140,33 +151,88 @@ public final class SampleCommand implements Callable<Integer> {
                     : org.nextpatch.config.VqConfig.fromJson(vqConfig)), "--vq-ckpt " + vqCkpt);
         }
         GptConfig c = gpt.config();
-        long[] labels = labels(c);
+        Labels labels = labels(c);
+        long n = labels.count();
         if (spark.enabled()) {
-            return SparkCommands.sample(this, settings, labels);
+            // the Spark job partitions an in-memory label array (its results are written per partition)
+            if (n > Integer.MAX_VALUE - 8) {
+                throw new NppCommand.UsageException("--num-samples " + n + " is more than --spark-master takes in one run ("
+                        + (Integer.MAX_VALUE - 8) + ")");
+            }
+            return SparkCommands.sample(this, settings, labels.next((int) n));
         }
-        long[] tokens = engine(engine).sample(labels, settings, seed, batchSize);
         int t = c.blockSize();
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new NppException("--out " + out + ": cannot create the directory: " + e.getMessage(), e);
+        for (String written : new String[]{"tokens.npy", "labels.npy", "samples.npz", "grid.png"}) {
+            Outputs.notAnInput(out.resolve(written), "--out", "--gpt-ckpt", gpt.ckpt, "--tribuo-model", gpt.tribuoModel, "--vq-ckpt", vqCkpt,
+                    "--gpt-config", gpt.configFile, "--vq-config", vqConfig);
         }
-        Npy.write(out.resolve("tokens.npy"), Tensor.ofLongs(new long[]{labels.length, t}, tokens));
-        Npy.write(out.resolve("labels.npy"), Tensor.ofLongs(new long[]{labels.length}, labels));
-        if (vqCkpt != null) {
-            writeImages(tokens, labels, t);
+        Outputs.writableDir(out, "--out");
+        PrintWriter report = spec.commandLine().getOut();
+        try (VqModel vq = vqCkpt == null ? null : loadTokenizer();
+             TokenEngine tokens = engine(engine, settings);
+             org.nextpatch.util.DirLock lock = org.nextpatch.util.DirLock.acquire(out, "--out " + out)) {
+            Outputs.removeLeftovers(out, "--out", report);
+            if (Files.exists(out.resolve("tokens.npy"))) {
+                report.println("--out " + out + ": replacing the results of an earlier run there");
+            }
+            ImageSink images = vq == null ? null : new ImageSink(vq, n);
+            try (Npy.RowWriter tokenFile = new Npy.RowWriter(out.resolve("tokens.npy"), DType.INT64, n, t);
+                 Npy.RowWriter labelFile = new Npy.RowWriter(out.resolve("labels.npy"), DType.INT64, n);
+                 ImageSink sink = images;
+                 Progress progress = Progress.start("sample", n, "img")) {
+                long t0 = System.nanoTime();
+                for (long start = 0; start < n; start += batchSize) {
+                    int b = (int) Math.min(batchSize, n - start);
+                    long[] lab = labels.next(b);
+                    long[] tok = tokens.batch(lab, start);
+                    tokenFile.append(Tensor.ofLongs(new long[]{b, t}, tok));
+                    labelFile.append(Tensor.ofLongs(new long[]{b}, lab));
+                    if (sink != null) {
+                        sink.write(tok, lab, start, t);
+                    }
+                    progress.step(b);
+                }
+                double secs = (System.nanoTime() - t0) / 1e9;
+                report.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s)%n", n, secs, n / secs,
+                        tokens.describe());
+                tokenFile.commit();
+                labelFile.commit();
+                if (sink != null) {
+                    sink.commit();
+                }
+            }
+            removeStaleImages(n);
         }
-        spec.commandLine().getOut().println("wrote " + labels.length + " samples to " + out);
-        spec.commandLine().getOut().flush();
+        report.println("wrote " + n + " samples to " + out);
+        report.flush();
         return 0;
     }
 
-    private long[] labels(GptConfig c) {
+    /** The labels of a run, drawn block by block. */
+    private interface Labels {
+        long count();
+
+        long[] next(int b);
+    }
+
+    private Labels labels(GptConfig c) {
         if (which.numSamples != null) {
             if (which.numSamples < 1) {
                 throw new NppCommand.UsageException("--num-samples must be positive");
             }
-            return Uniforms.labels(seed, which.numSamples, c.numClasses());
+            long count = which.numSamples;
+            Uniforms.LabelStream stream = new Uniforms.LabelStream(seed, c.numClasses());
+            return new Labels() {
+                @Override
+                public long count() {
+                    return count;
+                }
+
+                @Override
+                public long[] next(int b) {
+                    return stream.next(b);
+                }
+            };
         }
         long[] l = which.classes.stream().mapToLong(Long::longValue).toArray();
         for (long x : l) {
@@ -174,29 +240,95 @@ public final class SampleCommand implements Callable<Integer> {
                 throw new NppCommand.UsageException("--classes: class " + x + " is out of range 0.." + (c.numClasses() - 1));
             }
         }
-        return l;
+        return new Labels() {
+            private int pos;
+
+            @Override
+            public long count() {
+                return l.length;
+            }
+
+            @Override
+            public long[] next(int b) {
+                long[] r = java.util.Arrays.copyOfRange(l, pos, pos + b);
+                pos += b;
+                return r;
+            }
+        };
     }
 
-    /** The engine by name. */
-    TokenEngine engine(String name) {
-        switch (name.toLowerCase(Locale.ROOT)) {
-            case "djl":
-                return (labels, settings, sd, bs) -> {
-                    try (Gpt model = gpt.load()) {
-                        DjlSampler sampler = new DjlSampler(model, settings);
-                        long t0 = System.nanoTime();
-                        long[] tokens = sampler.sample(labels, sd, bs);
-                        double secs = (System.nanoTime() - t0) / 1e9;
-                        spec.commandLine().getOut().printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (djl, %s)%n",
-                                labels.length, secs, labels.length / secs, model.device());
-                        return tokens;
+    /** The engine by name, open. */
+    TokenEngine engine(String name, SamplingSettings settings) {
+        if (name.equalsIgnoreCase("onnx")) {
+            OnnxSampleEngine.Session session = OnnxSampleEngine.open(gpt, onnxDir, overwrite, onnxThreads);
+            return new TokenEngine() {
+                @Override
+                public long[] batch(long[] labels, long first) {
+                    return session.generate(labels, settings, seed, first);
+                }
+
+                @Override
+                public String describe() {
+                    return "onnx, " + session.provider();
+                }
+
+                @Override
+                public void close() {
+                    session.close();
+                }
+            };
+        }
+        Gpt model = gpt.load();
+        DjlSampler sampler = new DjlSampler(model, settings);
+        return new TokenEngine() {
+            @Override
+            public long[] batch(long[] labels, long first) {
+                sampler.checkLabels(labels);
+                return sampler.generate(labels, seed, first);
+            }
+
+            @Override
+            public String describe() {
+                return "djl, " + model.device();
+            }
+
+            @Override
+            public void close() {
+                model.close();
+            }
+        };
+    }
+
+    /** The tokenizer (its fit to the GPT was checked when the configuration was resolved). */
+    private VqModel loadTokenizer() {
+        return VqModel.load(vqCkpt, vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(vqConfig),
+                GptOptions.device(gpt.device));
+    }
+
+    /** Removes sample_N.png files beyond this run's count, left by an earlier, larger run into the same --out. */
+    private void removeStaleImages(long n) {
+        java.util.regex.Pattern png = java.util.regex.Pattern.compile("sample_(\\d+)\\.png");
+        int removed = 0;
+        try (java.util.stream.Stream<Path> files = Files.list(out)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                java.util.regex.Matcher m = png.matcher(f.getFileName().toString());
+                if (m.matches() && (vqCkpt == null || Long.parseLong(m.group(1)) >= n)) {
+                    Files.delete(f);
+                    removed++;
+                }
+            }
+            if (vqCkpt == null) {
+                for (String stale : new String[]{"grid.png", "samples.npz"}) {
+                    if (Files.deleteIfExists(out.resolve(stale))) {
+                        removed++;
                     }
-                };
-            case "onnx":
-                return (labels, settings, sd, bs) -> OnnxSampleEngine.sample(gpt, onnxDir, overwrite, onnxThreads, labels, settings, sd, bs,
-                        spec.commandLine().getOut());
-            default:
-                throw new NppCommand.UsageException("--engine must be djl or onnx, got '" + name + "'");
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            throw new NppException("--out " + out + ": cannot remove images of an earlier run: " + e.getMessage(), e);
+        }
+        if (removed > 0) {
+            spec.commandLine().getOut().println("removed " + removed + " image files of an earlier run from " + out);
         }
     }
 
@@ -204,47 +336,58 @@ public final class SampleCommand implements Callable<Integer> {
     static final int GRID_MAX = 64;
 
     /**
-     * Decodes the tokens batch by batch and streams them out: one PNG per image, rows of
-     * {@code samples.npz}, and the first {@link #GRID_MAX} images in {@code grid.png}. Memory stays at
-     * one batch, so a 50,000-image FID run fits.
+     * Decodes token batches and streams them out: one PNG per image, rows of {@code samples.npz}, and
+     * the first {@link #GRID_MAX} images in {@code grid.png}. Memory stays at one batch.
      */
-    private void writeImages(long[] tokens, long[] labels, int t) {
-        int n = labels.length;
-        java.io.ByteArrayOutputStream gridBytes = new java.io.ByteArrayOutputStream();
-        long[] gridShape = null;
-        try (VqModel vq = VqModel.load(vqCkpt, vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(vqConfig),
-                GptOptions.device(gpt.device));
-             Npz.Writer npz = new Npz.Writer(out.resolve("samples.npz"));
-             Progress progress = Progress.start("decode", n, "img")) {
-            for (int start = 0; start < n; start += batchSize) {
-                int b = Math.min(batchSize, n - start);
-                Tensor codes = Tensor.ofLongs(new long[]{b, t}, java.util.Arrays.copyOfRange(tokens, start * t, (start + b) * t));
-                Tensor pixels;
-                try {
-                    pixels = Images.toUint8Nhwc(vq.decode(codes));
-                } catch (NppException e) {
-                    throw new NppException("--vq-ckpt " + vqCkpt + ": " + e.getMessage(), e);
-                }
-                long[] s = pixels.shape();
-                if (start == 0) {
-                    npz.begin(Npz.SAMPLES, pixels.dtype(), n, s[1], s[2], s[3]);
-                }
-                npz.appendRows(pixels);
-                for (int j = 0; j < b; j++) {
-                    Images.writePng(out.resolve(String.format(Locale.ROOT, "sample_%06d.png", start + j)), Images.fromNhwc(pixels, j));
-                }
-                if (start < GRID_MAX) {
-                    int keep = Math.min(b, GRID_MAX - start);
-                    byte[] all = pixels.toByteArray();
-                    gridBytes.write(all, 0, (int) (all.length / b * keep));
-                    gridShape = new long[]{Math.min(n, GRID_MAX), s[1], s[2], s[3]};
-                }
-                progress.step(b);
-            }
-            npz.commit();
+    private final class ImageSink implements AutoCloseable {
+        private final VqModel vq;
+        private final long n;
+        private final Npz.Writer npz;
+        private final java.io.ByteArrayOutputStream gridBytes = new java.io.ByteArrayOutputStream();
+        private final long[] gridLabels = new long[GRID_MAX];
+        private long[] gridShape;
+
+        ImageSink(VqModel vq, long n) {
+            this.vq = vq;
+            this.n = n;
+            this.npz = new Npz.Writer(out.resolve("samples.npz"));
         }
-        Tensor grid = Tensor.ofBytes(org.nextpatch.tensor.DType.UINT8, gridShape, gridBytes.toByteArray());
-        Images.writeGrid(out.resolve("grid.png"), grid, java.util.Arrays.copyOf(labels, (int) gridShape[0]), null);
-        LOG.info("wrote {} PNGs, grid.png and samples.npz to {}", n, out);
+
+        void write(long[] tokens, long[] labels, long start, int t) {
+            int b = labels.length;
+            Tensor pixels;
+            try {
+                pixels = Images.toUint8Nhwc(vq.decode(Tensor.ofLongs(new long[]{b, t}, tokens)));
+            } catch (NppException e) {
+                throw new NppException("--vq-ckpt " + vqCkpt + ": " + e.getMessage(), e);
+            }
+            long[] s = pixels.shape();
+            if (start == 0) {
+                npz.begin(Npz.SAMPLES, pixels.dtype(), n, s[1], s[2], s[3]);
+            }
+            npz.appendRows(pixels);
+            for (int j = 0; j < b; j++) {
+                Images.writePng(out.resolve(String.format(Locale.ROOT, "sample_%06d.png", start + j)), Images.fromNhwc(pixels, j));
+            }
+            if (start < GRID_MAX) {
+                int keep = (int) Math.min(b, GRID_MAX - start);
+                byte[] all = pixels.toByteArray();
+                gridBytes.write(all, 0, all.length / b * keep);
+                System.arraycopy(labels, 0, gridLabels, (int) start, keep);
+                gridShape = new long[]{Math.min(n, GRID_MAX), s[1], s[2], s[3]};
+            }
+        }
+
+        void commit() {
+            npz.commit();
+            Tensor grid = Tensor.ofBytes(DType.UINT8, gridShape, gridBytes.toByteArray());
+            Images.writeGrid(out.resolve("grid.png"), grid, java.util.Arrays.copyOf(gridLabels, (int) gridShape[0]), null);
+            LOG.info("wrote {} PNGs, grid.png and samples.npz to {}", n, out);
+        }
+
+        @Override
+        public void close() {
+            npz.close();
+        }
     }
 }

@@ -47,6 +47,7 @@ public final class ScoreCommand implements Callable<Integer> {
             throw new NppCommand.UsageException("--patch-side " + patchSide + " must divide the token grid side " + g);
         }
         CodeDirectory codes = CodeDirectory.open(codePath, gpt.imageSize());
+        codes.checkValues(gpt.config().vocabSize(), gpt.config().numClasses());
         double loss;
         try (Gpt model = gpt.load()) {
             loss = NppScore.score(model, codes, patchSide, batchSize);

@@ -20,6 +20,11 @@ final class SparkCommands {
 
     static int extract(ExtractCodesCommand c) {
         SparkOptions o = c.spark;
+        if (!o.raw("--code-path").contains(":/") && !o.raw("--vq-ckpt").contains(":/")) {
+            // local folders: the same extraction record as the plain command, checked and written on the driver
+            org.nextpatch.data.ExtractionRecord.of(new org.nextpatch.data.CodeExtractor.Settings(c.imageSize, c.tenCrop,
+                    c.cropRange, c.codePath, c.batchSize), c.vq.vqCkpt).claim(c.codePath);
+        }
         SparkExtract.Spec spec = new SparkExtract.Spec(o.raw("--data-path"), o.raw("--labels-path"), o.raw("--code-path"),
                 o.raw("--vq-ckpt"), c.vq.config() == null ? null : c.vq.config().toJson().toString(),
                 c.vq.device, c.imageSize, c.tenCrop, c.cropRange, c.batchSize, c.limit);

@@ -1,6 +1,8 @@
 package org.nextpatch.cli;
 
 import org.nextpatch.data.CodeDirectorySet;
+import org.nextpatch.util.DirLock;
+import org.nextpatch.util.NppException;
 import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
 import org.nextpatch.train.TrainingResult;
@@ -13,6 +15,7 @@ import org.nextpatch.tribuo.ConfiguredTraining;
 import org.nextpatch.tribuo.NppModel;
 import org.nextpatch.tribuo.NppTrainer;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Set;
@@ -193,9 +196,17 @@ public final class TrainCommand implements Callable<Integer> {
             throw new NppCommand.UsageException("--config-name needs --config");
         }
         TrainConfig cfg = config();
-        cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
+        org.nextpatch.config.GptConfig m = cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
+        Outputs.notAnInput(resultsDir, "--results-dir", "--code-path", codePath);
+        Outputs.writableDir(resultsDir, "--results-dir");
         CodeDirectorySet data = CodeDirectorySet.open(codePath, imageSize);
-        TrainingResult r = NppTrainingLoop.train(cfg, data, null);
+        data.checkValues(m.vocabSize(), m.numClasses());
+        TrainingResult r;
+        try (DirLock lock = DirLock.acquire(resultsDir, "--results-dir " + resultsDir)) {
+            Outputs.removeLeftovers(resultsDir.resolve("checkpoints"), "--results-dir", spec.commandLine().getOut());
+            Outputs.removeLeftovers(resultsDir, "--results-dir", spec.commandLine().getOut());
+            r = NppTrainingLoop.train(cfg, data, null);
+        }
         System.out.println(String.format(Locale.ROOT, "steps: %d in %.1f s", r.stepsDone(), r.seconds()));
         if (!r.steps().isEmpty()) {
             System.out.println(String.format(Locale.ROOT, "final loss: %.6f", r.steps().get(r.steps().size() - 1).loss()));

@@ -73,6 +73,8 @@ public final class TrainVqCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Outputs.notAnInput(out.resolve("vq.pt"), "--out", "--data-path", dataPath);
+        Outputs.writableDir(out, "--out");
         VqTrainer.Settings settings = new VqTrainer.Settings(steps, batchSize, lr, beta, imageSize, seed, saveEvery);
         CodeExtractor.Source source = IdxImages.looksLikeIdx(dataPath)
                 ? IdxImages.read(dataPath, null).limit(limit)

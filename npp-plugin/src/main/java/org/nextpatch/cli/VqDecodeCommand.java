@@ -35,6 +35,8 @@ public final class VqDecodeCommand implements Callable<Integer> {
         if (batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
         }
+        Outputs.notAnInput(out, "--out", "--codes", codes, "--vq-ckpt", vq.vqCkpt, "--vq-config", vq.vqConfig);
+        Outputs.writableFile(out, "--out");
         Tensor c = Npy.read(codes);
         if (c.rank() != 2 || c.dtype().isFloating()) {
             throw new NppException(codes + ": expected integer codes [B, T], got " + c.dtype() + " " + Arrays.toString(c.shape()));

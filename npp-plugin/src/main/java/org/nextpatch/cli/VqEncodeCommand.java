@@ -35,10 +35,16 @@ public final class VqEncodeCommand implements Callable<Integer> {
         if (batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
         }
+        Outputs.notAnInput(out, "--out", "--images", images, "--vq-ckpt", vq.vqCkpt, "--vq-config", vq.vqConfig);
+        Outputs.writableFile(out, "--out");
         Tensor x = Npy.read(images);
         long[] s = x.shape();
         if (s.length != 4 || s[1] != 3 || !x.dtype().isFloating()) {
             throw new NppException(images + ": expected float [B, 3, H, W] images, got " + x.dtype() + " " + Arrays.toString(s));
+        }
+        long bad = org.nextpatch.tensor.NonFinite.count(x);
+        if (bad > 0) {
+            throw new NppException(images + ": " + bad + " of " + x.numel() + " pixel values are NaN or infinite");
         }
         try (VqModel model = vq.load()) {
             int f = model.config().downsample();

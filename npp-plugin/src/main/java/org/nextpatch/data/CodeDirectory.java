@@ -33,6 +33,9 @@ public final class CodeDirectory {
     private final long[] indices;
     private final int augmentations;
     private final int tokens;
+    /** Token ids and labels must lie below these once {@link #checkValues} has run (checked on every read too). */
+    private volatile long vocabLimit = Long.MAX_VALUE;
+    private volatile long classLimit = Long.MAX_VALUE;
 
     private CodeDirectory(Path root, int imageSize, Path codesDir, Path labelsDir, long[] indices, int augmentations,
                           int tokens) {
@@ -144,11 +147,44 @@ public final class CodeDirectory {
         Path f = codesDir.resolve(indices[n] + ".npy");
         Tensor t = Npy.read(f);
         long[] shape = t.shape();
+        if (t.dtype().isFloating()) {
+            throw new NppException(f + ": token ids must be integers, got " + t.dtype() + " values");
+        }
         if (shape.length != 3 || shape[0] != 1 || shape[1] != augmentations || shape[2] != tokens) {
             throw new NppException(f + ": code file has shape " + Arrays.toString(shape) + ", expected (1, "
                     + augmentations + ", " + tokens + ") like the other files of " + codesDir);
         }
-        return t.toLongArray();
+        long[] v = t.toLongArray();
+        long limit = vocabLimit;
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] < 0 || v[i] >= limit) {
+                throw new NppException(f + ": token id " + v[i] + " at position " + i + " is outside the model's vocabulary 0.."
+                        + (limit - 1));
+            }
+        }
+        return v;
+    }
+
+    /**
+     * Reads every code and label file once and checks them against a model before any work: integer
+     * token ids in {@code [0, vocabSize)}, integer labels in {@code [0, numClasses)}. Later reads are
+     * checked too, so a file changed during a run is still named.
+     *
+     * @throws NppException naming the first file that does not fit
+     */
+    public void checkValues(long vocabSize, long numClasses) {
+        vocabLimit = vocabSize;
+        classLimit = numClasses;
+        try (org.nextpatch.util.Progress p = indices.length >= 10_000
+                ? org.nextpatch.util.Progress.start("check codes", indices.length, "img") : null) {
+            for (int n = 0; n < indices.length; n++) {
+                codes(n);
+                label(n);
+                if (p != null) {
+                    p.step(1);
+                }
+            }
+        }
     }
 
     /** Augmentation {@code aug} of the {@code n}-th image: {@code T} tokens. */
@@ -167,7 +203,14 @@ public final class CodeDirectory {
         if (t.numel() != 1) {
             throw new NppException(f + ": label file has shape " + Arrays.toString(t.shape()) + ", expected (1,)");
         }
-        return t.toLongArray()[0];
+        if (t.dtype().isFloating()) {
+            throw new NppException(f + ": labels must be integers, got " + t.dtype() + " values");
+        }
+        long l = t.toLongArray()[0];
+        if (l < 0 || l >= classLimit) {
+            throw new NppException(f + ": label " + l + " is outside the model's classes 0.." + (classLimit - 1));
+        }
+        return l;
     }
 
     /** Every (image, augmentation) pair, image-major. */

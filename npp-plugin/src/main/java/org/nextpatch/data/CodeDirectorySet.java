@@ -23,6 +23,17 @@ public final class CodeDirectorySet implements CodeSet {
         Arrays.fill(labels, Integer.MIN_VALUE);
     }
 
+    /**
+     * Checks every code and label file (and the sibling's) against a model's vocabulary and class
+     * count, before any work (see {@link CodeDirectory#checkValues}).
+     */
+    public void checkValues(long vocabSize, long numClasses) {
+        main.checkValues(vocabSize, numClasses);
+        if (sibling != null) {
+            sibling.checkValues(vocabSize, numClasses);
+        }
+    }
+
     /** Opens {@code codePath} for {@code --image-size imageSize}. */
     public static CodeDirectorySet open(java.nio.file.Path codePath, int imageSize) {
         return new CodeDirectorySet(CodeDirectory.open(codePath, imageSize));

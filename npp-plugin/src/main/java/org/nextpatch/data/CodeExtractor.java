@@ -67,13 +67,13 @@ public final class CodeExtractor {
         /** Validates the settings. */
         public Settings {
             if (imageSize <= 0) {
-                throw new NppException("--image-size must be positive, got " + imageSize);
+                throw new org.nextpatch.util.BadValueException("--image-size must be positive, got " + imageSize);
             }
             if (tenCrop && (cropRange < 1.0 || Double.isNaN(cropRange))) {
-                throw new NppException("--crop-range must be at least 1.0, got " + cropRange);
+                throw new org.nextpatch.util.BadValueException("--crop-range must be at least 1.0, got " + cropRange);
             }
             if (batchSize <= 0) {
-                throw new NppException("--batch-size must be positive, got " + batchSize);
+                throw new org.nextpatch.util.BadValueException("--batch-size must be positive, got " + batchSize);
             }
         }
 
@@ -250,7 +250,7 @@ public final class CodeExtractor {
                 crops[b] = augment(source.read(i), s);
             } catch (RuntimeException e) {
                 // a corrupt file can make a decoder throw anything: report it, never stop the run
-                errors[b] = e.getMessage();
+                errors[b] = e.getMessage() != null ? e.getMessage() : e.toString();
             }
         });
         List<Integer> ok = new ArrayList<>();
@@ -287,6 +287,11 @@ public final class CodeExtractor {
             Throwable c = e.getCause();
             if (c instanceof RuntimeException r) {
                 throw r;
+            }
+            if (c instanceof OutOfMemoryError) {
+                // never skip an image for want of heap: which images are skipped must not depend on -Xmx
+                throw new NppException("extract-codes: out of memory while decoding images; give the JVM more heap"
+                        + " (-Xmx) or lower --batch-size", c);
             }
             throw new NppException("extract-codes: " + c, c);
         }

@@ -128,12 +128,14 @@ public final class AdmEvaluator {
         if (ref.images() != null) {
             LOG.info("computing reference batch activations...");
             refActs = extractor.extract(ref.images(), "reference features");
+            refActs.values().forEach(f -> f.requireFinite(ref.name() + ": reference features"));
         }
         LOG.info("computing/reading reference batch statistics...");
         FeatureStats refPool = stats(ref, "mu", "sigma", refActs.get(Kind.POOL));
         FeatureStats refSpatial = stats(ref, "mu_s", "sigma_s", refActs.get(Kind.SPATIAL));
         LOG.info("computing sample batch activations...");
         Map<Kind, Features> samActs = extractor.extract(sam.images(), "sample features");
+        samActs.values().forEach(f -> f.requireFinite(sam.name() + ": sample features"));
         LOG.info("computing/reading sample batch statistics...");
         FeatureStats samPool = stats(sam, "mu", "sigma", samActs.get(Kind.POOL));
         FeatureStats samSpatial = stats(sam, "mu_s", "sigma_s", samActs.get(Kind.SPATIAL));
@@ -197,6 +199,9 @@ public final class AdmEvaluator {
             if (sigma.rank() != 2 || sigma.shape()[0] != d || sigma.shape()[1] != d || !sigma.dtype().isFloating()) {
                 throw new NppException(side.name() + ": '" + sigmaKey + "' must be a floating-point [" + d + ", " + d
                         + "] matrix to go with '" + muKey + "', got " + sigma);
+            }
+            if (org.nextpatch.tensor.NonFinite.count(mu) + org.nextpatch.tensor.NonFinite.count(sigma) > 0) {
+                throw new NppException(side.name() + ": '" + muKey + "' or '" + sigmaKey + "' holds NaN or infinite values");
             }
             double[] flat = sigma.toDoubleArray();
             double[][] s = new double[(int) d][];

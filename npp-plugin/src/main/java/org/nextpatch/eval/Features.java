@@ -39,7 +39,30 @@ public record Features(int n, int d, float[] data) {
         if (s[1] == 0) {
             throw new NppException(what + ": feature matrix has no columns");
         }
-        return new Features(s[0], s[1], t.toFloatArray());
+        return new Features(s[0], s[1], t.toFloatArray()).requireFinite(what);
+    }
+
+    /**
+     * This matrix, if every value is finite; statistics of NaN features would print {@code FID: nan}
+     * as if it were a result.
+     *
+     * @throws NppException naming the source and the first bad row
+     */
+    public Features requireFinite(String what) {
+        long bad = 0;
+        int first = -1;
+        for (int i = 0; i < data.length; i++) {
+            if (!Float.isFinite(data[i])) {
+                if (bad++ == 0) {
+                    first = i;
+                }
+            }
+        }
+        if (bad > 0) {
+            throw new NppException(what + ": " + bad + " of " + data.length + " feature values are NaN or infinite"
+                    + " (first in row " + first / d + ")");
+        }
+        return this;
     }
 
     /** Rows {@code [from, to)} as a new matrix (copy). */

@@ -40,7 +40,7 @@ public final class Idx {
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
             throw new NppException(path + ": truncated or corrupt IDX file (" + e.getMessage() + ")");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot read: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
     }
 

@@ -242,6 +242,7 @@ public final class Images {
      * @throws NppException naming the file when it cannot be decoded
      */
     public static Rgb readRgb(Path file) {
+        checkPixelCount(file);
         BufferedImage img;
         try {
             img = ImageIO.read(file.toFile());
@@ -264,6 +265,42 @@ public final class Images {
             }
         }
         return toRgb(img);
+    }
+
+    /**
+     * Largest image decoded, in pixels (2^25, e.g. 5792 x 5792): a fixed limit, so whether an image is
+     * refused does not depend on the heap; far above any training image.
+     */
+    public static final long MAX_PIXELS = 1L << 25;
+
+    /** Refuses an image whose header declares more than {@link #MAX_PIXELS}, before decoding it. */
+    private static void checkPixelCount(Path file) {
+        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            if (in == null) {
+                return;
+            }
+            java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                return;
+            }
+            javax.imageio.ImageReader r = readers.next();
+            try {
+                r.setInput(in, true, true);
+                long w = r.getWidth(0);
+                long h = r.getHeight(0);
+                if (w * h > MAX_PIXELS) {
+                    throw new NppException(file + ": image of " + w + "x" + h + " pixels is larger than the "
+                            + MAX_PIXELS + "-pixel limit");
+                }
+            } finally {
+                r.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof NppException n) {
+                throw n;
+            }
+            // an unreadable header: decoding below reports it
+        }
     }
 
     /** Converts any decoded image to 8-bit RGB without colour management (raw samples, as PIL). */

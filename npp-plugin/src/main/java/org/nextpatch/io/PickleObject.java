@@ -40,6 +40,6 @@ public record PickleObject(String module, String name, List<Object> args, Object
 
     @Override
     public String toString() {
-        return qualifiedName() + (state != null ? "(" + state + ")" : args.toString());
+        return Unpickler.brief(this);
     }
 }

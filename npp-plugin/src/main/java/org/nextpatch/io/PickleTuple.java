@@ -10,6 +10,7 @@ import java.util.List;
  */
 public final class PickleTuple extends java.util.AbstractList<Object> implements java.util.RandomAccess {
     private final Object[] items;
+    private int hash;
 
     /** A tuple of the given items. */
     public PickleTuple(Collection<?> items) {
@@ -36,12 +37,34 @@ public final class PickleTuple extends java.util.AbstractList<Object> implements
         return new ArrayList<>(this);
     }
 
+    /** Bounded: a tuple that shares or nests deeply prints a few levels and items, then "...". */
     @Override
     public String toString() {
-        StringBuilder sb = new StringBuilder("(");
-        for (int i = 0; i < items.length; i++) {
-            sb.append(i > 0 ? ", " : "").append(items[i]);
+        return Unpickler.brief(this);
+    }
+
+    /**
+     * Cached when the tuple holds only immutable values (as dict keys do), so a shared sub-tuple is
+     * hashed once; a tuple holding a list is hashed afresh each time.
+     */
+    @Override
+    public int hashCode() {
+        if (hash != 0) {
+            return hash;
         }
-        return sb.append(items.length == 1 ? ",)" : ")").toString();
+        int h = super.hashCode();
+        for (Object o : items) {
+            if (o instanceof Collection<?> && !(o instanceof PickleTuple) || o instanceof java.util.Map<?, ?>
+                    || o instanceof PickleObject) {
+                return h;
+            }
+        }
+        hash = h;
+        return h;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o == this || super.equals(o);
     }
 }

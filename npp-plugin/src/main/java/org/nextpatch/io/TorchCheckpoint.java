@@ -3,6 +3,7 @@ package org.nextpatch.io;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.tensor.DType;
+import org.nextpatch.tensor.NonFinite;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.tensor.ZipArchive;
 import org.nextpatch.tensor.ZipArchiveWriter;
@@ -14,13 +15,20 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
 
 /**
  * Reads and writes PyTorch checkpoints in the zip format of {@code torch.save} (PyTorch 1.6 and
@@ -34,6 +42,13 @@ import java.util.Map;
  * <p>
  * Value mapping: dict/OrderedDict -> LinkedHashMap, list -> ArrayList, tuple -> {@link PickleTuple},
  * int -> Long, float -> Double, str -> String, bool -> Boolean, None -> null, tensor -> {@link Tensor}.
+ * <p>
+ * A hostile file costs time and memory in proportion to its size, whatever it claims: the pickle
+ * program is bounded ({@link Unpickler}), element and byte counts are checked for overflow, views
+ * that would copy more than the file holds are refused, a compressed storage is inflated only as far
+ * as its tensors reach (and refused if they do not use all of it), and each storage is read once to
+ * check its CRC-32 and count NaN/infinite values. Non-finite weights are refused unless
+ * {@link Options#allowNonFinite()}. Each refusal is one line naming the file and the entry.
  */
 public final class TorchCheckpoint {
     private static final Logger LOG = LogManager.getLogger(TorchCheckpoint.class);
@@ -42,21 +57,67 @@ public final class TorchCheckpoint {
     private static final String ARCHIVE_PREFIX = "archive/";
     private static final long PROGRESS_BYTES = 256L << 20;
 
+    /** Largest pickle program read (real ones are kilobytes; the tensors are separate entries). */
+    static final long MAX_PICKLE_BYTES = 256L << 20;
+
+    private static volatile boolean allowNonFiniteByDefault;
+
     private TorchCheckpoint() {}
+
+    /**
+     * How a checkpoint is loaded.
+     *
+     * @param verifyData     read every storage once to check its CRC-32 and count non-finite values
+     * @param allowNonFinite load weights holding NaN or infinity instead of refusing them
+     */
+    public record Options(boolean verifyData, boolean allowNonFinite) {
+        /** Verify, and refuse non-finite weights unless {@link #allowNonFiniteByDefault} was set. */
+        public static Options defaults() {
+            return new Options(true, allowNonFiniteByDefault);
+        }
+    }
+
+    /**
+     * Whether {@link #load(Path)} accepts non-finite weights (the command line's
+     * {@code --allow-non-finite}); off unless set.
+     */
+    public static void allowNonFiniteByDefault(boolean allow) {
+        allowNonFiniteByDefault = allow;
+    }
+
+    /** Whether non-finite weights are accepted by default (the command line's {@code --allow-non-finite}). */
+    public static boolean allowsNonFiniteByDefault() {
+        return allowNonFiniteByDefault;
+    }
+
+    /** What reading the storages found: per entry, its first tensor's name and its non-finite count. */
+    public record StorageReport(String entry, String tensor, DType dtype, long elements, long nonFinite) {}
+
+    /** A loaded checkpoint: its tree and, when verified, what each storage holds. */
+    public record Loaded(Object root, List<StorageReport> storages) {}
 
     /** A storage reference from a persistent id: element type, zip entry and element count. */
     private record Storage(String key, DType dtype, long numel, ZipArchive.Entry entry) {}
 
     /**
-     * Loads a checkpoint.
+     * Loads a checkpoint, verifying every storage's CRC and refusing non-finite weights (unless
+     * {@link #allowNonFiniteByDefault} is set).
      *
      * @return the unpickled tree (usually a Map)
      * @throws NppException naming the file if it is missing, in the legacy format, truncated or corrupt
      */
     public static Object load(Path path) {
-        if (!Files.exists(path)) {
-            throw new NppException(path + ": file not found");
-        }
+        return load(path, Options.defaults()).root();
+    }
+
+    /**
+     * Loads a checkpoint with the given options and reports its storages.
+     *
+     * @throws NppException naming the file (and entry) if it is missing, not a regular file, unreadable,
+     *                      in the legacy format, truncated, corrupt, hostile, or holds refused non-finite values
+     */
+    public static Loaded load(Path path, Options options) {
+        checkReadableFile(path);
         checkNotLegacy(path);
         try (ZipArchive zip = ZipArchive.open(path)) {
             String pkl = null;
@@ -72,6 +133,9 @@ public final class TorchCheckpoint {
             String prefix = pkl.substring(0, pkl.length() - "data.pkl".length());
             boolean bigEndian = false;
             ZipArchive.Entry bo = zip.entry(prefix + "byteorder");
+            if (bo != null && bo.size() > 16) {
+                throw new NppException(path + ": entry " + bo.name() + " of " + bo.size() + " bytes is not a byte order");
+            }
             if (bo != null) {
                 String order = StandardCharsets.US_ASCII.decode(zip.read(bo)).toString().strip();
                 if (!order.equals("little") && !order.equals("big")) {
@@ -79,10 +143,37 @@ public final class TorchCheckpoint {
                 }
                 bigEndian = order.equals("big");
             }
-            ByteBuffer program = zip.read(pkl);
-            Object root = new Unpickler(program, path + " (" + pkl + ")", new TensorHooks(path, zip, prefix, bigEndian)).load();
+            ZipArchive.Entry pklEntry = zip.entry(pkl);
+            if (pklEntry.size() > MAX_PICKLE_BYTES) {
+                throw new NppException(path + ": entry " + pkl + " declares " + pklEntry.size()
+                        + " bytes, more than the " + (MAX_PICKLE_BYTES >> 20) + " MiB a pickle program may have here");
+            }
+            ByteBuffer program = zip.read(pklEntry);
+            TensorHooks hooks = new TensorHooks(path, zip, prefix, bigEndian);
+            Object root = new Unpickler(program, path + " (" + pkl + ")", hooks).load();
+            List<StorageReport> reports = hooks.finish(root, options);
             LOG.debug("loaded {} ({} entries)", path, zip.entries().size());
-            return root;
+            return new Loaded(root, reports);
+        }
+    }
+
+    /** A path that is a readable regular file, or one line saying why not (with the system's reason). */
+    static void checkReadableFile(Path path) {
+        if (Files.isDirectory(path)) {
+            throw new NppException(path + ": is a directory, not a checkpoint file");
+        }
+        if (!Files.exists(path)) {
+            throw new NppException(path + ": file not found");
+        }
+        if (!Files.isRegularFile(path)) {
+            throw new NppException(path + ": not a regular file (a device, pipe or socket); a checkpoint must be a file");
+        }
+        try (InputStream in = Files.newInputStream(path)) {
+            in.read();
+        } catch (AccessDeniedException e) {
+            throw new NppException(path + ": cannot read: permission denied");
+        } catch (IOException e) {
+            throw new NppException(path + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
     }
 
@@ -144,8 +235,10 @@ public final class TorchCheckpoint {
             head = in.readNBytes(512);
         } catch (NoSuchFileException e) {
             throw new NppException(path + ": file not found");
+        } catch (AccessDeniedException e) {
+            throw new NppException(path + ": cannot read: permission denied");
         } catch (IOException e) {
-            throw new NppException(path + ": cannot read: " + e.getMessage(), e);
+            throw new NppException(path + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
         if (head.length >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
             return;
@@ -201,23 +294,190 @@ public final class TorchCheckpoint {
         private final ZipArchive zip;
         private final String prefix;
         private final boolean bigEndian;
-        private final Map<String, Storage> storages = new HashMap<>();
+        private final Map<String, Storage> storages = new LinkedHashMap<>();
         private final Map<String, ByteBuffer> mapped = new HashMap<>();
+        private final Map<String, Inflating> inflating = new HashMap<>();
+        private final IdentityHashMap<Tensor, Storage> tensorStorage = new IdentityHashMap<>();
+        /** Bytes that copies of strided views may still take: twice the file, so a view cannot multiply it. */
+        private long copyBudget;
 
         TensorHooks(Path path, ZipArchive zip, String prefix, boolean bigEndian) {
             this.path = path;
             this.zip = zip;
             this.prefix = prefix;
             this.bigEndian = bigEndian;
+            long size;
+            try {
+                size = Files.size(path);
+            } catch (IOException e) {
+                size = 0;
+            }
+            this.copyBudget = 2 * size + (1 << 20);
+        }
+
+        private NppException bad(String entry, String what) {
+            return new NppException(path + ": entry " + entry + ": " + what);
+        }
+
+        /**
+         * After the pickle: compressed storages must have been used whole; then each storage is read
+         * once for its CRC and its non-finite values, which are refused unless allowed.
+         */
+        List<StorageReport> finish(Object root, Options options) {
+            for (Storage s : storages.values()) {
+                Inflating inf = inflating.get(s.entry.name());
+                if (!s.entry.isStored() && (inf == null || inf.filled < s.entry.size())) {
+                    throw bad(s.entry.name(), "compressed storage of " + s.entry.size() + " bytes, of which its tensors use only "
+                            + (inf == null ? 0 : inf.filled) + "; refused rather than inflated");
+                }
+            }
+            if (!options.verifyData()) {
+                return List.of();
+            }
+            Map<String, String> names = tensorNames(root);
+            List<StorageReport> out = new ArrayList<>();
+            for (Storage s : storages.values()) {
+                ZipArchive.Entry e = s.entry;
+                long nonFinite;
+                if (e.isStored()) {
+                    nonFinite = scanStored(s);
+                } else {
+                    Inflating inf = inflating.get(e.name());
+                    inf.finish();
+                    nonFinite = NonFinite.count(ByteBuffer.wrap(inf.buf, 0, (int) inf.filled), s.dtype,
+                            bigEndian ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
+                }
+                String tensor = names.getOrDefault(s.key, "(unnamed)");
+                if (nonFinite > 0 && !options.allowNonFinite()) {
+                    throw bad(e.name(), "tensor '" + tensor + "' holds " + nonFinite + " NaN or infinite value"
+                            + (nonFinite == 1 ? "" : "s") + " (of " + e.size() / s.dtype.bytes()
+                            + "); pass --allow-non-finite to load it anyway");
+                }
+                out.add(new StorageReport(e.name(), tensor, s.dtype, e.size() / s.dtype.bytes(), nonFinite));
+            }
+            return out;
+        }
+
+        /**
+         * A compressed storage inflated on demand: the buffer grows with the furthest byte a tensor asks
+         * for, so a small file declaring a huge storage costs only what its tensors use.
+         */
+        private final class Inflating {
+            private final ZipArchive.Entry entry;
+            private InputStream in;
+            byte[] buf = new byte[0];
+            long filled;
+
+            Inflating(ZipArchive.Entry entry) {
+                this.entry = entry;
+            }
+
+            void ensure(long end) {
+                if (end <= filled) {
+                    return;
+                }
+                if (end > Integer.MAX_VALUE - 8) {
+                    throw bad(entry.name(), "compressed storage of " + entry.size() + " bytes is too large to inflate"
+                            + " (store storages uncompressed, as torch.save does)");
+                }
+                if (end > buf.length) {
+                    buf = Arrays.copyOf(buf, (int) Math.min(Math.max(end, Math.min(2L * buf.length, entry.size())),
+                            Integer.MAX_VALUE - 8));
+                }
+                try {
+                    if (in == null) {
+                        in = zip.openStream(entry);
+                    }
+                    int n = in.readNBytes(buf, (int) filled, (int) (end - filled));
+                    filled += n;
+                    if (filled < end) {
+                        throw bad(entry.name(), "compressed storage ends after " + filled + " bytes");
+                    }
+                } catch (IOException e) {
+                    throw bad(entry.name(), "cannot inflate: " + e.getMessage());
+                }
+            }
+
+            /** Reads to the end of the entry, which checks its length and CRC. */
+            void finish() {
+                try {
+                    if (in == null) {
+                        in = zip.openStream(entry);
+                    }
+                    if (in.read() >= 0) {
+                        throw bad(entry.name(), "compressed storage holds more than its tensors use");
+                    }
+                    in.close();
+                } catch (IOException e) {
+                    throw bad(entry.name(), "cannot inflate: " + e.getMessage());
+                }
+            }
+        }
+
+        /** One pass over a stored entry, in mapped windows: CRC-32 and non-finite count. */
+        private long scanStored(Storage s) {
+            ZipArchive.Entry e = s.entry;
+            CRC32 crc = new CRC32();
+            long nonFinite = 0;
+            long window = 1L << 28;
+            ByteOrder order = bigEndian ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
+            for (long off = 0; off < e.size(); off += window) {
+                long len = Math.min(window, e.size() - off);
+                ByteBuffer b = zip.map(e, off, len);
+                crc.update(b.duplicate());
+                // whole elements only: a storage's bytes are a multiple of its element size
+                nonFinite += NonFinite.count(b.slice(0, (int) (len - len % s.dtype.bytes())), s.dtype, order);
+            }
+            if (crc.getValue() != e.crc()) {
+                throw bad(e.name(), "CRC mismatch: the storage's bytes were changed or damaged");
+            }
+            return nonFinite;
+        }
+
+        /** Storage key -> the dotted name of the first tensor found viewing it (iterative, identity-visited). */
+        private Map<String, String> tensorNames(Object root) {
+            Map<String, String> names = new HashMap<>();
+            IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
+            Deque<Object[]> todo = new ArrayDeque<>();
+            todo.push(new Object[]{root, ""});
+            while (!todo.isEmpty()) {
+                Object[] item = todo.pop();
+                Object v = item[0];
+                String name = (String) item[1];
+                if (v instanceof Tensor t) {
+                    Storage s = tensorStorage.get(t);
+                    if (s != null) {
+                        names.putIfAbsent(s.key, name);
+                    }
+                    continue;
+                }
+                if (v == null || seen.put(v, Boolean.TRUE) != null) {
+                    continue;
+                }
+                if (v instanceof Map<?, ?> m) {
+                    List<Object[]> kids = new ArrayList<>();
+                    for (Map.Entry<?, ?> en : m.entrySet()) {
+                        kids.add(new Object[]{en.getValue(), (name.isEmpty() ? "" : name + ".") + en.getKey()});
+                    }
+                    for (int i = kids.size() - 1; i >= 0; i--) {
+                        todo.push(kids.get(i));
+                    }
+                } else if (v instanceof List<?> l) {
+                    for (int i = l.size() - 1; i >= 0; i--) {
+                        todo.push(new Object[]{l.get(i), (name.isEmpty() ? "" : name + ".") + i});
+                    }
+                }
+            }
+            return names;
         }
 
         @Override
         public Object persistentLoad(Object pid) {
             if (!(pid instanceof PickleTuple t) || t.size() < 5 || !"storage".equals(t.get(0))) {
-                throw new NppException(path + ": unsupported persistent id " + pid + " (expected a tensor storage)");
+                throw new NppException(path + ": unsupported persistent id " + Unpickler.brief(pid) + " (expected a tensor storage)");
             }
             if (!(t.get(1) instanceof Unpickler.Global g) || !(t.get(2) instanceof String key) || !(t.get(4) instanceof Long numel)) {
-                throw new NppException(path + ": malformed storage reference " + pid);
+                throw new NppException(path + ": malformed storage reference " + Unpickler.brief(pid));
             }
             Storage cached = storages.get(key);
             if (cached != null) {
@@ -233,9 +493,22 @@ public final class TorchCheckpoint {
             if (e == null) {
                 throw new NppException(path + ": storage entry " + entryName + " is missing (truncated or corrupt checkpoint)");
             }
-            if (numel < 0 || e.size() < numel * dtype.bytes()) {
-                throw new NppException(path + ": storage entry " + entryName + " has " + e.size() + " bytes, but "
-                        + numel + " elements of " + dtype + " need " + numel * dtype.bytes());
+            long need;
+            try {
+                need = numel < 0 ? -1 : Math.multiplyExact(numel, dtype.bytes());
+            } catch (ArithmeticException ex) {
+                need = -1;
+            }
+            if (need < 0) {
+                throw bad(entryName, "storage of " + numel + " elements of " + dtype + " is not a valid size");
+            }
+            if (e.size() < need) {
+                throw bad(entryName, "storage has " + e.size() + " bytes, but " + numel + " elements of " + dtype
+                        + " need " + need);
+            }
+            if (!e.isStored() && e.size() != need) {
+                throw bad(entryName, "compressed storage inflates to " + e.size() + " bytes, but " + numel
+                        + " elements of " + dtype + " need " + need);
             }
             Storage s = new Storage(key, dtype, numel, e);
             storages.put(key, s);
@@ -276,10 +549,13 @@ public final class TorchCheckpoint {
             if (!(o instanceof List<?> l)) {
                 throw new NppException(path + ": tensor " + what + " is " + Unpickler.typeName(o) + ", not a tuple");
             }
+            if (l.size() > 64) {
+                throw new NppException(path + ": tensor " + what + " has " + l.size() + " dimensions (at most 64)");
+            }
             long[] out = new long[l.size()];
             for (int i = 0; i < out.length; i++) {
                 if (!(l.get(i) instanceof Long v)) {
-                    throw new NppException(path + ": tensor " + what + " " + l + " is not a tuple of integers");
+                    throw new NppException(path + ": tensor " + what + " " + Unpickler.brief(l) + " is not a tuple of integers");
                 }
                 out[i] = v;
             }
@@ -288,12 +564,18 @@ public final class TorchCheckpoint {
 
         private Tensor rebuild(PickleTuple a) {
             if (a.size() < 4 || !(a.get(0) instanceof Storage s) || !(a.get(1) instanceof Long offset)) {
-                throw new NppException(path + ": malformed tensor record " + a);
+                throw new NppException(path + ": malformed tensor record " + Unpickler.brief(a));
             }
             long[] size = longs(a.get(2), "size");
             long[] stride = longs(a.get(3), "stride");
             String desc = "tensor of size " + Arrays.toString(size) + ", stride " + Arrays.toString(stride)
                     + ", offset " + offset + " in storage " + s.entry.name() + " (" + s.numel + " elements)";
+            Tensor t = rebuild(s, offset, size, stride, desc);
+            tensorStorage.put(t, s);
+            return t;
+        }
+
+        private Tensor rebuild(Storage s, long offset, long[] size, long[] stride, String desc) {
             if (size.length != stride.length) {
                 throw new NppException(path + ": " + desc + ": size and stride differ in rank");
             }
@@ -315,14 +597,19 @@ public final class TorchCheckpoint {
                 if (stride[i] < 0) {
                     throw new NppException(path + ": " + desc + ": negative stride");
                 }
-                last += (size[i] - 1) * stride[i];
+                try {
+                    last = Math.addExact(last, Math.multiplyExact(size[i] - 1, stride[i]));
+                } catch (ArithmeticException e) {
+                    last = -1;
+                    break;
+                }
             }
             if (last >= s.numel || last < 0) {
                 throw new NppException(path + ": " + desc + ": shape/stride out of bounds of the storage");
             }
-            if (numel * es > Integer.MAX_VALUE) {
-                throw new NppException(path + ": " + desc + ": tensor of " + numel * es
-                        + " bytes exceeds the 2 GiB limit of one tensor");
+            if (numel > Integer.MAX_VALUE || numel * es > Integer.MAX_VALUE) {
+                throw new NppException(path + ": " + desc + ": " + numel + " elements of " + es
+                        + " bytes exceed the 2 GiB limit of one tensor");
             }
             boolean contiguous = true;
             long expect = 1;
@@ -335,7 +622,13 @@ public final class TorchCheckpoint {
             if (contiguous && !bigEndian) {
                 return new Tensor(s.dtype, size, region(s, offset * es, numel * es));
             }
-            // Non-contiguous view (or foreign byte order): copy the elements in C order.
+            // Non-contiguous view (or foreign byte order): copy the elements in C order, within a budget,
+            // since a view with zero or overlapping strides can ask for far more bytes than the file has.
+            copyBudget -= numel * es;
+            if (copyBudget < 0) {
+                throw new NppException(path + ": " + desc + ": strided views would copy more bytes than twice the file"
+                        + " holds (zero or overlapping strides); refused");
+            }
             ByteBuffer src = region(s, offset * es, (last - offset + 1) * es);
             ByteBuffer dst = ByteBuffer.allocate((int) (numel * es)).order(ByteOrder.LITTLE_ENDIAN);
             copyStrided(src, dst, size, stride, es);
@@ -350,8 +643,10 @@ public final class TorchCheckpoint {
         private ByteBuffer region(Storage s, long from, long len) {
             ZipArchive.Entry e = s.entry;
             if (!e.isStored()) {
-                ByteBuffer all = mapped.computeIfAbsent(e.name(), n -> zip.read(e));
-                return all.slice((int) from, (int) len).order(ByteOrder.LITTLE_ENDIAN);
+                // inflate only as far as this tensor reaches; finish() refuses storages not used whole
+                Inflating inf = inflating.computeIfAbsent(e.name(), n -> new Inflating(e));
+                inf.ensure(from + len);
+                return ByteBuffer.wrap(inf.buf, (int) from, (int) len).slice().order(ByteOrder.LITTLE_ENDIAN);
             }
             if (e.size() <= Integer.MAX_VALUE) {
                 ByteBuffer all = mapped.computeIfAbsent(e.name(), n -> zip.map(e, 0, e.size()));

@@ -9,6 +9,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -25,6 +27,13 @@ import java.util.Set;
  * inert {@link PickleObject}. Values: dict -> LinkedHashMap, list -> ArrayList, tuple ->
  * {@link PickleTuple}, int -> Long (BigInteger beyond 64 bits), float -> Double, str -> String,
  * bytes -> byte[], bool -> Boolean, None -> null.
+ * <p>
+ * Hostile programs are bounded: the work done (opcodes plus elements copied) is proportional to the
+ * program's length, dict keys and set members must be hashable in Python's sense (no list, dict, set
+ * or object; tuples of at most {@link #MAX_KEY_ITEMS} items counted with repetition), so hashing a
+ * key never walks a shared or recursive structure, and the result must be a tree or DAG (no container
+ * that contains itself) no deeper than {@link #MAX_DEPTH}. Each refusal is one line naming the file
+ * and entry.
  */
 final class Unpickler {
 
@@ -59,12 +68,26 @@ final class Unpickler {
         }
     };
 
+    /** Deepest nesting of containers accepted in the result (real checkpoints nest fewer than 10). */
+    static final int MAX_DEPTH = 200;
+    /** Largest tuple accepted as a dict key or set member, items of nested tuples counted each time they occur. */
+    static final int MAX_KEY_ITEMS = 1024;
+    /** Work allowed per byte of program (each opcode costs 1, each element copied by a call 1). */
+    private static final long WORK_PER_BYTE = 16;
+    private static final long WORK_BASE = 1L << 20;
+
     private final ByteBuffer in;
     private final String where;
     private final Hooks hooks;
     private final ArrayList<Object> stack = new ArrayList<>();
     private final ArrayList<Integer> marks = new ArrayList<>();
     private final Map<Long, Object> memo = new HashMap<>();
+    /** Memo keys of each memoized unbuilt object, so BUILD re-points them without scanning the memo. */
+    private final IdentityHashMap<Object, List<Long>> memoKeysOfObjects = new IdentityHashMap<>();
+    /** Expanded item counts of tuples already checked as keys (each tuple is measured once). */
+    private final IdentityHashMap<PickleTuple, Integer> keySizes = new IdentityHashMap<>();
+    private final long workLimit;
+    private long work;
     private int opPos;
 
     /**
@@ -76,6 +99,226 @@ final class Unpickler {
         this.in = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         this.where = where;
         this.hooks = hooks;
+        this.workLimit = WORK_BASE + WORK_PER_BYTE * data.remaining();
+    }
+
+    /** Charges work; a program that copies shared data over and over runs out of budget. */
+    private void charge(long units) {
+        work += units;
+        if (work > workLimit) {
+            throw new NppException(where + ": pickle refused: it does more work than its " + in.limit()
+                    + " bytes allow (shared data copied over and over; hostile or corrupt file)");
+        }
+    }
+
+    /**
+     * Checks that a value may be a dict key or set member: hashable in Python and cheap to hash here.
+     * Lists, dicts, sets and objects are unhashable in Python (and may contain themselves), so they are
+     * refused; tuples are measured once each (identity memo), so shared sub-tuples cost nothing twice.
+     */
+    private Object key(Object k) {
+        if (k == null || k instanceof String || k instanceof Long || k instanceof BigInteger || k instanceof Double
+                || k instanceof Boolean || k instanceof Global) {
+            return k;
+        }
+        if (k instanceof PickleTuple t) {
+            if (keyItems(t, 0) > MAX_KEY_ITEMS) {
+                throw new NppException(where + ": pickle refused: a tuple of more than " + MAX_KEY_ITEMS
+                        + " items (nested items counted each time they occur) is used as a dict key or set member");
+            }
+            return k;
+        }
+        throw new NppException(where + ": pickle refused: a " + typeName(k) + " is used as a dict key or set member"
+                + " (unhashable; opcode at byte " + opPos + ")");
+    }
+
+    /** Items of a key tuple counted with repetition, saturating above the limit (so depth is bounded too). */
+    private int keyItems(PickleTuple t, int depth) {
+        Integer known = keySizes.get(t);
+        if (known != null) {
+            return known;
+        }
+        long n = 1;
+        if (depth > MAX_KEY_ITEMS) {
+            return MAX_KEY_ITEMS + 1;
+        }
+        for (Object o : t) {
+            if (o instanceof PickleTuple c) {
+                n += keyItems(c, depth + 1);
+            } else {
+                key(o);
+                n += 1;
+            }
+            if (n > MAX_KEY_ITEMS) {
+                break;
+            }
+        }
+        int r = (int) Math.min(n, MAX_KEY_ITEMS + 1);
+        keySizes.put(t, r);
+        return r;
+    }
+
+    /**
+     * Checks the finished value: no container reachable from itself, nesting at most {@link #MAX_DEPTH}.
+     * Iterative, and each container is visited once (identity), so it is linear in the result's size.
+     */
+    private void checkStructure(Object root) {
+        IdentityHashMap<Object, Integer> height = new IdentityHashMap<>(); // -1 while on the path
+        ArrayList<Object> nodes = new ArrayList<>();
+        ArrayList<Iterator<?>> iters = new ArrayList<>();
+        ArrayList<Integer> best = new ArrayList<>();
+        if (children(root) == null) {
+            return;
+        }
+        height.put(root, -1);
+        nodes.add(root);
+        iters.add(children(root));
+        best.add(0);
+        while (!nodes.isEmpty()) {
+            int top = nodes.size() - 1;
+            Iterator<?> it = iters.get(top);
+            if (it.hasNext()) {
+                Object c = it.next();
+                Iterator<?> cc = children(c);
+                if (cc == null) {
+                    continue;
+                }
+                Integer h = height.get(c);
+                if (h != null && h < 0) {
+                    throw new NppException(where + ": pickle refused: a " + typeName(c)
+                            + " contains itself (recursive structure)");
+                }
+                if (h != null) {
+                    best.set(top, Math.max(best.get(top), h));
+                    continue;
+                }
+                if (nodes.size() >= MAX_DEPTH) {
+                    throw new NppException(where + ": pickle refused: containers nested more than " + MAX_DEPTH + " deep");
+                }
+                height.put(c, -1);
+                nodes.add(c);
+                iters.add(cc);
+                best.add(0);
+            } else {
+                int h = best.get(top) + 1;
+                height.put(nodes.get(top), h);
+                nodes.remove(top);
+                iters.remove(top);
+                best.remove(top);
+                if (top > 0) {
+                    best.set(top - 1, Math.max(best.get(top - 1), h));
+                }
+            }
+        }
+    }
+
+    /** The values a container holds (keys and values of a dict), or null for a leaf. */
+    private static Iterator<?> children(Object o) {
+        if (o instanceof Map<?, ?> m) {
+            return new Iterator<Object>() {
+                private final Iterator<? extends Map.Entry<?, ?>> es = m.entrySet().iterator();
+                private Object pendingValue;
+                private boolean hasPending;
+
+                @Override
+                public boolean hasNext() {
+                    return hasPending || es.hasNext();
+                }
+
+                @Override
+                public Object next() {
+                    if (hasPending) {
+                        hasPending = false;
+                        return pendingValue;
+                    }
+                    Map.Entry<?, ?> e = es.next();
+                    pendingValue = e.getValue();
+                    hasPending = true;
+                    return e.getKey();
+                }
+            };
+        }
+        if (o instanceof Collection<?> c) {
+            return c.iterator();
+        }
+        if (o instanceof PickleObject p) {
+            ArrayList<Object> l = new ArrayList<>(2);
+            l.add(p.args());
+            l.add(p.state());
+            return l.iterator();
+        }
+        return null;
+    }
+
+    /**
+     * A short description of a value for messages: at most a few levels and items, so a shared or
+     * recursive structure never makes a long string or a deep recursion.
+     */
+    static String brief(Object o) {
+        StringBuilder sb = new StringBuilder();
+        brief(o, sb, 0);
+        return sb.length() > 200 ? sb.substring(0, 200) + "..." : sb.toString();
+    }
+
+    private static void brief(Object o, StringBuilder sb, int depth) {
+        if (sb.length() > 200) {
+            return;
+        }
+        Iterator<?> it = o instanceof PickleObject || o instanceof Map<?, ?> ? null : children(o);
+        if (o instanceof Map<?, ?> m) {
+            if (depth >= 3) {
+                sb.append("{...}");
+                return;
+            }
+            sb.append('{');
+            int i = 0;
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                if (i++ == 8) {
+                    sb.append(", ...");
+                    break;
+                }
+                sb.append(i > 1 ? ", " : "");
+                brief(e.getKey(), sb, depth + 1);
+                sb.append(": ");
+                brief(e.getValue(), sb, depth + 1);
+            }
+            sb.append('}');
+        } else if (it != null) {
+            boolean tuple = o instanceof PickleTuple;
+            if (depth >= 3) {
+                sb.append(tuple ? "(...)" : "[...]");
+                return;
+            }
+            sb.append(tuple ? '(' : '[');
+            int i = 0;
+            while (it.hasNext()) {
+                Object c = it.next();
+                if (i++ == 8) {
+                    sb.append(", ...");
+                    break;
+                }
+                sb.append(i > 1 ? ", " : "");
+                brief(c, sb, depth + 1);
+            }
+            sb.append(tuple && i == 1 ? ",)" : tuple ? ")" : "]");
+        } else if (o instanceof PickleObject p) {
+            sb.append(p.qualifiedName());
+            if (depth < 3) {
+                sb.append(p.state() != null ? "(" : "");
+                if (p.state() != null) {
+                    brief(p.state(), sb, depth + 1);
+                    sb.append(')');
+                } else {
+                    brief(p.args(), sb, depth + 1);
+                }
+            }
+        } else if (o instanceof byte[] b) {
+            sb.append("bytes(").append(b.length).append(')');
+        } else if (o instanceof String s) {
+            sb.append('\'').append(s.length() > 60 ? s.substring(0, 60) + "..." : s).append('\'');
+        } else {
+            sb.append(o);
+        }
     }
 
     private NppException corrupt(String what) {
@@ -161,6 +404,7 @@ final class Unpickler {
             throw corrupt("no MARK on the stack");
         }
         int m = marks.remove(marks.size() - 1);
+        charge(stack.size() - m);
         List<Object> items = new ArrayList<>(stack.subList(m, stack.size()));
         stack.subList(m, stack.size()).clear();
         return items;
@@ -174,7 +418,17 @@ final class Unpickler {
     }
 
     private void memoPut(long key) {
-        memo.put(key, peek());
+        Object v = peek();
+        Object old = memo.put(key, v);
+        if (old instanceof PickleObject) {
+            List<Long> keys = memoKeysOfObjects.get(old);
+            if (keys != null) {
+                keys.remove((Long) key);
+            }
+        }
+        if (v instanceof PickleObject) {
+            memoKeysOfObjects.computeIfAbsent(v, o -> new ArrayList<>(1)).add(key);
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -216,6 +470,7 @@ final class Unpickler {
                 throw corrupt("data ends without a STOP opcode");
             }
             int op = in.get() & 0xff;
+            charge(1);
             switch (op) {
                 case 0x80 -> { // PROTO
                     int v = u8();
@@ -229,6 +484,7 @@ final class Unpickler {
                 }
                 case 0x2e -> { // STOP
                     Object result = pop();
+                    checkStructure(result);
                     return result;
                 }
                 case 0x28 -> { // MARK
@@ -260,10 +516,14 @@ final class Unpickler {
                     push(in.order(ByteOrder.BIG_ENDIAN).getDouble());
                     in.order(ByteOrder.LITTLE_ENDIAN);
                 }
-                case 0x49 -> push(parseIntLine(line())); // INT
+                case 0x49 -> push(parseIntLine(digits(line()))); // INT
                 case 0x4c -> { // LONG
-                    String s = line();
-                    push(normalize(new BigInteger(s.endsWith("L") ? s.substring(0, s.length() - 1) : s)));
+                    String s = digits(line());
+                    try {
+                        push(normalize(new BigInteger(s.endsWith("L") ? s.substring(0, s.length() - 1) : s)));
+                    } catch (NumberFormatException e) {
+                        throw corrupt("bad LONG literal");
+                    }
                 }
                 case 0x46 -> { // FLOAT
                     try {
@@ -300,7 +560,7 @@ final class Unpickler {
                     }
                     Map<Object, Object> m = new LinkedHashMap<>();
                     for (int i = 0; i < items.size(); i += 2) {
-                        m.put(items.get(i), items.get(i + 1));
+                        m.put(key(items.get(i)), items.get(i + 1));
                     }
                     push(m);
                 }
@@ -318,11 +578,11 @@ final class Unpickler {
                     Object a = pop();
                     push(PickleTuple.of(a, b, c));
                 }
-                case 0x91 -> push(new LinkedHashSet<>(popMark())); // FROZENSET
+                case 0x91 -> push(newSet(popMark())); // FROZENSET
                 case 0x73 -> { // SETITEM
                     Object v = pop();
                     Object k = pop();
-                    asMap(peek(), "SETITEM").put(k, v);
+                    asMap(peek(), "SETITEM").put(key(k), v);
                 }
                 case 0x75 -> { // SETITEMS
                     List<Object> items = popMark();
@@ -331,16 +591,21 @@ final class Unpickler {
                     }
                     Map<Object, Object> m = asMap(peek(), "SETITEMS");
                     for (int i = 0; i < items.size(); i += 2) {
-                        m.put(items.get(i), items.get(i + 1));
+                        m.put(key(items.get(i)), items.get(i + 1));
                     }
                 }
                 case 0x61 -> { // APPEND
                     Object v = pop();
-                    asList(peek(), "APPEND").add(v);
+                    Collection<Object> c = asList(peek(), "APPEND");
+                    c.add(c instanceof Set ? key(v) : v);
                 }
                 case 0x65, 0x90 -> { // APPENDS, ADDITEMS
                     List<Object> items = popMark();
-                    asList(peek(), op == 0x65 ? "APPENDS" : "ADDITEMS").addAll(items);
+                    Collection<Object> c = asList(peek(), op == 0x65 ? "APPENDS" : "ADDITEMS");
+                    if (c instanceof Set) {
+                        items.forEach(this::key);
+                    }
+                    c.addAll(items);
                 }
                 case 0x71 -> memoPut(u8()); // BINPUT
                 case 0x72 -> memoPut(u32()); // LONG_BINPUT
@@ -432,18 +697,20 @@ final class Unpickler {
             }
             Map<Object, Object> map = new LinkedHashMap<>();
             if (!t.isEmpty() && t.get(0) instanceof Collection<?> pairs) {
+                charge(pairs.size());
                 for (Object p : pairs) {
                     if (p instanceof List<?> kv && kv.size() == 2) {
-                        map.put(kv.get(0), kv.get(1));
+                        map.put(key(kv.get(0)), kv.get(1));
                     }
                 }
             } else if (!t.isEmpty() && t.get(0) instanceof Map<?, ?> src) {
+                charge(src.size());
                 map.putAll(src);
             }
             return map;
         }
         if ((m.equals("builtins") || m.equals("__builtin__")) && (n.equals("set") || n.equals("frozenset"))) {
-            return t.isEmpty() ? new LinkedHashSet<>() : new LinkedHashSet<>(asCollection(t.get(0), op));
+            return t.isEmpty() ? new LinkedHashSet<>() : newSet(asCollection(t.get(0), op));
         }
         if ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("list")) {
             return t.isEmpty() ? new ArrayList<>() : new ArrayList<>(asCollection(t.get(0), op));
@@ -458,7 +725,8 @@ final class Unpickler {
         if ((m.equals("builtins") || m.equals("__builtin__")) && n.equals("bytes") && t.isEmpty()) {
             return new byte[0];
         }
-        return new PickleObject(m, n, List.copyOf(nullSafe(t)), null);
+        charge(t.size());
+        return new PickleObject(m, n, nullSafe(t), null);
     }
 
     private static List<Object> nullSafe(List<Object> l) {
@@ -468,19 +736,31 @@ final class Unpickler {
 
     private Collection<?> asCollection(Object o, String op) {
         if (o instanceof Collection<?> c) {
+            charge(c.size());
             return c;
         }
         throw corrupt(op + " argument is a " + typeName(o) + ", not a sequence");
+    }
+
+    private Set<Object> newSet(Collection<?> items) {
+        charge(items.size());
+        Set<Object> s = new LinkedHashSet<>();
+        for (Object o : items) {
+            s.add(key(o));
+        }
+        return s;
     }
 
     private Object build(Object obj, Object state) {
         if (obj instanceof PickleObject p) {
             PickleObject built = new PickleObject(p.module(), p.name(), p.args(), state);
             // the memo may already hold the unbuilt object (BINPUT right after NEWOBJ): point it at the built one
-            for (Map.Entry<Long, Object> e : memo.entrySet()) {
-                if (e.getValue() == obj) {
-                    e.setValue(built);
+            List<Long> keys = memoKeysOfObjects.remove(obj);
+            if (keys != null) {
+                for (Long k : keys) {
+                    memo.put(k, built);
                 }
+                memoKeysOfObjects.put(built, keys);
             }
             return built;
         }
@@ -503,6 +783,14 @@ final class Unpickler {
         return v.bitLength() < 64 ? (Object) v.longValue() : v;
     }
 
+    /** Python refuses integer literals over 4300 digits too: parsing them here would be quadratic. */
+    private String digits(String s) {
+        if (s.length() > 4300) {
+            throw corrupt("integer literal of " + s.length() + " digits (more than 4300)");
+        }
+        return s;
+    }
+
     private Object parseIntLine(String s) {
         if (s.equals("01")) {
             return Boolean.TRUE;
@@ -516,6 +804,7 @@ final class Unpickler {
             throw corrupt("bad INT literal");
         }
     }
+
 
     private long parseLongLine(String s) {
         try {
@@ -564,7 +853,11 @@ final class Unpickler {
                             if (i + 2 >= body.length()) {
                                 throw corrupt("bad STRING escape");
                             }
-                            sb.append((char) Integer.parseInt(body.substring(i + 1, i + 3), 16));
+                            try {
+                                sb.append((char) Integer.parseInt(body.substring(i + 1, i + 3), 16));
+                            } catch (NumberFormatException ex) {
+                                throw corrupt("bad STRING escape");
+                            }
                             i += 2;
                         }
                         default -> sb.append(e);

@@ -40,10 +40,10 @@ public final class LrSchedule {
             throw new NppException("an epoch must have at least one optimizer step (is the global batch larger than the data?)");
         }
         if (warmupEpochs < 0) {
-            throw new NppException("--warmup-epochs must be >= 0, got " + warmupEpochs);
+            throw new org.nextpatch.util.BadValueException("--warmup-epochs must be >= 0, got " + warmupEpochs);
         }
         if (!(decayRatio >= 0 && decayRatio <= 1)) {
-            throw new NppException("--decay-ratio must be in [0, 1], got " + decayRatio);
+            throw new org.nextpatch.util.BadValueException("--decay-ratio must be in [0, 1], got " + decayRatio);
         }
         this.stages = stages;
         this.stepsPerEpoch = stepsPerEpoch;

@@ -28,7 +28,7 @@ public final class NppScore {
         }
         PatchGrouping.patchGridSide(gpt.config().gridSide(), patchSide);
         if (batchSize <= 0) {
-            throw new NppException("--batch-size must be positive, got " + batchSize);
+            throw new org.nextpatch.util.BadValueException("--batch-size must be positive, got " + batchSize);
         }
         int aug = codes.augmentations();
         long rows = codes.rows();
@@ -40,7 +40,7 @@ public final class NppScore {
             for (int n = 0; n < codes.images(); n++) {
                 long[] all = codes.codes(n);
                 long label = codes.label(n);
-                if (label < 0 || label > gpt.config().numClasses()) {
+                if (label < 0 || label >= gpt.config().numClasses()) {
                     throw new NppException("--code-path " + codes.root() + ": image " + codes.fileIndex(n) + " has label "
                             + label + " outside the model's classes 0.." + (gpt.config().numClasses() - 1));
                 }

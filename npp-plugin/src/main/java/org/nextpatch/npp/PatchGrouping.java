@@ -18,7 +18,7 @@ public final class PatchGrouping {
     /** The patch grid side {@code G / p}; fails with a clear message when p does not divide G. */
     public static int patchGridSide(int gridSide, int patchSide) {
         if (patchSide <= 0 || gridSide % patchSide != 0) {
-            throw new NppException("--patch-side " + patchSide + " must be a positive divisor of the token grid side "
+            throw new org.nextpatch.util.BadValueException("--patch-side " + patchSide + " must be a positive divisor of the token grid side "
                     + gridSide);
         }
         return gridSide / patchSide;

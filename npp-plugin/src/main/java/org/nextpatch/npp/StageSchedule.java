@@ -24,10 +24,10 @@ public final class StageSchedule {
 
     private StageSchedule(int epochs, int patchLevel, double epochRate) {
         if (epochs <= 0) {
-            throw new NppException("--epochs must be positive, got " + epochs);
+            throw new org.nextpatch.util.BadValueException("--epochs must be positive, got " + epochs);
         }
         if (!(epochRate > 0 && epochRate <= 1)) {
-            throw new NppException("--epoch-rate must be in (0, 1], got " + epochRate);
+            throw new org.nextpatch.util.BadValueException("--epoch-rate must be in (0, 1], got " + epochRate);
         }
         this.epochs = epochs;
         this.patchLevel = patchLevel;

@@ -52,7 +52,7 @@ public final class DjlSampler {
      */
     public long[] sample(long[] labels, long seed, int batchSize) {
         if (batchSize <= 0) {
-            throw new NppException("--batch-size must be positive, got " + batchSize);
+            throw new org.nextpatch.util.BadValueException("--batch-size must be positive, got " + batchSize);
         }
         checkLabels(labels);
         int t = gpt.config().blockSize();

@@ -111,7 +111,7 @@ public record TrainConfig(
         check(maxSteps >= 0, "--max-steps must be >= 0");
         gptModel = gptModel == null ? null : gptModel.toUpperCase(Locale.ROOT);
         if (gptModel != null && !GptConfig.names().contains(gptModel)) {
-            throw new NppException("unknown --gpt-model '" + gptModel + "'; choose one of " + GptConfig.names());
+            throw new org.nextpatch.util.BadValueException("unknown --gpt-model '" + gptModel + "'; choose one of " + GptConfig.names());
         }
     }
 
@@ -401,7 +401,7 @@ public record TrainConfig(
                 } catch (NumberFormatException ignored) {
                     // falls through to the error below
                 }
-                throw new NppException("--device '" + s + "': cpu:N takes a replica count from 1 to 16");
+                throw new org.nextpatch.util.BadValueException("--device '" + s + "': cpu:N takes a replica count from 1 to 16");
             }
             if (v.equals("gpu") || v.equals("cuda")) {
                 return new DeviceSpec(true, List.of(0));
@@ -416,12 +416,12 @@ public record TrainConfig(
                         }
                         idx.add(i);
                     } catch (NumberFormatException e) {
-                        throw new NppException("--device '" + s + "': expected cpu, gpu, gpu:N or gpu:0,1,...");
+                        throw new org.nextpatch.util.BadValueException("--device '" + s + "': expected cpu, gpu, gpu:N or gpu:0,1,...");
                     }
                 }
                 return new DeviceSpec(true, List.copyOf(idx));
             }
-            throw new NppException("--device '" + s + "': expected cpu, gpu, gpu:N or gpu:0,1,...");
+            throw new org.nextpatch.util.BadValueException("--device '" + s + "': expected cpu, gpu, gpu:N or gpu:0,1,...");
         }
     }
 }

@@ -59,7 +59,7 @@ public final class VqTrainer {
         /** Validates the settings. */
         public Settings {
             if (steps < 1 || batchSize < 1 || !(lr > 0) || !(beta >= 0) || imageSize < 1 || saveEvery < 0) {
-                throw new NppException("train-vq: steps, batch size, learning rate and image size must be positive, beta >= 0");
+                throw new org.nextpatch.util.BadValueException("train-vq: steps, batch size, learning rate and image size must be positive, beta >= 0");
             }
         }
     }

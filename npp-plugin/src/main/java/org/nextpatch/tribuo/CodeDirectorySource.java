@@ -50,6 +50,12 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
     public static final String FILE_COUNT = "file-count";
     /** Provenance key of the SHA-256 over the files. */
     public static final String CONTENT_HASH = "content-hash";
+    /** Provenance key of the tokenizer the codes were extracted with (from the extraction record). */
+    public static final String TOKENIZER = "tokenizer";
+    /** Provenance key of the tokenizer's SHA-256 (from the extraction record). */
+    public static final String TOKENIZER_HASH = "tokenizer-sha256";
+    /** Value of the tokenizer keys when the directory has no extraction record (made by other tools). */
+    public static final String UNRECORDED = "unrecorded";
     /** Metadata key of the image index. */
     public static final String IMAGE_KEY = "image";
     /** Metadata key of the augmentation index. */
@@ -127,7 +133,9 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         }
         this.examples = List.copyOf(list);
         List<Path> files = listFiles(codePath, imageSize);
-        this.provenance = new CodeDirectorySourceProvenance(this, files.size(), hash(files));
+        org.nextpatch.data.ExtractionRecord record = org.nextpatch.data.ExtractionRecord.read(codePath, imageSize);
+        this.provenance = new CodeDirectorySourceProvenance(this, files.size(), hash(files),
+                record == null ? UNRECORDED : record.tokenizer(), record == null ? UNRECORDED : record.tokenizerSha256());
     }
 
     private String hash(List<Path> files) {
@@ -189,11 +197,16 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
 
         private final LongProvenance fileCount;
         private final HashProvenance contentHash;
+        private final StringProvenance tokenizer;
+        private final StringProvenance tokenizerHash;
 
-        CodeDirectorySourceProvenance(CodeDirectorySource host, long files, String sha256) {
+        CodeDirectorySourceProvenance(CodeDirectorySource host, long files, String sha256, String tokenizer,
+                                      String tokenizerSha256) {
             super(host, "DataSource");
             this.fileCount = new LongProvenance(FILE_COUNT, files);
             this.contentHash = new HashProvenance(ProvenanceUtil.HashType.SHA256, CONTENT_HASH, sha256);
+            this.tokenizer = new StringProvenance(TOKENIZER, tokenizer);
+            this.tokenizerHash = new StringProvenance(TOKENIZER_HASH, tokenizerSha256);
         }
 
         /** Used by OLCUT's provenance unmarshalling. */
@@ -205,6 +218,8 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             super(info);
             this.fileCount = (LongProvenance) info.instanceValues.get(FILE_COUNT);
             this.contentHash = (HashProvenance) info.instanceValues.get(CONTENT_HASH);
+            this.tokenizer = (StringProvenance) info.instanceValues.get(TOKENIZER);
+            this.tokenizerHash = (StringProvenance) info.instanceValues.get(TOKENIZER_HASH);
         }
 
         private static ExtractedInfo extract(Map<String, Provenance> map) {
@@ -219,6 +234,12 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
                     LongProvenance.class, who));
             instance.put(CONTENT_HASH, ObjectProvenance.checkAndExtractProvenance(configured, CONTENT_HASH,
                     HashProvenance.class, who));
+            // absent from provenance written before extraction records were kept
+            for (String key : new String[]{TOKENIZER, TOKENIZER_HASH}) {
+                instance.put(key, configured.containsKey(key)
+                        ? ObjectProvenance.checkAndExtractProvenance(configured, key, StringProvenance.class, who)
+                        : new StringProvenance(key, UNRECORDED));
+            }
             return new ExtractedInfo(className, hostType, configured, instance);
         }
 
@@ -237,6 +258,8 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             Map<String, PrimitiveProvenance<?>> m = super.getInstanceValues();
             m.put(FILE_COUNT, fileCount);
             m.put(CONTENT_HASH, contentHash);
+            m.put(TOKENIZER, tokenizer);
+            m.put(TOKENIZER_HASH, tokenizerHash);
             return m;
         }
 
@@ -249,12 +272,23 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
                 return false;
             }
             CodeDirectorySourceProvenance p = (CodeDirectorySourceProvenance) o;
-            return fileCount.equals(p.fileCount) && contentHash.equals(p.contentHash);
+            return fileCount.equals(p.fileCount) && contentHash.equals(p.contentHash) && tokenizer.equals(p.tokenizer)
+                    && tokenizerHash.equals(p.tokenizerHash);
         }
 
         @Override
         public int hashCode() {
-            return Objects.hash(super.hashCode(), fileCount, contentHash);
+            return Objects.hash(super.hashCode(), fileCount, contentHash, tokenizer, tokenizerHash);
+        }
+
+        /** The tokenizer the codes were extracted with, as recorded ({@link #UNRECORDED} without a record). */
+        public String getTokenizer() {
+            return tokenizer.getValue();
+        }
+
+        /** The tokenizer's SHA-256 (hex), as recorded ({@link #UNRECORDED} without a record). */
+        public String getTokenizerHash() {
+            return tokenizerHash.getValue();
         }
     }
 

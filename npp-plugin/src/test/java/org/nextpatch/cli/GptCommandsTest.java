@@ -171,7 +171,7 @@ class GptCommandsTest {
 
     @Test
     void errorsAreOneClearLine(@TempDir Path tmp) throws Exception {
-        String unknown = oneLineError(1, "forward", "--gpt-ckpt", Fixtures.file("gpt.pt").toString(), "--gpt-model", "GPT-Q",
+        String unknown = oneLineError(2, "forward", "--gpt-ckpt", Fixtures.file("gpt.pt").toString(), "--gpt-model", "GPT-Q",
                 "--tokens", Fixtures.file("tokens.npy").toString(), "--labels", Fixtures.file("labels.npy").toString(),
                 "--out", tmp.resolve("x.npy").toString());
         assertTrue(unknown.contains("unknown GPT model 'GPT-Q'"), unknown);
