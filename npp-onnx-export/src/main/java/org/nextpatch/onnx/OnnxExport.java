@@ -163,18 +163,14 @@ public final class OnnxExport {
      * or model held them.
      */
     public static String weightsDigest(Map<String, Tensor> weights) {
-        try {
-            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
-            for (String name : new java.util.TreeSet<>(weights.keySet())) {
-                Tensor t = weights.get(name);
-                md.update((name + "\0" + t.dtype() + java.util.Arrays.toString(t.shape()) + "\0")
-                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                md.update(t.data().duplicate());
-            }
-            return java.util.HexFormat.of().formatHex(md.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException("no SHA-256 in this JVM", e);
+        java.security.MessageDigest md = org.nextpatch.util.Sha256.digest();
+        for (String name : new java.util.TreeSet<>(weights.keySet())) {
+            Tensor t = weights.get(name);
+            md.update((name + "\0" + t.dtype() + java.util.Arrays.toString(t.shape()) + "\0")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            md.update(t.data().duplicate());
         }
+        return org.nextpatch.util.Sha256.hex(md);
     }
 
     /**

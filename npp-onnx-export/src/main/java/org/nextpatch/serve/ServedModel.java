@@ -11,16 +11,13 @@ import org.nextpatch.onnx.OnnxGraphBuilder;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.onnx.OnnxVqDecoder;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Sha256;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -124,7 +121,7 @@ public final class ServedModel {
             for (Path f : files.sorted().toList()) {
                 String name = f.getFileName().toString();
                 if (Files.isRegularFile(f) && (name.endsWith(".onnx") || name.endsWith(".data") || name.equals(OnnxExport.MANIFEST))) {
-                    hashes.put(name, sha256(f));
+                    hashes.put(name, Sha256.ofFile(f));
                 }
             }
         } catch (IOException e) {
@@ -181,19 +178,6 @@ public final class ServedModel {
             return JSON.readTree(v);
         } catch (IOException e) {
             throw new NppException(file + ": metadata '" + key + "' is not JSON: " + e.getMessage(), e);
-        }
-    }
-
-    private static String sha256(Path f) throws IOException {
-        try (InputStream in = Files.newInputStream(f)) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 16];
-            for (int r; (r = in.read(buf)) > 0; ) {
-                md.update(buf, 0, r);
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 

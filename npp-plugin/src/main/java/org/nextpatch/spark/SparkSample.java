@@ -181,17 +181,13 @@ public final class SparkSample {
     }
 
     private static String sha256(long[] v) {
-        try {
-            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
-            for (long x : v) {
-                for (int k = 0; k < 8; k++) {
-                    md.update((byte) (x >>> (8 * k)));
-                }
+        java.security.MessageDigest md = org.nextpatch.util.Sha256.digest();
+        for (long x : v) {
+            for (int k = 0; k < 8; k++) {
+                md.update((byte) (x >>> (8 * k)));
             }
-            return java.util.HexFormat.of().formatHex(md.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
+        return org.nextpatch.util.Sha256.hex(md);
     }
 
     /** The sampler of one engine, so a task holds one lease whatever the engine. */

@@ -7,6 +7,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocalFileSystem;
 import org.apache.hadoop.fs.Path;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Sha256;
 
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -15,10 +16,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.Set;
 
 /**
@@ -243,18 +241,11 @@ public final class Storage {
     /** SHA-256 of a file's content, hex. */
     public static String sha256(String uri, String what) {
         try (InputStream in = fs(uri, what).open(path(uri))) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 20];
-            for (int k; (k = in.read(buf)) > 0; ) {
-                md.update(buf, 0, k);
-            }
-            return HexFormat.of().formatHex(md.digest());
+            return Sha256.of(in);
         } catch (FileNotFoundException e) {
             throw new NppException(what + " " + uri + ": file not found");
         } catch (IOException e) {
             throw new NppException(what + " " + uri + ": cannot read: " + e.getMessage(), e);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 
@@ -268,8 +259,9 @@ public final class Storage {
             return local(uri);
         }
         try {
-            String key = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-                    .digest((uri + "|" + version).getBytes(StandardCharsets.UTF_8))).substring(0, 24);
+            java.security.MessageDigest md = Sha256.digest();
+            md.update((uri + "|" + version).getBytes(StandardCharsets.UTF_8));
+            String key = Sha256.hex(md).substring(0, 24);
             java.nio.file.Path dir = java.nio.file.Path.of(System.getProperty("java.io.tmpdir"), "npp-spark-cache", key);
             java.nio.file.Path file = dir.resolve(path(uri).getName());
             if (Files.isRegularFile(file)) {
@@ -286,8 +278,6 @@ public final class Storage {
             throw new NppException(what + " " + uri + ": file not found");
         } catch (IOException e) {
             throw new NppException(what + " " + uri + ": cannot copy to local disk: " + e.getMessage(), e);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 }

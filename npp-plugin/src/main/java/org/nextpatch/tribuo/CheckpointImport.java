@@ -99,13 +99,9 @@ final class CheckpointImport {
     }
 
     private static HashProvenance hash(String key, Path p) {
-        try {
-            long t0 = System.nanoTime();
-            String h = ModelWeightsFile.sha256(p);
-            LOG.info("SHA-256 of {}: {} ({} s)", p, h, String.format(java.util.Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
-            return new HashProvenance(ProvenanceUtil.HashType.SHA256, key, h);
-        } catch (IOException e) {
-            throw new NppException("cannot read " + p + ": " + e.getMessage(), e);
-        }
+        long t0 = System.nanoTime();
+        String h = org.nextpatch.util.Sha256.ofFile(p);
+        LOG.info("SHA-256 of {}: {} ({} s)", p, h, String.format(java.util.Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
+        return new HashProvenance(ProvenanceUtil.HashType.SHA256, key, h);
     }
 }

@@ -4,6 +4,7 @@ import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Half;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Sha256;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -13,9 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -67,7 +66,7 @@ final class ModelWeightsFile {
      * @param storage FLOAT32, FLOAT16 or BFLOAT16 for the floating tensors; null keeps each tensor's type
      */
     static Written write(Path file, Map<String, Tensor> weights, DType storage) throws IOException {
-        MessageDigest md = sha256();
+        MessageDigest md = Sha256.digest();
         List<Entry> entries = new ArrayList<>(weights.size());
         ByteBuffer pad = ByteBuffer.allocate(ALIGN);
         ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
@@ -91,7 +90,7 @@ final class ModelWeightsFile {
             }
             ch.force(true);
         }
-        return new Written(entries, pos, HexFormat.of().formatHex(md.digest()));
+        return new Written(entries, pos, Sha256.hex(md));
     }
 
     private static long writeHashed(FileChannel ch, ByteBuffer buf, MessageDigest md) throws IOException {
@@ -193,7 +192,7 @@ final class ModelWeightsFile {
                 throw new NppException("NPP model weights file " + file + " has " + actual + " bytes but the model "
                         + "file records " + size + " (" + (actual < size ? "truncated" : "altered or replaced") + ")");
             }
-            String hash = sha256(ch);
+            String hash = Sha256.of(ch);
             if (!hash.equalsIgnoreCase(sha256)) {
                 throw new NppException("NPP model weights file " + file + " has SHA-256 " + hash
                         + " but the model file records " + sha256 + " (altered or replaced)");
@@ -210,38 +209,6 @@ final class ModelWeightsFile {
             return out;
         } catch (IOException e) {
             throw new NppException("cannot read NPP model weights file " + file + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** SHA-256 (hex) of a whole file, read in chunks. */
-    static String sha256(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            return sha256(ch);
-        }
-    }
-
-    private static String sha256(FileChannel ch) throws IOException {
-        MessageDigest md = sha256();
-        ByteBuffer buf = ByteBuffer.allocateDirect(8 << 20);
-        long pos = 0;
-        while (true) {
-            buf.clear();
-            int n = ch.read(buf, pos);
-            if (n < 0) {
-                break;
-            }
-            pos += n;
-            buf.flip();
-            md.update(buf);
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is not available", e);
         }
     }
 }
