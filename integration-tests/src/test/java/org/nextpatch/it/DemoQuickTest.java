@@ -63,6 +63,10 @@ class DemoQuickTest {
         for (String g : new String[]{"gpt-prefill.onnx", "gpt-step.onnx", "gpt-generate.onnx", "vq-decoder.onnx"}) {
             assertTrue(Files.size(out.resolve("onnx").resolve(g)) > 0, g);
         }
+        // the manifest names the classes, so npp serve needs no --class-names
+        com.fasterxml.jackson.databind.JsonNode manifest = org.nextpatch.onnx.OnnxExport.readManifest(out.resolve("onnx"));
+        assertEquals(10, manifest.path("class_names").size(), "class_names in the ONNX manifest");
+        assertEquals("Ankle boot", manifest.path("class_names").get(9).asText());
         Model<?> m = Model.deserializeFromFile(out.resolve("npp-model.tribuo"));
         assertTrue(m instanceof NppModel, "npp-model.tribuo is an NppModel");
         assertEquals("org.nextpatch.tribuo.IdxCodeSource",

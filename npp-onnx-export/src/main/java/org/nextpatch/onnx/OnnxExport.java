@@ -214,6 +214,26 @@ public final class OnnxExport {
         }
     }
 
+    /**
+     * Records the model's class names (in class order) in an export's manifest, where {@code npp serve}
+     * and other readers find them; the manifest is rewritten atomically.
+     */
+    public static void recordClassNames(Path dir, List<String> names) {
+        JsonNode m = readManifest(dir);
+        int classes = readGptConfig(dir).numClasses();
+        if (names.size() != classes) {
+            throw new NppException(names.size() + " class names for a model of " + classes + " classes");
+        }
+        ObjectNode copy = ((ObjectNode) m).deepCopy();
+        copy.set("class_names", JSON.valueToTree(names));
+        Path f = dir.resolve(MANIFEST);
+        try {
+            AtomicFiles.writeString(f, JSON.writeValueAsString(copy) + "\n");
+        } catch (IOException e) {
+            throw new NppException("cannot write " + f + ": " + AtomicFiles.reason(e), e);
+        }
+    }
+
     /** The manifest of an export directory; a folder without one is refused in one line. */
     public static JsonNode readManifest(Path dir) {
         Path f = dir.resolve(MANIFEST);

@@ -80,7 +80,8 @@ public final class DemoCommand implements Callable<Integer> {
         Path report = DemoPipeline.run(settings());
         spec.commandLine().getOut().println("demo finished: " + report + " (samples.png, loss.png, checkpoints, ONNX graphs, "
                 + "npp-model.tribuo in " + report.getParent() + ")");
-        spec.commandLine().getOut().println("serve it: ./npp serve --onnx-dir " + report.getParent().resolve("onnx") + " --class-names '" + String.join(",", DemoPipeline.CLASSES) + "'");
+        // the export's manifest carries the class names, so the playground shows garments by name
+        spec.commandLine().getOut().println("serve it: ./npp serve --onnx-dir " + report.getParent().resolve("onnx"));
         spec.commandLine().getOut().flush();
         return 0;
     }
