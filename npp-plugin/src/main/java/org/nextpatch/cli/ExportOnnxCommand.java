@@ -85,6 +85,7 @@ public final class ExportOnnxCommand implements Runnable {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
         OnnxExport.checkTarget(out, overwrite, "--out");
+        Outputs.writableDir(out, "--out");
         GptSource source = GptSource.of(gptCkpt, ema, tribuoModel, size != null);
         VqConfig vq = null;
         Map<String, Tensor> vqWeights = null;

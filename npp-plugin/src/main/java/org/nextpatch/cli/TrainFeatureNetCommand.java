@@ -88,6 +88,7 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
             throw new NppCommand.UsageException("--epochs, --batch-size and --lr must be positive, --train-limit >= 0, "
                     + "--check-images 0 or at least 2");
         }
+        Outputs.writableFile(out, "--out");
         long t0 = System.nanoTime();
         FashionMnist.Dataset ds = FashionMnist.load(data);
         LabelledImages train;
