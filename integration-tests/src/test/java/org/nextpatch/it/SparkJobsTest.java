@@ -268,6 +268,27 @@ class SparkJobsTest {
     }
 
     @Test
+    void aLocalFolderAnotherRunWritesIsRefusedBeforeSparkStarts(@TempDir Path tmp) throws Exception {
+        FashionMnistFiles.copyShipped(tmp.resolve("fashion"));
+        Path codes = tmp.resolve("codes");
+        try (org.nextpatch.util.DirLock held = org.nextpatch.util.DirLock.acquire(codes, "test")) {
+            int rc = run("extract-codes", "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(), "--vq-config",
+                    FIXTURE.resolve("vq-config.json").toString(), "--device", "cpu",
+                    "--data-path", tmp.resolve("fashion/t10k-images-idx3-ubyte.gz").toString(),
+                    "--labels-path", tmp.resolve("fashion/t10k-labels-idx1-ubyte.gz").toString(), "--limit", "4",
+                    "--code-path", codes.toString(), "--image-size", "8", "--spark-master", "local[1]");
+            assertEquals(1, rc, err.toString());
+            List<String> lines = err.toString().lines().filter(l -> l.startsWith("npp")).toList();
+            assertEquals(1, lines.size(), err.toString());
+            assertTrue(lines.get(0).contains("another npp run is writing there"), lines.get(0));
+        }
+        try (var files = Files.list(codes)) {
+            assertEquals(List.of(org.nextpatch.util.DirLock.FILE), files.map(f -> f.getFileName().toString()).toList(),
+                    "nothing written while another run held the folder");
+        }
+    }
+
+    @Test
     void badMasterAndUnreachablePathGiveOneLine(@TempDir Path tmp) {
         String[] base = {"extract-codes", "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(), "--device", "cpu",
                 "--data-path", tmp.toString(), "--code-path", tmp.resolve("out").toString(), "--image-size", "8"};

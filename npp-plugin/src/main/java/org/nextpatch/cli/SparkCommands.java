@@ -7,6 +7,7 @@ import org.nextpatch.spark.SparkEvaluate;
 import org.nextpatch.spark.SparkExtract;
 import org.nextpatch.spark.SparkRunner;
 import org.nextpatch.spark.SparkSample;
+import org.nextpatch.util.DirLock;
 
 import java.util.Locale;
 
@@ -20,7 +21,15 @@ final class SparkCommands {
 
     static int extract(ExtractCodesCommand c) {
         SparkOptions o = c.spark;
-        if (!o.raw("--code-path").contains(":/") && !o.raw("--vq-ckpt").contains(":/")) {
+        boolean local = !o.raw("--code-path").contains(":/");
+        // a local code directory: locked against other writers, as the plain command does
+        try (DirLock lock = local ? DirLock.acquire(c.codePath, "--code-path " + c.codePath) : null) {
+            return extract(c, o, local);
+        }
+    }
+
+    private static int extract(ExtractCodesCommand c, SparkOptions o, boolean local) {
+        if (local && !o.raw("--vq-ckpt").contains(":/")) {
             // local folders: the same extraction record as the plain command, checked and written on the driver
             org.nextpatch.data.ExtractionRecord.of(new org.nextpatch.data.CodeExtractor.Settings(c.imageSize, c.tenCrop,
                     c.cropRange, c.codePath, c.batchSize), c.vq.vqCkpt).claim(c.codePath);
@@ -42,6 +51,14 @@ final class SparkCommands {
             throw new NppCommand.UsageException("--onnx-dir is not used with --spark-master: each executor exports the graphs once into its local cache");
         }
         SparkOptions o = c.spark;
+        boolean local = !o.raw("--out").contains(":/");
+        // a local output folder: locked against other writers, as the plain command does
+        try (DirLock lock = local ? DirLock.acquire(c.out, "--out " + c.out) : null) {
+            return sample(c, o, settings, labels);
+        }
+    }
+
+    private static int sample(SampleCommand c, SparkOptions o, SamplingSettings settings, long[] labels) {
         SparkSample.Spec spec = new SparkSample.Spec(o.raw("--gpt-ckpt"), c.gpt.config().toJson().toString(), c.gpt.useEma,
                 c.gpt.device, c.engine, c.onnxThreads, SparkSample.Sampling.of(settings), c.seed, c.batchSize, labels, o.raw("--vq-ckpt"),
                 c.vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(c.vqConfig).toJson().toString(),
