@@ -60,7 +60,7 @@ public final class EngineSelfTest {
         }
     }
 
-    /** Every check, forward and backward, at 1 thread and at the engine's current thread count. */
+    /** Every check, forward and backward, at 1 thread, the engine's current count and one per CPU. */
     public static List<Check> all() {
         return run(true);
     }
@@ -96,7 +96,9 @@ public final class EngineSelfTest {
         Engine.getEngine("PyTorch"); // loads the native library before JniUtils is called
         List<Check> out = new ArrayList<>();
         int threads = Math.max(1, JniUtils.getNumThreads());
-        int[] counts = threads == 1 ? new int[]{1} : new int[]{1, threads};
+        // one thread, the engine's current count, and one per CPU (the fault differs with the count)
+        int[] counts = java.util.stream.IntStream.of(1, threads, Runtime.getRuntime().availableProcessors())
+                .distinct().sorted().toArray();
         try {
             for (int t : counts) {
                 JniUtils.setNumThreads(t);
