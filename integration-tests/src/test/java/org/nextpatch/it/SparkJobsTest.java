@@ -167,12 +167,18 @@ class SparkJobsTest {
         assertRecorded(three, "local[2,2]", 3);
     }
 
-    @Test
-    void evaluatePrintsTheSameMetrics(@TempDir Path tmp) throws Exception {
+    /** A small untrained feature network exported to ONNX (10 classes): evaluate only needs its features. */
+    private static Path featureModel(Path tmp) {
         Path model = tmp.resolve("f.onnx");
         try (FeatureNet net = new FeatureNet(10, 3)) {
             net.exportOnnx(model, List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"));
         }
+        return model;
+    }
+
+    @Test
+    void evaluatePrintsTheSameMetrics(@TempDir Path tmp) throws Exception {
+        Path model = featureModel(tmp);
         Random r = new Random(4);
         Npz.write(tmp.resolve("ref.npz"), Map.of("arr_0", images(r, 40, 0, 256)));
         Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 30, 60, 200)));
@@ -230,10 +236,7 @@ class SparkJobsTest {
         assertRecorded(remote, "local[2]", 3);
 
         // evaluate reads its archives and model through Hadoop (copied to the executor's disk)
-        Path model = tmp.resolve("f.onnx");
-        try (FeatureNet net = new FeatureNet(10, 3)) {
-            net.exportOnnx(model, List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"));
-        }
+        Path model = featureModel(tmp);
         Random r = new Random(5);
         Npz.write(tmp.resolve("ref.npz"), Map.of("arr_0", images(r, 20, 0, 256)));
         Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 20, 30, 220)));
