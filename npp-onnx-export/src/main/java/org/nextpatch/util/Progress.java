@@ -7,8 +7,11 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 /**
- * Progress of one long job: a bar with rate and ETA on an interactive terminal (stderr), periodic
- * log lines otherwise (CI logs, files). Every long job in the project reports through this class.
+ * Progress of one long job: periodic log lines (Log4j2, logger {@code org.nextpatch.util.Progress})
+ * with rate and ETA, or a bar on an interactive terminal (stderr) once the command line has turned
+ * bars on ({@link #setTerminalBars}). A library caller (a Tribuo pipeline) never gets a bar drawn on
+ * its stderr: it sees log lines, which its logging configuration routes or silences. Every long job
+ * in the project reports through this class.
  * <pre>{@code
  * try (Progress p = Progress.start("train", totalSteps, "step")) {
  *     ... p.step(1); p.status("loss 5.12 lr 1e-4"); ...
@@ -17,7 +20,7 @@ import java.util.Locale;
  */
 public final class Progress implements AutoCloseable {
     private static final Logger LOG = LogManager.getLogger(Progress.class);
-    private static volatile boolean quiet = false;
+    private static volatile boolean terminalBars = false;
 
     private final String task;
     private final long total;
@@ -36,7 +39,7 @@ public final class Progress implements AutoCloseable {
         this.task = task;
         this.total = Math.max(total, 0);
         this.unit = unit;
-        this.terminal = System.console() != null && !quiet;
+        this.terminal = terminalBars && System.console() != null;
     }
 
     /**
@@ -50,9 +53,17 @@ public final class Progress implements AutoCloseable {
         return new Progress(task, total, unit);
     }
 
-    /** Turns the terminal bar off (log lines only), e.g. under tests. */
-    public static void setQuiet(boolean q) {
-        quiet = q;
+    /**
+     * Lets jobs draw a bar when stderr is an interactive terminal (the command line does this); off
+     * by default, so the libraries only log.
+     */
+    public static void setTerminalBars(boolean on) {
+        terminalBars = on;
+    }
+
+    /** Whether bars are allowed at all (the command line's setting; off in a library). */
+    static boolean terminalBarsEnabled() {
+        return terminalBars;
     }
 
     /** Records {@code n} more units done. */

@@ -88,6 +88,7 @@ public final class NppCommand implements Runnable {
     /** The configured picocli command line with the project's error handling. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new NppCommand());
+        ImportCommand.dropUnusedOptions(cl.getSubcommands().get("import").getCommandSpec());
         cl.setParameterExceptionHandler((ex, a) -> {
             CommandLine c = ex.getCommandLine();
             PrintWriter err = c.getErr();
@@ -134,6 +135,8 @@ public final class NppCommand implements Runnable {
             System.setProperty("log4j2.configurationFile", "classpath:" + LOG_CONFIG);
         }
         org.nextpatch.model.EngineThreads.apply();
+        // The library reports progress as log lines; only the command line draws bars on a terminal.
+        org.nextpatch.util.Progress.setTerminalBars(true);
         if (System.getProperty("java.util.logging.manager") == null) {
             System.setProperty("java.util.logging.manager", "org.apache.logging.log4j.jul.LogManager");
         }

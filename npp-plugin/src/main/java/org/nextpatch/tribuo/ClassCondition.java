@@ -12,7 +12,8 @@ import org.tribuo.impl.ArrayExample;
  * {@code class@K} with value 1 for class K. Every class is then a feature of its own that Tribuo's
  * tools see (a feature map lists {@code class@0} with its count; a numeric {@code class = 0} would be
  * an implicit zero that Tribuo drops). Also read: the numeric form {@code class = K} (earlier
- * versions wrote it) and a one-hot {@code class=K} with a non-zero value. Other features are ignored.
+ * versions wrote it) and a one-hot {@code class=K}. A one-hot feature must have the value 1 (0 is an
+ * explicit "not this class" and ignored); any other value is refused. Other features are ignored.
  */
 public final class ClassCondition {
 
@@ -77,6 +78,12 @@ public final class ClassCondition {
                     && (n.charAt(featureName.length()) == '=' || n.charAt(featureName.length()) == '@')) {
                 if (f.getValue() == 0.0) {
                     continue;  // an explicit zero of a one-hot encoding
+                }
+                if (f.getValue() != 1.0) {
+                    // A fractional or negative weight would be a mixture of classes, which a class
+                    // condition cannot express: refuse it rather than round it to one class.
+                    throw new IllegalArgumentException("class feature '" + n + "' has value " + f.getValue()
+                            + ": a one-hot class feature must be 1 (or 0, ignored)");
                 }
                 String suffix = n.substring(featureName.length() + 1);
                 try {

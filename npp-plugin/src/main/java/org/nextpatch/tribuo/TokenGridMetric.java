@@ -188,6 +188,10 @@ public final class TokenGridMetric implements EvaluationMetric<TokenGrid, TokenG
                 throw new IllegalArgumentException("TokenGridEvaluator needs a model that scores token grids "
                         + "teacher-forced (an NppModel), got " + model.getClass().getName());
             }
+            if (predictions.isEmpty()) {
+                // Every metric would be 0/0: an error says so instead of a NaN that looks like a result.
+                throw new IllegalArgumentException("cannot evaluate an empty dataset: no examples to score");
+            }
             List<Example<TokenGrid>> examples = new ArrayList<>(predictions.size());
             for (int i = 0; i < predictions.size(); i++) {
                 Example<TokenGrid> ex = predictions.get(i).getExample();

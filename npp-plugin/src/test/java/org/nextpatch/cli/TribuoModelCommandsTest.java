@@ -219,6 +219,13 @@ class TribuoModelCommandsTest {
         err = fails(2, "sample", "--tribuo-model", m.toString(), "--image-size", "512", "--classes", "1",
                 "--out", tmp.resolve("x").toString());
         assertTrue(err.contains("--image-size"), err);
+        // import reads checkpoints only: --tribuo-model is neither in its help nor accepted
+        StringWriter helpOut = new StringWriter();
+        assertEquals(0, NppCommandTest.run(helpOut, new StringWriter(), "import", "--help"));
+        assertFalse(helpOut.toString().contains("--tribuo-model=FILE"), helpOut.toString());
+        assertTrue(helpOut.toString().contains("--gpt-ckpt"), helpOut.toString());
+        err = fails(2, "import", "--tribuo-model", m.toString(), "--out", tmp.resolve("y").toString());
+        assertTrue(err.contains("--tribuo-model"), err);
         err = fails(2, args("import", CKPT, "--weights-dtype", "int8", "--out", tmp.resolve("y").toString()));
         assertTrue(err.contains("--weights-dtype"), err);
         assertFalse(Files.exists(tmp.resolve("y")));

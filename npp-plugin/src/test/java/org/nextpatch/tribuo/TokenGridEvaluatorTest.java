@@ -79,6 +79,19 @@ class TokenGridEvaluatorTest {
         assertEquals(ev.asMap(), viaPredict.asMap());
     }
 
+    @Test
+    void emptyDatasetIsAnErrorNotNaN() {
+        MutableDataset<TokenGrid> ds = new MutableDataset<>(new SimpleDataSourceProvenance("eval", new TokenGridFactory()),
+                new TokenGridFactory());
+        ds.add(ClassCondition.example(TokenGrid.of(new int[] {0, 1, 2, 0}), 0));
+        UnigramModel model = new UnigramModel(ds);
+        MutableDataset<TokenGrid> empty = new MutableDataset<>(new SimpleDataSourceProvenance("empty", new TokenGridFactory()),
+                new TokenGridFactory());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new TokenGridEvaluator().evaluateTeacherForced(model, empty));
+        assertTrue(e.getMessage().contains("empty dataset"), e.getMessage());
+    }
+
     private static int argmax(double[] p) {
         int best = 0;
         for (int i = 1; i < p.length; i++) {

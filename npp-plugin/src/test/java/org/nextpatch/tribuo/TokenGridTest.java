@@ -142,6 +142,15 @@ class TokenGridTest {
         e = assertThrows(IllegalArgumentException.class, () -> ClassCondition.classOf(frac, "class"));
         assertTrue(e.getMessage().contains("whole number"), e.getMessage());
 
+        // a weight other than 1 on a one-hot class feature is not a class (issue 21: class@1 = 0.5 was class 1)
+        for (double w : new double[] {0.5, -1.0, 2.0, Double.NaN}) {
+            ArrayExample<TokenGrid> weighted = new ArrayExample<>(TokenGrid.UNKNOWN);
+            weighted.add("class@1", w);
+            e = assertThrows(IllegalArgumentException.class, () -> ClassCondition.classOf(weighted, "class"),
+                    "class@1 = " + w);
+            assertTrue(e.getMessage().contains("must be 1"), e.getMessage());
+        }
+
         ArrayExample<TokenGrid> two = new ArrayExample<>(TokenGrid.UNKNOWN);
         two.add("class=1", 1.0);
         two.add("class=2", 1.0);
