@@ -14,6 +14,7 @@ import org.nextpatch.data.CodeSet;
 import org.nextpatch.io.PickleObject;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.npp.LrSchedule;
@@ -76,7 +77,11 @@ public final class NppTrainingLoop {
      * @param listener optional callbacks (may be null)
      */
     public static TrainingResult train(TrainConfig cfg, CodeSet data, TrainingListener listener) {
-        return new NppTrainingLoop(cfg, data, listener).run();
+        // Grad mode off on this thread for the run (optimizer, EMA, held-out loss); only the
+        // forward and backward passes record, under Autograd's process-wide lock.
+        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+            return new NppTrainingLoop(cfg, data, listener).run();
+        }
     }
 
     /** The devices of a {@code --device} setting, checked against what the engine sees. */
@@ -126,7 +131,6 @@ public final class NppTrainingLoop {
                 java.util.Arrays.toString(stages.stageEndEpochs()), data.describe());
 
         EngineSelfTest.requireCorrectGradients("train");
-        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0x1A17, 0));
         Object resumed = cfg.resume() == null ? null : TorchCheckpoint.load(cfg.resume());
         Map<String, Tensor> initial = resumed != null ? StateDicts.select(resumed, false)
                 : org.nextpatch.model.GptWeights.init(model, cfg.seed());
@@ -177,9 +181,14 @@ public final class NppTrainingLoop {
                         }
                         int side = stages.patchSideAt(epoch);
                         double lr = lrs.lr(step);
-                        // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
-                        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
-                        double loss = forwardBackward(replicas, b, side);
+                        double loss;
+                        // One training at a time records (DJL allows one gradient collector per process,
+                        // and torch's generator is the process's); the rest of the step runs in parallel.
+                        try (Autograd.Scope recording = Autograd.recording()) {
+                            // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
+                            Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
+                            loss = forwardBackward(replicas, b, side);
+                        }
                         if (replicas.size() > 1) {
                             sumGradientsOntoFirst(replicas);
                         }

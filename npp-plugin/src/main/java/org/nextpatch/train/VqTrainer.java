@@ -13,6 +13,8 @@ import org.nextpatch.data.Resample;
 import org.nextpatch.io.Images;
 import org.nextpatch.io.Images.Rgb;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.data.CodeSampler;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
@@ -92,7 +94,13 @@ public final class VqTrainer {
             throw new NppException("--image-size " + s.imageSize() + " is not a multiple of the tokenizer's downsampling " + f);
         }
         EngineSelfTest.requireCorrectGradients("train-vq");
-        Engine.getInstance().setRandomSeed((int) s.seed());
+        // grad mode off on this thread except while recording (see NppTrainingLoop)
+        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+            return run(model, source, s, checkpoint, resumeState);
+        }
+    }
+
+    private static Result run(VqModel model, CodeExtractor.Source source, Settings s, Path checkpoint, Map<?, ?> resumeState) {
         model.setTraining(true);
         Map<String, NDArray> params = model.parameters();
         int side = s.imageSize();
@@ -120,8 +128,10 @@ public final class VqTrainer {
                     double rec;
                     double cb;
                     double commit;
-                    try (NDManager sub = model.parametersManager().newSubManager(); NDScope scope = new NDScope();
-                         GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    // one recording training per process (Autograd); dropout draws depend only on (seed, step)
+                    try (Autograd.Scope recording = Autograd.recording();
+                         NDManager sub = model.parametersManager().newSubManager(); NDScope scope = new NDScope();
+                         GradientCollector gc = newCollector(s.seed(), step)) {
                         NDArray input = sub.create(x, new Shape(s.batchSize(), 3, side, side));
                         VqModel.TrainLoss l = model.trainingLoss(input, (float) s.beta());
                         gc.backward(l.total());
@@ -165,6 +175,12 @@ public final class VqTrainer {
         } finally {
             model.setTraining(false);
         }
+    }
+
+    /** Seeds torch's generator from (seed, step) and opens a collector; call while recording. */
+    private static GradientCollector newCollector(long seed, int step) {
+        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(seed, 0x7D80, step));
+        return Engine.getInstance().newGradientCollector();
     }
 
     /** Writes {@code {"model", "vq_config", "steps", "optimizer"}} atomically. */
