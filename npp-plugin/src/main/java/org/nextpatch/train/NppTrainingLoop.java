@@ -16,6 +16,7 @@ import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
+import org.nextpatch.model.EngineThreads;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.npp.LrSchedule;
 import org.nextpatch.npp.StageSchedule;
@@ -57,6 +58,8 @@ public final class NppTrainingLoop {
     }
 
     private static final Logger LOG = LogManager.getLogger(NppTrainingLoop.class);
+    /** The checkpoint {@code args} entry recording libtorch's intra-op thread count. */
+    static final String THREADS_ARG = "intra_op_threads";
 
     private final TrainConfig cfg;
     private final CodeSet data;
@@ -403,6 +406,9 @@ public final class NppTrainingLoop {
                             + now.get(k) + "; resume with the same settings");
                 }
             }
+            if (saved.get(THREADS_ARG) instanceof Number t) {
+                EngineThreads.mismatch(t.longValue(), src + " was written");
+            }
         } else if (args instanceof PickleObject) {
             LOG.warn("{}: upstream argparse args; the schedule settings of this run are used as given", src);
         }
@@ -430,7 +436,9 @@ public final class NppTrainingLoop {
         }
         root.put("optimizer", opt.stateDict(lr));
         root.put("steps", steps);
-        root.put("args", cfg.toArgs());
+        Map<String, Object> args = new LinkedHashMap<>(cfg.toArgs());
+        args.put(THREADS_ARG, (long) EngineThreads.current()); // a resume at another count says so
+        root.put("args", args);
         Path file = cfg.resultsDir().resolve("checkpoints").resolve(String.format(Locale.ROOT, "%07d.pt", steps));
         TorchCheckpoint.save(file, root);
         LOG.info("saved checkpoint {}", file);

@@ -16,6 +16,7 @@ import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.data.CodeSampler;
 import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
+import org.nextpatch.model.EngineThreads;
 import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -35,7 +36,8 @@ import java.util.SplittableRandom;
  * Adam (betas 0.9/0.95 as upstream's VQ training; no weight decay), random horizontal flips of the
  * ADM centre crop. Checkpoints use the upstream layout {@code {"model": state_dict}} plus
  * {@code vq_config} (so the tokenizer loads without {@code --vq-config}), {@code steps} and
- * {@code optimizer} (for {@code --resume}).
+ * {@code optimizer} (for {@code --resume}), and {@code intra_op_threads} (a resume at another count
+ * warns: it cannot replay the uninterrupted run bit for bit). Dropout draws depend only on (seed, step).
  */
 public final class VqTrainer {
     static {
@@ -111,6 +113,9 @@ public final class VqTrainer {
                     opt.loadStateDict(o, checkpoint.toString());
                 }
                 startStep = resumeState.get("steps") instanceof Long l ? l.intValue() : (int) opt.steps();
+                if (resumeState.get(NppTrainingLoop.THREADS_ARG) instanceof Number t) {
+                    EngineThreads.mismatch(t.longValue(), checkpoint + " was written");
+                }
                 LOG.info("resuming VQ training at step {}", startStep);
             }
             // one generator per step, derived from the seed, so a resumed run draws the same batches
@@ -183,13 +188,14 @@ public final class VqTrainer {
         return Engine.getInstance().newGradientCollector();
     }
 
-    /** Writes {@code {"model", "vq_config", "steps", "optimizer"}} atomically. */
+    /** Writes {@code {"model", "vq_config", "steps", "optimizer", "intra_op_threads"}} atomically. */
     static void save(VqModel model, AdamW opt, int steps, double lr, Path file) {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("model", new LinkedHashMap<String, Object>(model.stateDict()));
         root.put(VqModel.CONFIG_KEY, VqModel.configAsMap(model.config()));
         root.put("steps", (long) steps);
         root.put("optimizer", opt.stateDict(lr));
+        root.put(NppTrainingLoop.THREADS_ARG, (long) EngineThreads.current()); // a resume at another count says so
         TorchCheckpoint.save(file, root);
         LOG.info("saved VQ checkpoint {} at step {}", file, steps);
     }
