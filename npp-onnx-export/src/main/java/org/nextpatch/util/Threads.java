@@ -13,6 +13,10 @@ package org.nextpatch.util;
  * several threads at once then uses one core per thread. Runs at the same count are bit-identical
  * on CPU; a run or a reproduction at another count than recorded says so (the model's provenance
  * {@code intra-op-threads}, a checkpoint's {@code intra_op_threads}).
+ * <p>
+ * The one exception is ONNX Runtime's GPT sampling ({@link #onnxSampling()}): its logits and tokens
+ * are bit-identical at any thread count (tested: {@code OnnxThreadsTest}), so its default may follow
+ * the load: one thread when the machine is busy, one per CPU otherwise.
  */
 public final class Threads {
     /** System property naming the intra-op thread count. */
@@ -28,6 +32,27 @@ public final class Threads {
     public static int intraOp() {
         int c = configured();
         return c > 0 ? c : DEFAULT;
+    }
+
+    /**
+     * ONNX Runtime's intra-op threads for GPT sampling: the configured count, else one thread when the
+     * machine is busy (1-minute load average at least half the CPUs this JVM may use) and one per CPU
+     * otherwise ({@link Runtime#availableProcessors()} respects a container's CPU quota).
+     */
+    public static int onnxSampling() {
+        int c = configured();
+        return c > 0 ? c : loadAware(Runtime.getRuntime().availableProcessors(), loadAverage());
+    }
+
+    /** One thread on a busy machine, else one per CPU. */
+    static int loadAware(int cpus, double load) {
+        return cpus <= 1 || load >= cpus / 2.0 ? 1 : cpus;
+    }
+
+    /** The 1-minute load average (Linux {@code /proc/loadavg}; the OS bean elsewhere; 0 when unknown). */
+    static double loadAverage() {
+        double l = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        return l < 0 ? 0 : l;
     }
 
     /** The configured thread count ({@value #PROPERTY}, else {@value #ENV}), or 0 when none is. */

@@ -33,6 +33,18 @@ class ThreadsTest {
         }
     }
 
+    /** ONNX sampling (bit-identical at any count, OnnxThreadsTest) keeps a default that follows the load. */
+    @Test
+    void onnxSamplingFollowsTheLoad() {
+        assertEquals(2, Threads.loadAware(2, 0.5));
+        assertEquals(1, Threads.loadAware(2, 1.0));
+        assertEquals(8, Threads.loadAware(8, 3.9));
+        assertEquals(1, Threads.loadAware(8, 4.0));
+        assertEquals(1, Threads.loadAware(1, 0));
+        System.setProperty(Threads.PROPERTY, "3");
+        assertEquals(3, Threads.onnxSampling(), "the setting wins");
+    }
+
     @Test
     void badValuesAreRefused() {
         System.setProperty(Threads.PROPERTY, "zero");
