@@ -45,10 +45,13 @@ class ConcurrentTrainingTest {
     void twoTrainingsOnTwoThreadsGiveTheWeightsOfRunsAlone() throws Exception {
         MutableDataset<TokenGrid> a = NppTribuoTest.data(24, 11);
         MutableDataset<TokenGrid> b = NppTribuoTest.data(28, 12);
+        long t0 = System.nanoTime();
         try (NppModel aloneA = trainer(1, 0).train(a); NppModel aloneB = trainer(2, 0.25).train(b)) {
+            double sequential = (System.nanoTime() - t0) / 1e9;
             ExecutorService pool = Executors.newFixedThreadPool(2);
             try {
                 CyclicBarrier start = new CyclicBarrier(2);
+                long t1 = System.nanoTime();
                 Future<NppModel> fa = pool.submit(() -> {
                     start.await();
                     return trainer(1, 0).train(a);
@@ -58,6 +61,8 @@ class ConcurrentTrainingTest {
                     return trainer(2, 0.25).train(b);
                 });
                 try (NppModel ta = fa.get(5, TimeUnit.MINUTES); NppModel tb = fb.get(5, TimeUnit.MINUTES)) {
+                    System.out.printf(Locale.ROOT, "two trainings: %.1f s one after the other, %.1f s on two threads%n",
+                            sequential, (System.nanoTime() - t1) / 1e9);
                     assertSameWeights(aloneA, ta, "training A beside B");
                     assertSameWeights(aloneB, tb, "training B beside A");
                 }
@@ -82,6 +87,7 @@ class ConcurrentTrainingTest {
             try {
                 // long enough to overlap several predictions (about 100 optimizer steps)
                 Callable<NppModel> train = () -> trainer(3, 0.25).setEpochs(8).train(NppTribuoTest.data(48, 13));
+                long trainStart = System.nanoTime();
                 Future<NppModel> training = pool.submit(train);
                 List<Double> during = new ArrayList<>();
                 while (!training.isDone()) {
@@ -94,12 +100,13 @@ class ConcurrentTrainingTest {
                     assertEquals(alone, got, "tokens predicted during a training");
                 }
                 training.get().close(); // the training itself succeeded
+                double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
                 assertTrue(during.size() >= 3, "predictions completed during the training: " + during.size());
                 double[] d = during.stream().mapToDouble(Double::doubleValue).sorted().toArray();
                 double[] q = aloneSeconds.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-                System.out.printf(Locale.ROOT, "prediction of %d grids: alone median %.4f s; during training"
-                                + " median %.4f s, max %.4f s over %d predictions%n", n, q[q.length / 2], d[d.length / 2],
-                        d[d.length - 1], d.length);
+                System.out.printf(Locale.ROOT, "prediction of %d grids: alone median %.4f s; during a %.1f s training"
+                                + " median %.4f s, max %.4f s over %d predictions%n", n, q[q.length / 2], trainSeconds,
+                        d[d.length / 2], d[d.length - 1], d.length);
             } finally {
                 pool.shutdownNow();
             }
