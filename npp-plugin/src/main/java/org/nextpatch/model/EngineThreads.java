@@ -49,8 +49,11 @@ public final class EngineThreads {
      * @return the note, or empty when the counts agree or nothing was recorded
      */
     public static Optional<String> mismatch(long recorded, String what) {
+        if (recorded <= 0) {
+            return Optional.empty();
+        }
         int now = current();
-        if (recorded <= 0 || recorded == now) {
+        if (recorded == now) {
             return Optional.empty();
         }
         String note = what + " with " + recorded + " intra-op thread(s), this process uses " + now

@@ -30,7 +30,6 @@ public final class RecordedThreads {
      * @param what the model, for the message (e.g. "model m.tribuo was trained")
      */
     public static Optional<String> check(ModelProvenance p, String what) {
-        long recorded = of(p);
-        return recorded > 0 ? EngineThreads.mismatch(recorded, what) : Optional.empty();
+        return EngineThreads.mismatch(of(p), what);
     }
 }
