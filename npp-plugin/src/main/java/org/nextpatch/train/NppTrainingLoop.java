@@ -43,7 +43,13 @@ import java.util.Objects;
  * Reproducibility: data order and augmentation are pure functions of (seed, epoch, position) (see
  * {@link CodeSampler}), and torch's generator (dropouts, class dropout) is re-seeded from (seed,
  * step) before every optimizer step, so on CPU a run resumed from a checkpoint computes the same
- * losses as the uninterrupted run.
+ * losses as the uninterrupted run (at the same thread count: checkpoints record it, and a resume at
+ * another count warns).
+ * <p>
+ * Several loops may run at once in one JVM, on any threads: they take turns for each step's seeding,
+ * forward and backward passes ({@link Autograd#recording()}; DJL allows one gradient collector per
+ * process and the generator is the process's) and run the rest in parallel, and each ends with the
+ * weights it gives alone.
  * <p>
  * Several GPUs ({@code --device gpu:0,1}): the model is replicated, every micro-batch is split across
  * the replicas, gradients are summed onto the first device, the optimizer updates the first copy and
