@@ -125,9 +125,9 @@ public final class OnnxSampler implements AutoCloseable {
         try {
             OrtSession.SessionOptions so = new OrtSession.SessionOptions();
             so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            // 0: the project's one thread setting (org.nextpatch.util.Threads), not ONNX Runtime's all-cores default
+            // 0: the project's setting (org.nextpatch.util.Threads), not ONNX Runtime's all-cores default
             so.setIntraOpNumThreads(options.intraOpThreads() > 0 ? options.intraOpThreads()
-                    : org.nextpatch.util.Threads.intraOp());
+                    : org.nextpatch.util.Threads.onnxSampling());
             if (options.interOpThreads() > 0) {
                 so.setInterOpNumThreads(options.interOpThreads());
             }

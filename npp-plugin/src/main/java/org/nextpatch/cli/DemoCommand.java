@@ -33,7 +33,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of every stage (default ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--threads", paramLabel = "N", description = "PyTorch intra-op threads (default: NPP_THREADS, else 1 on a busy machine and one per CPU on an idle one).")
+    @Option(names = "--threads", paramLabel = "N", description = "PyTorch intra-op threads (default: NPP_THREADS, else 1; results are bit-identical only at the same count).")
     Integer threads;
 
     @Option(names = "--train-images", paramLabel = "N", description = "Images the tokenizer and the GPT train on.")

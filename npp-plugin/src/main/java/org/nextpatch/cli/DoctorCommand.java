@@ -75,7 +75,7 @@ public final class DoctorCommand implements Callable<Integer> {
         }
         int configured = org.nextpatch.util.Threads.configured();
         row(out, "npp threads", configured > 0 ? configured + " (NPP_THREADS / -Dnpp.threads)"
-                : org.nextpatch.util.Threads.defaultThreads() + " (default for this machine and load; NPP_THREADS sets it)");
+                : org.nextpatch.util.Threads.DEFAULT + " (the fixed default; NPP_THREADS sets it)");
         row(out, "OMP_NUM_THREADS", env("OMP_NUM_THREADS"));
         row(out, "MKL_NUM_THREADS", env("MKL_NUM_THREADS"));
 

@@ -44,6 +44,9 @@ public final class ProvenanceCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         out.println(toJson(model, marshalled));
         out.flush();
+        // stderr, so that stdout stays the JSON
+        org.nextpatch.tribuo.RecordedThreads.check(model.getProvenance(), "model " + modelFile + " was trained")
+                .ifPresent(note -> spec.commandLine().getErr().println("note: " + note));
         return 0;
     }
 

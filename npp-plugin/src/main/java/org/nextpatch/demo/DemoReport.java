@@ -175,11 +175,14 @@ final class DemoReport {
             timings.append(f("| %s | %.1f | %.1f |%n", st.name(), st.wallSeconds(), st.cpuSeconds()));
         }
         timings.append(f("| **total** | **%.1f** | **%.1f** |%n", clock.totalWall(), clock.totalCpu()));
-        timings.append(f("%nMachine: %d CPU core(s) visible to the JVM, load average %.1f at the end. CPU time counts all threads "
+        timings.append(f("%nMachine: %d CPU core(s) visible to the JVM, load average %.1f at the end, %d libtorch intra-op "
+                        + "thread(s) (the same seed gives bit-identical results only at the same count; NPP_THREADS sets it). "
+                        + "CPU time counts all threads "
                         + "of the process (native ones too); on a machine shared with other work the wall time is longer than "
                         + "on an idle one, where it is roughly CPU time / usable cores.%n",
                 Runtime.getRuntime().availableProcessors(),
-                java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                org.nextpatch.model.EngineThreads.current()));
     }
 
     String render() {

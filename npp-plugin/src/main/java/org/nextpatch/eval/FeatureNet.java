@@ -25,6 +25,7 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.data.CodeSampler;
 import org.nextpatch.data.LabelledImages;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.Convolutions;
 import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.NdTensors;
@@ -167,13 +168,17 @@ public final class FeatureNet implements AutoCloseable {
                             y[i] = data.labels()[idx[i]];
                         }
                         NDArray labels = sub.create(y);
-                        try (GradientCollector gc = trainer.newGradientCollector()) {
+                        // one recording training per process (org.nextpatch.model.Autograd)
+                        try (Autograd.Scope recording = Autograd.recording();
+                             GradientCollector gc = trainer.newGradientCollector()) {
                             NDList pred = trainer.forward(new NDList(x));
                             NDArray loss = trainer.getLoss().evaluate(new NDList(labels), pred);
                             gc.backward(loss);
                             lossSum += loss.getFloat() * b;
                         }
-                        trainer.step();
+                        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+                            trainer.step();
+                        }
                     }
                     progress.step(1);
                 }

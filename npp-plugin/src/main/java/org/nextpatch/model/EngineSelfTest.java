@@ -62,17 +62,18 @@ public final class EngineSelfTest {
 
     /** Every check, forward and backward, at 1 thread, the engine's current count and one per CPU. */
     public static List<Check> all() {
-        return run(true);
+        return run(true, countsToCheck());
     }
 
     /** The gradient checks only (what training relies on), at the same thread counts. */
     public static List<Check> gradients() {
-        return run(false);
+        return run(false, countsToCheck());
     }
 
     /**
      * Throws when the engine computes a gradient wrong in a way the project cannot avoid; the message
-     * names the op. Training runs this once before its first step.
+     * names the op. Training runs this once before its first step, at the engine's thread count only:
+     * the count is the process's, and changing it would change what other threads compute meanwhile.
      *
      * @param what the command, for the message (e.g. "train-vq")
      */
@@ -82,7 +83,7 @@ public final class EngineSelfTest {
         if (verifiedAtThreads == threads) {
             return; // once per process and thread count: the answer does not change
         }
-        for (Check c : gradients()) {
+        for (Check c : run(false, new int[]{Math.max(1, threads)})) {
             if (c.problem()) {
                 throw new org.nextpatch.util.NppException(what + ": this machine's engine computes wrong gradients for "
                         + c.op() + " (error " + String.format(Locale.ROOT, "%.1e", c.error()) + " against float64 with "
@@ -92,16 +93,23 @@ public final class EngineSelfTest {
         verifiedAtThreads = threads;
     }
 
-    private static List<Check> run(boolean forward) {
+    /** One thread, the engine's current count, and one per CPU (the fault differs with the count). */
+    private static int[] countsToCheck() {
+        Engine.getEngine("PyTorch"); // loads the native library before JniUtils is called
+        return java.util.stream.IntStream.of(1, JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors())
+                .map(t -> Math.max(1, t)).distinct().sorted().toArray();
+    }
+
+    /** The checks at the given thread counts, holding the recording lock, with grad mode off outside it. */
+    private static List<Check> run(boolean forward, int[] counts) {
         Engine.getEngine("PyTorch"); // loads the native library before JniUtils is called
         List<Check> out = new ArrayList<>();
         int threads = Math.max(1, JniUtils.getNumThreads());
-        // one thread, the engine's current count, and one per CPU (the fault differs with the count)
-        int[] counts = java.util.stream.IntStream.of(1, threads, Runtime.getRuntime().availableProcessors())
-                .distinct().sorted().toArray();
-        try {
+        try (Autograd.Scope recording = Autograd.recording(); Autograd.Scope noGrad = Autograd.noGrad()) {
             for (int t : counts) {
-                JniUtils.setNumThreads(t);
+                if (t != JniUtils.getNumThreads()) {
+                    JniUtils.setNumThreads(t);
+                }
                 for (int o : CONV_CHANNELS) {
                     if (forward) {
                         out.add(new Check("conv 3x3, " + o + " output channels: forward", t,
@@ -119,7 +127,9 @@ public final class EngineSelfTest {
                 out.add(new Check("softmax: forward and input gradient", t, compare(EngineSelfTest::softmax), false));
             }
         } finally {
-            JniUtils.setNumThreads(threads);
+            if (JniUtils.getNumThreads() != threads) {
+                JniUtils.setNumThreads(threads);
+            }
         }
         return out;
     }

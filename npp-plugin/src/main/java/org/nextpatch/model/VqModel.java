@@ -379,7 +379,8 @@ public final class VqModel implements AutoCloseable {
             throw new NppException("images must be float NCHW with 3 channels and sides divisible by " + f
                     + ", got " + Arrays.toString(s));
         }
-        try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+        try (Autograd.Scope noGrad = Autograd.noGrad(); NDManager sub = manager.newSubManager();
+             NDScope scope = new NDScope()) {
             NDArray x = NdTensors.toNd(sub, images.dtype() == DType.FLOAT32 ? images
                     : Tensor.ofFloats(s, images.toFloatArray()));
             return NdTensors.fromNd(encodeIndices(x));
@@ -421,7 +422,8 @@ public final class VqModel implements AutoCloseable {
                 throw new NppException("code " + v + " is outside the codebook [0, " + config.codebookSize() + ")");
             }
         }
-        try (NDManager sub = manager.newSubManager(); NDScope scope = new NDScope()) {
+        try (Autograd.Scope noGrad = Autograd.noGrad(); NDManager sub = manager.newSubManager();
+             NDScope scope = new NDScope()) {
             NDArray c = sub.create(idx, new Shape(s));
             return NdTensors.fromNd(decodeIndices(c, h, w));
         }

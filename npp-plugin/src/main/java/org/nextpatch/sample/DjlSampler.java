@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.model.KvCache;
 import org.nextpatch.util.NppException;
@@ -105,7 +106,9 @@ public final class DjlSampler {
         for (int i = 0; i < rows; i++) {
             cond[i] = i < b ? labels[i] : c.nullClass();
         }
-        try (NDManager run = gpt.manager().newSubManager(); KvCache cache = gpt.newCache(rows)) {
+        // grad mode is per thread and on in every thread but the engine's first: turn it off here
+        try (Autograd.Scope noGrad = Autograd.noGrad(); NDManager run = gpt.manager().newSubManager();
+             KvCache cache = gpt.newCache(rows)) {
             try (NDManager step = run.newSubManager()) {
                 NDArray logits = gpt.prefill(step.create(cond), cache);
                 choose(guide(logits, b, doubled), b, v, uniforms, 0, tokens, t);

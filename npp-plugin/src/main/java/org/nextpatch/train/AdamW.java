@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import org.nextpatch.io.PickleTuple;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.NdTensors;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -31,8 +32,8 @@ import java.util.Map;
  * where {@code i} numbers the decay group's parameters first, then the others, each in the model's
  * parameter order, as torch numbers the groups upstream creates.
  * <p>
- * {@link #step} runs with autograd off (call it outside any {@code GradientCollector}) and updates
- * parameters in place; gradient handles are closed as they are used.
+ * {@link #step} turns grad mode off on the calling thread (call it outside any {@code GradientCollector})
+ * and updates parameters in place; gradient handles are closed as they are used.
  */
 public final class AdamW implements AutoCloseable {
     private final List<String> names = new ArrayList<>();
@@ -104,6 +105,13 @@ public final class AdamW implements AutoCloseable {
         double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
         float stepSize = (float) (lr / bc1);
         float decayFactor = (float) (1 - lr * weightDecay);
+        // in-place updates of leaves that require gradients: only with grad mode off on this thread
+        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+            update(stepSize, decayFactor, bc2Sqrt);
+        }
+    }
+
+    private void update(float stepSize, float decayFactor, double bc2Sqrt) {
         for (int i = 0; i < params.size(); i++) {
             NDArray p = params.get(i);
             try (NDArray g = p.getGradient()) {

@@ -2,6 +2,7 @@ package org.nextpatch.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.NdTensors;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -35,13 +36,15 @@ public final class Ema implements AutoCloseable {
         }
     }
 
-    /** One EMA update from the current parameters (autograd must be off). */
+    /** One EMA update from the current parameters (with grad mode off on the calling thread). */
     public void update() {
         float keep = (float) decay;
         float take = (float) (1 - decay);
-        for (Map.Entry<String, NDArray> e : params.entrySet()) {
-            try (NDArray t = e.getValue().mul(take)) {
-                shadow.get(e.getKey()).muli(keep).addi(t);
+        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                try (NDArray t = e.getValue().mul(take)) {
+                    shadow.get(e.getKey()).muli(keep).addi(t);
+                }
             }
         }
     }

@@ -14,7 +14,9 @@ import org.nextpatch.data.CodeSet;
 import org.nextpatch.io.PickleObject;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
+import org.nextpatch.model.EngineThreads;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.npp.LrSchedule;
 import org.nextpatch.npp.StageSchedule;
@@ -41,7 +43,13 @@ import java.util.Objects;
  * Reproducibility: data order and augmentation are pure functions of (seed, epoch, position) (see
  * {@link CodeSampler}), and torch's generator (dropouts, class dropout) is re-seeded from (seed,
  * step) before every optimizer step, so on CPU a run resumed from a checkpoint computes the same
- * losses as the uninterrupted run.
+ * losses as the uninterrupted run (at the same thread count: checkpoints record it, and a resume at
+ * another count warns).
+ * <p>
+ * Several loops may run at once in one JVM, on any threads: they take turns for each step's seeding,
+ * forward and backward passes ({@link Autograd#recording()}; DJL allows one gradient collector per
+ * process and the generator is the process's) and run the rest in parallel, and each ends with the
+ * weights it gives alone.
  * <p>
  * Several GPUs ({@code --device gpu:0,1}): the model is replicated, every micro-batch is split across
  * the replicas, gradients are summed onto the first device, the optimizer updates the first copy and
@@ -56,6 +64,8 @@ public final class NppTrainingLoop {
     }
 
     private static final Logger LOG = LogManager.getLogger(NppTrainingLoop.class);
+    /** The checkpoint {@code args} entry recording libtorch's intra-op thread count. */
+    static final String THREADS_ARG = "intra_op_threads";
 
     private final TrainConfig cfg;
     private final CodeSet data;
@@ -76,7 +86,11 @@ public final class NppTrainingLoop {
      * @param listener optional callbacks (may be null)
      */
     public static TrainingResult train(TrainConfig cfg, CodeSet data, TrainingListener listener) {
-        return new NppTrainingLoop(cfg, data, listener).run();
+        // Grad mode off on this thread for the run (optimizer, EMA, held-out loss); only the
+        // forward and backward passes record, under Autograd's process-wide lock.
+        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+            return new NppTrainingLoop(cfg, data, listener).run();
+        }
     }
 
     /** The devices of a {@code --device} setting, checked against what the engine sees. */
@@ -126,7 +140,6 @@ public final class NppTrainingLoop {
                 java.util.Arrays.toString(stages.stageEndEpochs()), data.describe());
 
         EngineSelfTest.requireCorrectGradients("train");
-        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0x1A17, 0));
         Object resumed = cfg.resume() == null ? null : TorchCheckpoint.load(cfg.resume());
         Map<String, Tensor> initial = resumed != null ? StateDicts.select(resumed, false)
                 : org.nextpatch.model.GptWeights.init(model, cfg.seed());
@@ -177,9 +190,14 @@ public final class NppTrainingLoop {
                         }
                         int side = stages.patchSideAt(epoch);
                         double lr = lrs.lr(step);
-                        // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
-                        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
-                        double loss = forwardBackward(replicas, b, side);
+                        double loss;
+                        // One training at a time records (DJL allows one gradient collector per process,
+                        // and torch's generator is the process's); the rest of the step runs in parallel.
+                        try (Autograd.Scope recording = Autograd.recording()) {
+                            // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
+                            Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
+                            loss = forwardBackward(replicas, b, side);
+                        }
                         if (replicas.size() > 1) {
                             sumGradientsOntoFirst(replicas);
                         }
@@ -394,6 +412,9 @@ public final class NppTrainingLoop {
                             + now.get(k) + "; resume with the same settings");
                 }
             }
+            if (saved.get(THREADS_ARG) instanceof Number t) {
+                EngineThreads.mismatch(t.longValue(), src + " was written");
+            }
         } else if (args instanceof PickleObject) {
             LOG.warn("{}: upstream argparse args; the schedule settings of this run are used as given", src);
         }
@@ -421,7 +442,9 @@ public final class NppTrainingLoop {
         }
         root.put("optimizer", opt.stateDict(lr));
         root.put("steps", steps);
-        root.put("args", cfg.toArgs());
+        Map<String, Object> args = new LinkedHashMap<>(cfg.toArgs());
+        args.put(THREADS_ARG, (long) EngineThreads.current()); // a resume at another count says so
+        root.put("args", args);
         Path file = cfg.resultsDir().resolve("checkpoints").resolve(String.format(Locale.ROOT, "%07d.pt", steps));
         TorchCheckpoint.save(file, root);
         LOG.info("saved checkpoint {}", file);

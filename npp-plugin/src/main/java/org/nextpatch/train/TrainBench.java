@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.data.InMemoryCodeSet;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.model.GptWeights;
 import org.nextpatch.npp.StageSchedule;
@@ -116,7 +117,8 @@ public final class TrainBench {
         try (NDManager m = gpt.manager().newSubManager()) {
             NDArray tok = m.create(tokens, new Shape(b, t));
             NDArray lab = m.create(labels, new Shape(b));
-            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            try (Autograd.Scope recording = Autograd.recording();
+                 GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray l = gpt.loss(tok, lab, side, true);
                 gc.backward(l);
                 loss = l.getFloat(); // the loop syncs once per step for its log line too

@@ -13,7 +13,10 @@ import org.nextpatch.data.Resample;
 import org.nextpatch.io.Images;
 import org.nextpatch.io.Images.Rgb;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.data.CodeSampler;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
+import org.nextpatch.model.EngineThreads;
 import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -33,7 +36,8 @@ import java.util.SplittableRandom;
  * Adam (betas 0.9/0.95 as upstream's VQ training; no weight decay), random horizontal flips of the
  * ADM centre crop. Checkpoints use the upstream layout {@code {"model": state_dict}} plus
  * {@code vq_config} (so the tokenizer loads without {@code --vq-config}), {@code steps} and
- * {@code optimizer} (for {@code --resume}).
+ * {@code optimizer} (for {@code --resume}), and {@code intra_op_threads} (a resume at another count
+ * warns: it cannot replay the uninterrupted run bit for bit). Dropout draws depend only on (seed, step).
  */
 public final class VqTrainer {
     static {
@@ -92,7 +96,13 @@ public final class VqTrainer {
             throw new NppException("--image-size " + s.imageSize() + " is not a multiple of the tokenizer's downsampling " + f);
         }
         EngineSelfTest.requireCorrectGradients("train-vq");
-        Engine.getInstance().setRandomSeed((int) s.seed());
+        // grad mode off on this thread except while recording (see NppTrainingLoop)
+        try (Autograd.Scope noGrad = Autograd.noGrad()) {
+            return run(model, source, s, checkpoint, resumeState);
+        }
+    }
+
+    private static Result run(VqModel model, CodeExtractor.Source source, Settings s, Path checkpoint, Map<?, ?> resumeState) {
         model.setTraining(true);
         Map<String, NDArray> params = model.parameters();
         int side = s.imageSize();
@@ -103,6 +113,9 @@ public final class VqTrainer {
                     opt.loadStateDict(o, checkpoint.toString());
                 }
                 startStep = resumeState.get("steps") instanceof Long l ? l.intValue() : (int) opt.steps();
+                if (resumeState.get(NppTrainingLoop.THREADS_ARG) instanceof Number t) {
+                    EngineThreads.mismatch(t.longValue(), checkpoint + " was written");
+                }
                 LOG.info("resuming VQ training at step {}", startStep);
             }
             // one generator per step, derived from the seed, so a resumed run draws the same batches
@@ -120,8 +133,10 @@ public final class VqTrainer {
                     double rec;
                     double cb;
                     double commit;
-                    try (NDManager sub = model.parametersManager().newSubManager(); NDScope scope = new NDScope();
-                         GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    // one recording training per process (Autograd); dropout draws depend only on (seed, step)
+                    try (Autograd.Scope recording = Autograd.recording();
+                         NDManager sub = model.parametersManager().newSubManager(); NDScope scope = new NDScope();
+                         GradientCollector gc = newCollector(s.seed(), step)) {
                         NDArray input = sub.create(x, new Shape(s.batchSize(), 3, side, side));
                         VqModel.TrainLoss l = model.trainingLoss(input, (float) s.beta());
                         gc.backward(l.total());
@@ -167,13 +182,20 @@ public final class VqTrainer {
         }
     }
 
-    /** Writes {@code {"model", "vq_config", "steps", "optimizer"}} atomically. */
+    /** Seeds torch's generator from (seed, step) and opens a collector; call while recording. */
+    private static GradientCollector newCollector(long seed, int step) {
+        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(seed, 0x7D80, step));
+        return Engine.getInstance().newGradientCollector();
+    }
+
+    /** Writes {@code {"model", "vq_config", "steps", "optimizer", "intra_op_threads"}} atomically. */
     static void save(VqModel model, AdamW opt, int steps, double lr, Path file) {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("model", new LinkedHashMap<String, Object>(model.stateDict()));
         root.put(VqModel.CONFIG_KEY, VqModel.configAsMap(model.config()));
         root.put("steps", (long) steps);
         root.put("optimizer", opt.stateDict(lr));
+        root.put(NppTrainingLoop.THREADS_ARG, (long) EngineThreads.current()); // a resume at another count says so
         TorchCheckpoint.save(file, root);
         LOG.info("saved VQ checkpoint {} at step {}", file, steps);
     }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import org.nextpatch.model.Autograd;
 import org.nextpatch.model.Gpt;
 
 /**
@@ -38,7 +39,7 @@ final class NppEngine {
             System.arraycopy(tokens[i], 0, flat, i * t, t);
             labels[i] = classes[i];
         }
-        try (NDManager sub = gpt.manager().newSubManager()) {
+        try (Autograd.Scope noGrad = Autograd.noGrad(); NDManager sub = gpt.manager().newSubManager()) {
             NDArray tok = sub.create(flat, new Shape(b, t));
             NDArray lab = sub.create(labels, new Shape(b));
             NDArray logits = gpt.logits(tok, lab, 1, false);              // [B, T, V] float32

@@ -191,7 +191,7 @@ final class NppTraining {
             instance.put(GRID_SIDE, new LongProvenance(GRID_SIDE, model.gridSide()));
             instance.put(NPP_VERSION, new StringProvenance(NPP_VERSION, org.nextpatch.util.BuildInfo.version()));
             instance.put(GIT_COMMIT, new StringProvenance(GIT_COMMIT, org.nextpatch.util.BuildInfo.commit()));
-            // results are bit-identical for the same seed and thread count (the default can depend on load)
+            // results are bit-identical for the same seed and thread count (RecordedThreads compares it)
             instance.put(INTRA_OP_THREADS, new LongProvenance(INTRA_OP_THREADS, ai.djl.pytorch.jni.JniUtils.getNumThreads()));
             ModelProvenance provenance = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                     (DatasetProvenance) dataset.getProvenance(), trainerProvenance, instance);

@@ -98,6 +98,28 @@ class AdamWTest {
         }
     }
 
+    /**
+     * The same on a thread of its own: libtorch's grad mode is per thread and on in new threads, where
+     * an in-place update of a parameter failed ("a leaf Variable that requires grad is being used in
+     * an in-place operation") until {@link AdamW#step} turned it off for itself.
+     */
+    @Test
+    void stepsOnAThreadOtherThanTheEnginesFirst() throws Exception {
+        Throwable[] failed = new Throwable[1];
+        Thread t = new Thread(() -> {
+            try {
+                matchesReferenceWithClippingAndStateRoundTrip();
+            } catch (Throwable e) {
+                failed[0] = e;
+            }
+        });
+        t.start();
+        t.join();
+        if (failed[0] != null) {
+            throw new AssertionError(failed[0]);
+        }
+    }
+
     /** torch.optim.AdamW's single-tensor update, in double. */
     private static void refStep(double[] p, double[] g, double[] m, double[] v, int t, double wd) {
         for (int i = 0; i < p.length; i++) {

@@ -1,14 +1,21 @@
 package org.nextpatch.train;
 
+import ai.djl.pytorch.jni.JniUtils;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.core.Logger;
+import org.apache.logging.log4j.core.appender.WriterAppender;
+import org.apache.logging.log4j.core.layout.PatternLayout;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nextpatch.Fixtures;
 import org.nextpatch.data.InMemoryCodeSet;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
+import org.nextpatch.model.EngineThreads;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -104,6 +111,7 @@ class NppTrainingLoopTest {
         assertEquals(18, ((Map<?, ?>) opt.get("state")).size()); // 2 + 2*7 + 2 parameters
         Map<?, ?> args = (Map<?, ?>) m.get("args");
         assertEquals(2L, args.get("patch_level"));
+        assertEquals((long) EngineThreads.current(), args.get(NppTrainingLoop.THREADS_ARG));
         List<String> csv = Files.readAllLines(dir.resolve("metrics.csv"));
         assertEquals(TrainingReport.HEADER, csv.get(0));
         assertEquals(7, csv.size());
@@ -168,6 +176,29 @@ class NppTrainingLoopTest {
                 assertEquals(wa[i], wb[i], 5e-5 + 1e-4 * Math.abs(wa[i]), k + "[" + i + "]");
             }
         }
+    }
+
+    /** A resume at another libtorch thread count than the checkpoint's runs, with a warning. */
+    @Test
+    void resumeAtAnotherThreadCountWarns(@TempDir Path dir) {
+        InMemoryCodeSet data = synthetic(8, 1, 2);
+        TrainingResult r = NppTrainingLoop.train(tiny(dir.resolve("a")).epochs(2).maxSteps(2).build(), data, null);
+        int before = EngineThreads.current();
+        StringWriter log = new StringWriter();
+        WriterAppender capture = WriterAppender.newBuilder().setName("capture").setTarget(log)
+                .setLayout(PatternLayout.newBuilder().withPattern("%level %msg%n").build()).build();
+        capture.start();
+        Logger root = (Logger) LogManager.getRootLogger();
+        root.addAppender(capture);
+        JniUtils.setNumThreads(before + 1);
+        try {
+            NppTrainingLoop.train(tiny(dir.resolve("a")).epochs(2).resume(r.lastCheckpoint()).build(), data, null);
+        } finally {
+            JniUtils.setNumThreads(before);
+            root.removeAppender(capture);
+        }
+        assertTrue(log.toString().contains("WARN " + r.lastCheckpoint() + " was written with " + before
+                + " intra-op thread(s), this process uses " + (before + 1)), log.toString());
     }
 
     /** A resumed run must keep the schedule-defining settings of the checkpoint. */

@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The realistic reproduction: a model file is saved, and another JVM loads it, rebuilds the trainer
- * from the provenance alone and retrains on the same data; the weights must be bit-identical (CPU).
+ * from the provenance alone and retrains on the same data; the weights must be bit-identical (CPU, the
+ * same libtorch thread count, which the child checks against the provenance).
  */
 class ReproducibilityAcrossProcessesTest {
 
@@ -44,12 +45,15 @@ class ReproducibilityAcrossProcessesTest {
         assertTrue(p.waitFor(5, TimeUnit.MINUTES), "child timed out");
         assertEquals(0, p.exitValue(), out);
         assertTrue(out.contains("IDENTICAL 1"), out);
+        assertTrue(out.contains("THREADS same"), "the child runs at the recorded thread count: " + out);
     }
 
     /** The other process: load, rebuild from provenance, retrain, compare. */
     public static final class Child {
         public static void main(String[] args) throws Exception {
             NppModel saved = (NppModel) Model.deserializeFromFile(Path.of(args[0]));
+            // bit-identical only at the recorded thread count: say so when this process differs
+            System.out.println("THREADS " + RecordedThreads.check(saved.getProvenance(), "the model was trained").orElse("same"));
             ConfigurationManager cm = new ConfigurationManager();
             cm.addConfiguration(ProvenanceUtil.extractConfiguration(saved.getProvenance()));
             @SuppressWarnings("unchecked")
