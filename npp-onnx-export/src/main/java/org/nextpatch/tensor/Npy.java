@@ -387,7 +387,7 @@ public final class Npy {
             Path t = null;
             FileChannel c = null;
             try {
-                t = java.nio.file.Files.createTempFile(this.target.getParent(), "." + this.target.getFileName() + ".", ".tmp");
+                t = AtomicFiles.createTemp(this.target.getParent(), this.target.getFileName().toString());
                 AtomicFiles.readableByAll(t);
                 c = FileChannel.open(t, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
                 ByteBuffer h = ByteBuffer.wrap(header(dtype, shape));

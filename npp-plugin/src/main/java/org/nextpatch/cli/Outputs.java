@@ -82,7 +82,7 @@ final class Outputs {
                     ? "not a directory" : d + " is not a directory"));
         }
         try {
-            Path probe = Files.createTempFile(d, ".npp-write-check.", ".tmp");
+            Path probe = AtomicFiles.createTemp(d, "write-check");
             Files.delete(probe);
         } catch (IOException e) {
             throw new NppException(flag + " " + dir + ": cannot write in " + d + ": " + AtomicFiles.reason(e), e);
@@ -90,8 +90,10 @@ final class Outputs {
     }
 
     /**
-     * Removes the temporary files ({@code .NAME.NNN.tmp}) a killed run left where it writes
-     * atomically; call it under the folder's {@link org.nextpatch.util.DirLock}, so no live run owns them.
+     * Removes the temporary files and folders a killed run left where it writes: only names that
+     * this project alone uses ({@link AtomicFiles#TEMP_PREFIX}, e.g. {@code .npp-tmp-tokens.npy.123.tmp}),
+     * never a user's own {@code .*.tmp}. Call it under the folder's {@link org.nextpatch.util.DirLock},
+     * so no live run owns them.
      */
     static void removeLeftovers(Path dir, String flag, java.io.PrintWriter report) {
         if (!Files.isDirectory(dir)) {
@@ -99,9 +101,8 @@ final class Outputs {
         }
         try (java.util.stream.Stream<Path> files = Files.list(dir)) {
             for (Path f : (Iterable<Path>) files::iterator) {
-                String n = f.getFileName().toString();
-                if (n.startsWith(".") && n.endsWith(".tmp") && Files.isRegularFile(f)) {
-                    Files.delete(f);
+                if (AtomicFiles.isTemporary(f) && !Files.isSymbolicLink(f)) {
+                    deleteTree(f);
                     report.println("removed " + f + ", left by an interrupted run");
                     report.flush();
                 }
@@ -110,5 +111,17 @@ final class Outputs {
             throw new NppException(flag + " " + dir + ": cannot remove leftovers of an interrupted run: "
                     + AtomicFiles.reason(e), e);
         }
+    }
+
+    /** Deletes a file, or a folder with everything in it (links are removed, never followed). */
+    static void deleteTree(Path p) throws IOException {
+        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try (java.util.stream.Stream<Path> s = Files.list(p)) {
+                for (Path c : (Iterable<Path>) s::iterator) {
+                    deleteTree(c);
+                }
+            }
+        }
+        Files.deleteIfExists(p);
     }
 }

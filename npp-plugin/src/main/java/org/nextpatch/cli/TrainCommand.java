@@ -166,6 +166,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-steps", defaultValue = "0", description = "Stop after N optimizer steps in total, 0 = no limit (smoke tests).")
     long maxSteps;
 
+    @Option(names = "--allow-incomplete-codes",
+            description = "Train on a code directory whose extraction did not finish (its record says \"finished\": false).")
+    boolean allowIncompleteCodes;
+
     /** The configuration these flags describe. */
     TrainConfig config() {
         return TrainConfig.builder()
@@ -199,6 +203,9 @@ public final class TrainCommand implements Callable<Integer> {
         org.nextpatch.config.GptConfig m = cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
         Outputs.notAnInput(resultsDir, "--results-dir", "--code-path", codePath);
         Outputs.writableDir(resultsDir, "--results-dir");
+        if (!allowIncompleteCodes) {
+            org.nextpatch.data.ExtractionRecord.requireFinished(codePath, imageSize, "--allow-incomplete-codes");
+        }
         CodeDirectorySet data = CodeDirectorySet.open(codePath, imageSize);
         data.checkValues(m.vocabSize(), m.numClasses());
         TrainingResult r;
