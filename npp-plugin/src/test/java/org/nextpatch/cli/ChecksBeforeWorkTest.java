@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * or value, 1 for a bad input) and nothing written: outputs that are inputs, folders that cannot be
  * written, out-of-vocabulary or float tokens, labels beyond the class count, non-finite weights.
  */
-class ChecksBeforeWorkTest {
+public class ChecksBeforeWorkTest {
     @TempDir
     Path dir;
 
@@ -304,6 +304,22 @@ class ChecksBeforeWorkTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Timeout(value = 120, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+    void truncatedAndNonRegularImagesAreSkippedAndCounted() throws Exception {
+        Path data = imageFolder("data", 4);
+        byte[] jpg = org.nextpatch.io.ImagesTestAccess.encoded("jpg");
+        Files.write(data.resolve("c0/cut.jpg"), Arrays.copyOf(jpg, jpg.length / 2));
+        Path fifo = mkfifo(data.resolve("c1/pipe.png"));
+        Path codes = dir.resolve("codes");
+        Result r = run(extract(data, codes));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(new org.nextpatch.data.ExtractionRecord.Completion(true, 6, 4, 2),
+                org.nextpatch.data.ExtractionRecord.completion(codes, 16));
+        String record = Files.readString(codes.resolve("imagenet16_extraction.json"));
+        assertTrue(record.contains("cut.jpg") && record.contains(fifo.getFileName().toString()), record);
+    }
+
+    @Test
     void anUnfinishedExtractionIsRefusedForTrainingUnlessAllowed() throws IOException {
         Path codes = codesWith("imagenet64_labels", "0.npy", Npy.read(Fixtures.file("codes").resolve("imagenet64_labels/0.npy")));
         org.nextpatch.data.ExtractionRecord record = org.nextpatch.data.ExtractionRecord.of(
@@ -343,7 +359,7 @@ class ChecksBeforeWorkTest {
     }
 
     /** A named pipe: opening it blocks until another process opens its other end. */
-    static Path mkfifo(Path p) throws IOException, InterruptedException {
+    public static Path mkfifo(Path p) throws IOException, InterruptedException {
         Process proc = new ProcessBuilder("mkfifo", p.toString()).inheritIO().start();
         assertEquals(0, proc.waitFor());
         return p;
