@@ -63,12 +63,8 @@ public final class ServedModel {
         }
         Path manifestFile = dir.resolve(OnnxExport.MANIFEST);
         JsonNode manifest = null;
-        if (Files.isRegularFile(manifestFile)) {
-            try {
-                manifest = JSON.readTree(manifestFile.toFile());
-            } catch (IOException e) {
-                throw new NppException(manifestFile + ": cannot read the manifest: " + e.getMessage(), e);
-            }
+        if (Files.exists(manifestFile)) {
+            manifest = OnnxExport.open(dir); // every file against the manifest's digests
         }
         GptConfig gpt = manifest != null && manifest.has("gpt_config")
                 ? OnnxExport.readGptConfig(dir)

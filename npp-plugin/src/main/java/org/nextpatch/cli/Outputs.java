@@ -6,6 +6,7 @@ import org.nextpatch.util.NppException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Checks of a command's outputs made before any work: an output is never one of the inputs, and its
@@ -123,5 +124,61 @@ final class Outputs {
             }
         }
         Files.deleteIfExists(p);
+    }
+
+    /** Names of the files a {@code sample} run writes (the PNGs only with a tokenizer). */
+    private static final java.util.regex.Pattern RUN_FILE =
+            java.util.regex.Pattern.compile("tokens\\.npy|labels\\.npy|samples\\.npz|grid\\.png|sample_\\d+\\.png");
+
+    /** A fresh folder inside {@code out} to write a run into ({@code .npp-tmp-run.NNN}, removed by {@link #removeLeftovers}). */
+    static Path runFolder(Path out, String flag) {
+        try {
+            Path run = Files.createTempDirectory(out, AtomicFiles.TEMP_PREFIX + "run.");
+            AtomicFiles.readableByAll(run);
+            return run;
+        } catch (IOException e) {
+            throw new NppException(flag + " " + out + ": cannot create a folder for the run: " + AtomicFiles.reason(e), e);
+        }
+    }
+
+    /**
+     * Replaces an earlier run's results in {@code out} by the complete run in {@code run}, by deletes
+     * and renames only: first every file of the earlier run ({@code tokens.npy} first), then the new
+     * files moved in ({@code tokens.npy} last). A run killed in between leaves files of one run only,
+     * and {@code tokens.npy} only when that run is all there.
+     *
+     * @return how many files of the earlier run were removed
+     */
+    static int replaceRun(Path out, Path run, String flag) {
+        try {
+            int removed = Files.deleteIfExists(out.resolve("tokens.npy")) ? 1 : 0;
+            try (java.util.stream.Stream<Path> files = Files.list(out)) {
+                for (Path f : (Iterable<Path>) files::iterator) {
+                    if (RUN_FILE.matcher(f.getFileName().toString()).matches() && Files.deleteIfExists(f)) {
+                        removed++;
+                    }
+                }
+            }
+            List<Path> fresh;
+            try (java.util.stream.Stream<Path> files = Files.list(run)) {
+                fresh = files.sorted(java.util.Comparator.comparing((Path f) -> f.getFileName().toString().equals("tokens.npy"))
+                        .thenComparing(Path::toString)).toList();
+            }
+            for (Path f : fresh) {
+                Files.move(f, out.resolve(f.getFileName().toString()), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            }
+            return removed;
+        } catch (IOException e) {
+            throw new NppException(flag + " " + out + ": cannot move the run's results in place: " + AtomicFiles.reason(e), e);
+        }
+    }
+
+    /** Removes a run folder after success or failure; a folder left behind goes with the next run's {@link #removeLeftovers}. */
+    static void removeQuietly(Path run) {
+        try {
+            deleteTree(run);
+        } catch (IOException ignored) {
+            // best effort: a .npp-tmp- folder, removed by the next run
+        }
     }
 }

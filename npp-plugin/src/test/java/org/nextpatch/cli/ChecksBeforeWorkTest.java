@@ -216,7 +216,7 @@ public class ChecksBeforeWorkTest {
         Result r = run(concat(concat(new String[]{"sample"}, gpt(Fixtures.file("gpt.pt"))), "--num-samples", "2",
                 "--greedy", "--out", out.toString()));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("replacing the results of an earlier run") && r.out().contains("removed 5"), r.out());
+        assertTrue(r.out().contains("replacing the results of an earlier run") && r.out().contains("removed 6 files of an earlier run"), r.out());
         try (Stream<Path> s = Files.list(out)) {
             assertEquals(2, s.filter(f -> !f.getFileName().toString().startsWith(".")).count(), "tokens.npy and labels.npy only");
         }
