@@ -117,7 +117,9 @@ public final class ServedModel {
             for (Path f : files.sorted().toList()) {
                 String name = f.getFileName().toString();
                 if (Files.isRegularFile(f) && (name.endsWith(".onnx") || name.endsWith(".data") || name.equals(OnnxExport.MANIFEST))) {
-                    hashes.put(name, Sha256.ofFile(f));
+                    // the manifest's digests were just checked against the files: no second read
+                    JsonNode known = manifest == null ? null : manifest.path(OnnxExport.FILES).path(name).get("sha256");
+                    hashes.put(name, known != null ? known.asText() : Sha256.ofFile(f));
                 }
             }
         } catch (IOException e) {
