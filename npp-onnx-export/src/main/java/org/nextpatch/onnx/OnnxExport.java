@@ -378,14 +378,22 @@ public final class OnnxExport {
         }
     }
 
+    /** Largest manifest read: configurations, graph signatures and class names take kilobytes. */
+    static final long MAX_MANIFEST_BYTES = 16L << 20;
+
     /** The manifest of an export directory; a folder without one is refused in one line. */
     public static JsonNode readManifest(Path dir) {
         Path f = dir.resolve(MANIFEST);
-        if (!Files.isRegularFile(f)) {
+        if (!Files.exists(f)) {
             throw new NppException(dir + " has no " + MANIFEST + ": not a folder written by 'npp export-onnx' or "
                     + "NppModel.exportOnnxGraphs");
         }
+        org.nextpatch.util.RegularFiles.requireRegular(f, null);
         try {
+            if (Files.size(f) > MAX_MANIFEST_BYTES) {
+                throw new NppException(f + ": " + Files.size(f) + " bytes, more than a manifest can need ("
+                        + MAX_MANIFEST_BYTES + ")");
+            }
             return JSON.readTree(f.toFile());
         } catch (IOException e) {
             throw new NppException(f + ": cannot read the manifest: " + e.getMessage(), e);

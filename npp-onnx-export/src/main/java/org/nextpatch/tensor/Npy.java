@@ -240,6 +240,9 @@ public final class Npy {
     /** Opens a {@code .npy} file for reading (whole or by rows). */
     public static Reader open(Path path) {
         FileChannel ch;
+        if (java.nio.file.Files.exists(path)) {
+            org.nextpatch.util.RegularFiles.requireRegular(path, null); // a FIFO would block, a device never end
+        }
         try {
             ch = FileChannel.open(path, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {

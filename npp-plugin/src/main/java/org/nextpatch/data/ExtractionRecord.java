@@ -56,6 +56,9 @@ public record ExtractionRecord(String tokenizer, String tokenizerSha256, int ima
         }
         org.nextpatch.util.RegularFiles.requireRegular(f, "extraction record");
         try {
+            if (Files.size(f) > 1 << 20) {
+                throw new NppException(f + ": " + Files.size(f) + " bytes, more than an extraction record can need (1 MB)");
+            }
             return JSON.readTree(f.toFile());
         } catch (IOException e) {
             throw new NppException(f + ": unreadable extraction record: " + e.getMessage(), e);

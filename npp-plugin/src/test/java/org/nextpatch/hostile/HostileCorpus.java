@@ -236,6 +236,10 @@ final class HostileCorpus {
         // 17. named pipes (opening one blocks until someone writes): an image, an IDX file, a folder's lock file
         cases.add(new Case("image-fifo", "image", mkfifo(dir.resolve("image-fifo.png")), 1, "FIFO"));
         cases.add(new Case("idx-fifo", "idx", mkfifo(dir.resolve("labels-fifo-idx1-ubyte")), 1, "FIFO"));
+        cases.add(new Case("npy-fifo", "npy", mkfifo(dir.resolve("npy-fifo.npy")), 1, "FIFO"));
+        if (Files.exists(Path.of("/dev/zero"))) {
+            cases.add(new Case("npy-dev-zero", "npy", Path.of("/dev/zero"), 1, "a character device, not a regular file"));
+        }
         Path locked = Files.createDirectories(dir.resolve("locked-folder"));
         cases.add(new Case("lock-fifo", "lock", mkfifo(locked.resolve(org.nextpatch.util.DirLock.FILE)), 1,
                 "not a regular lock file"));
