@@ -69,14 +69,7 @@ public final class OnnxExport {
                                     Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
                                     Map<String, String> graphMetadata) {
         Path target = realTarget(dir);
-        Path tmp;
-        try {
-            Files.createDirectories(target.getParent());
-            tmp = Files.createTempDirectory(target.getParent(), AtomicFiles.TEMP_PREFIX + target.getFileName() + ".");
-            AtomicFiles.readableByAll(tmp);
-        } catch (IOException e) {
-            throw new NppException("--out " + dir + ": cannot create a folder beside it to export into: " + AtomicFiles.reason(e), e);
-        }
+        Path tmp = exportFolder(target, dir);
         try {
             long t0 = System.nanoTime();
             writeAll(gpt, gptWeights, vq, vqWeights, tmp, fp16, externalData, provenance, graphMetadata);
@@ -137,6 +130,28 @@ public final class OnnxExport {
         AtomicFiles.writeString(dir.resolve(MANIFEST), JSON.writeValueAsString(m) + "\n");
     }
 
+    /**
+     * A fresh folder to export into: beside the target (so it can be renamed into place), or inside
+     * it when the folder above cannot take one (a target the user may write but not its parent).
+     */
+    private static Path exportFolder(Path target, Path dir) {
+        String prefix = AtomicFiles.TEMP_PREFIX + target.getFileName() + ".";
+        try {
+            Files.createDirectories(target.getParent());
+            Path tmp;
+            try {
+                tmp = Files.createTempDirectory(target.getParent(), prefix);
+            } catch (IOException besideFailed) {
+                Files.createDirectories(target);
+                tmp = Files.createTempDirectory(target, prefix);
+            }
+            AtomicFiles.readableByAll(tmp);
+            return tmp;
+        } catch (IOException e) {
+            throw new NppException("--out " + dir + ": cannot create a folder to export into: " + AtomicFiles.reason(e), e);
+        }
+    }
+
     /** The folder to replace: a link to a folder is followed, so the link stays and its target is replaced. */
     private static Path realTarget(Path dir) {
         Path abs = dir.toAbsolutePath().normalize();
@@ -158,6 +173,10 @@ public final class OnnxExport {
      * old one waits under a {@code .npp-tmp-} name beside it).
      */
     private static void swapIn(Path tmp, Path target) throws IOException {
+        if (target.equals(tmp.getParent())) {
+            moveFilesIn(tmp, target);
+            return;
+        }
         if (!Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             return;
@@ -166,14 +185,19 @@ public final class OnnxExport {
             throw new NppException("--out " + target + ": not a directory");
         }
         Path old = Files.createTempDirectory(target.getParent(), AtomicFiles.TEMP_PREFIX + target.getFileName() + ".old.");
-        Files.move(target, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try {
+            Files.move(target, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException cannotRename) {
+            // a mount point, or a folder we may not rename: replace its files instead
+            deleteTree(old);
+            moveFilesIn(tmp, target);
+            return;
+        }
         Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         try (var s = Files.list(old)) {
             for (Path f : s.toList()) {
                 String name = f.getFileName().toString();
-                boolean exported = name.equals(MANIFEST) || name.endsWith(".onnx") || name.endsWith(".onnx.data")
-                        || AtomicFiles.isTemporary(f);
-                if (!exported && !Files.exists(target.resolve(name), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                if (!isExportFile(f) && !Files.exists(target.resolve(name), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                     Files.move(f, target.resolve(name), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                 }
             }
@@ -181,17 +205,39 @@ public final class OnnxExport {
         deleteTree(old);
     }
 
-    /** Deletes a folder of this project's making and what it holds (links removed, not followed); best effort. */
-    private static void deleteTree(Path p) {
-        try {
-            if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                try (var s = Files.list(p)) {
-                    for (Path c : s.toList()) {
-                        deleteTree(c);
-                    }
+    /**
+     * Replaces an export's files in place when the folder itself cannot be swapped: the old manifest
+     * goes first and the new one comes last, and in between {@link #open} refuses the folder (no
+     * manifest, or files that do not match it); graphs of the old export that the new one lacks are deleted.
+     */
+    static void moveFilesIn(Path tmp, Path target) throws IOException {
+        Files.deleteIfExists(target.resolve(MANIFEST));
+        try (var s = Files.list(target)) {
+            for (Path f : s.toList()) {
+                if (isExportFile(f) && !AtomicFiles.isTemporary(f) && !Files.exists(tmp.resolve(f.getFileName().toString()))) {
+                    Files.delete(f);
                 }
             }
-            Files.deleteIfExists(p);
+        }
+        List<Path> fresh;
+        try (var s = Files.list(tmp)) {
+            fresh = s.sorted(java.util.Comparator.comparing((Path f) -> f.getFileName().toString().equals(MANIFEST))).toList();
+        }
+        for (Path f : fresh) {
+            Files.move(f, target.resolve(f.getFileName().toString()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** A file an export writes (the manifest, graphs, external weights) or a temporary file of one. */
+    private static boolean isExportFile(Path f) {
+        String name = f.getFileName().toString();
+        return name.equals(MANIFEST) || name.endsWith(".onnx") || name.endsWith(".onnx.data") || AtomicFiles.isTemporary(f);
+    }
+
+    /** Deletes a folder of this project's making; best effort (a {@code .npp-tmp-} name left behind says what it is). */
+    private static void deleteTree(Path p) {
+        try {
+            AtomicFiles.deleteTree(p);
         } catch (IOException e) {
             LOG.warn("could not remove {}: {}", p, AtomicFiles.reason(e));
         }

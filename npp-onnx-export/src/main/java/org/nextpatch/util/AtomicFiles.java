@@ -37,6 +37,21 @@ public final class AtomicFiles {
         return Files.createTempFile(dir, TEMP_PREFIX + target + ".", ".tmp");
     }
 
+    /**
+     * Deletes a file, or a folder with everything in it; links are removed, never followed. For the
+     * temporary folders this project makes.
+     */
+    public static void deleteTree(Path p) throws IOException {
+        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try (java.util.stream.Stream<Path> s = Files.list(p)) {
+                for (Path c : (Iterable<Path>) s::iterator) {
+                    deleteTree(c);
+                }
+            }
+        }
+        Files.deleteIfExists(p);
+    }
+
     /** Whether a file or folder name is one of this project's temporary names ({@link #TEMP_PREFIX}). */
     public static boolean isTemporary(Path file) {
         Path name = file.getFileName();

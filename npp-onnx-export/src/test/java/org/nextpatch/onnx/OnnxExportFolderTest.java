@@ -92,4 +92,24 @@ class OnnxExportFolderTest {
         NppException none = assertThrows(NppException.class, () -> OnnxSampler.open(dirC, OnnxSampler.Options.cpu()));
         assertTrue(none.getMessage().contains("lists no files"), none.getMessage());
     }
+
+    @Test
+    void whereTheFolderCannotBeSwappedItsFilesAreReplacedManifestLast() throws IOException {
+        Path dir = tmp.resolve("onnx");
+        Map<String, Tensor> b = RefGpt.randomWeights(CFG, 2);
+        OnnxExport.export(CFG, RefGpt.randomWeights(CFG, 1), null, null, dir, false, true, Map.of()); // with gpt-weights.onnx.data
+        Files.writeString(dir.resolve("notes.txt"), "mine");
+        Path b0 = tmp.resolve("b");
+        OnnxExport.export(CFG, b, null, null, b0, false, false, Map.of()); // no external data
+        Path inside = Files.createDirectory(dir.resolve(".npp-tmp-onnx.1"));
+        for (String n : names(b0)) {
+            Files.copy(b0.resolve(n), inside.resolve(n));
+        }
+        OnnxExport.moveFilesIn(inside, dir);
+        Files.delete(inside);
+        OnnxExport.checkSource(dir, b, "B");
+        List<String> want = new java.util.ArrayList<>(names(b0));
+        want.add("notes.txt");
+        assertEquals(want.stream().sorted().toList(), names(dir), "A's external weights removed, the notes kept");
+    }
 }

@@ -103,7 +103,7 @@ final class Outputs {
         try (java.util.stream.Stream<Path> files = Files.list(dir)) {
             for (Path f : (Iterable<Path>) files::iterator) {
                 if (AtomicFiles.isTemporary(f) && !Files.isSymbolicLink(f)) {
-                    deleteTree(f);
+                    AtomicFiles.deleteTree(f);
                     report.println("removed " + f + ", left by an interrupted run");
                     report.flush();
                 }
@@ -112,18 +112,6 @@ final class Outputs {
             throw new NppException(flag + " " + dir + ": cannot remove leftovers of an interrupted run: "
                     + AtomicFiles.reason(e), e);
         }
-    }
-
-    /** Deletes a file, or a folder with everything in it (links are removed, never followed). */
-    static void deleteTree(Path p) throws IOException {
-        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            try (java.util.stream.Stream<Path> s = Files.list(p)) {
-                for (Path c : (Iterable<Path>) s::iterator) {
-                    deleteTree(c);
-                }
-            }
-        }
-        Files.deleteIfExists(p);
     }
 
     /** Names of the files a {@code sample} run writes (the PNGs only with a tokenizer). */
@@ -176,7 +164,7 @@ final class Outputs {
     /** Removes a run folder after success or failure; a folder left behind goes with the next run's {@link #removeLeftovers}. */
     static void removeQuietly(Path run) {
         try {
-            deleteTree(run);
+            AtomicFiles.deleteTree(run);
         } catch (IOException ignored) {
             // best effort: a .npp-tmp- folder, removed by the next run
         }

@@ -179,32 +179,7 @@ public final class SampleCommand implements Callable<Integer> {
             // killed run never leaves its files beside those of an earlier one
             Path run = Outputs.runFolder(out, "--out");
             try {
-                ImageSink images = vq == null ? null : new ImageSink(vq, n, run);
-                try (Npy.RowWriter tokenFile = new Npy.RowWriter(run.resolve("tokens.npy"), DType.INT64, n, t);
-                     Npy.RowWriter labelFile = new Npy.RowWriter(run.resolve("labels.npy"), DType.INT64, n);
-                     ImageSink sink = images;
-                     Progress progress = Progress.start("sample", n, "img")) {
-                    long t0 = System.nanoTime();
-                    for (long start = 0; start < n; start += batchSize) {
-                        int b = (int) Math.min(batchSize, n - start);
-                        long[] lab = labels.next(b);
-                        long[] tok = tokens.batch(lab, start);
-                        tokenFile.append(Tensor.ofLongs(new long[]{b, t}, tok));
-                        labelFile.append(Tensor.ofLongs(new long[]{b}, lab));
-                        if (sink != null) {
-                            sink.write(tok, lab, start, t);
-                        }
-                        progress.step(b);
-                    }
-                    double secs = (System.nanoTime() - t0) / 1e9;
-                    report.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s)%n", n, secs, n / secs,
-                            tokens.describe());
-                    tokenFile.commit();
-                    labelFile.commit();
-                    if (sink != null) {
-                        sink.commit();
-                    }
-                }
+                writeRun(run, vq, tokens, labels, n, t, report);
                 int removed = Outputs.replaceRun(out, run, "--out");
                 if (removed > 0) {
                     report.println("removed " + removed + " files of an earlier run from " + out);
@@ -216,6 +191,36 @@ public final class SampleCommand implements Callable<Integer> {
         report.println("wrote " + n + " samples to " + out);
         report.flush();
         return 0;
+    }
+
+    /** Samples the whole run into {@code run}: tokens, labels and, with a tokenizer, the images. */
+    private void writeRun(Path run, VqModel vq, TokenEngine tokens, Labels labels, long n, int t, PrintWriter report) {
+        ImageSink images = vq == null ? null : new ImageSink(vq, n, run);
+        try (Npy.RowWriter tokenFile = new Npy.RowWriter(run.resolve("tokens.npy"), DType.INT64, n, t);
+             Npy.RowWriter labelFile = new Npy.RowWriter(run.resolve("labels.npy"), DType.INT64, n);
+             ImageSink sink = images;
+             Progress progress = Progress.start("sample", n, "img")) {
+            long t0 = System.nanoTime();
+            for (long start = 0; start < n; start += batchSize) {
+                int b = (int) Math.min(batchSize, n - start);
+                long[] lab = labels.next(b);
+                long[] tok = tokens.batch(lab, start);
+                tokenFile.append(Tensor.ofLongs(new long[]{b, t}, tok));
+                labelFile.append(Tensor.ofLongs(new long[]{b}, lab));
+                if (sink != null) {
+                    sink.write(tok, lab, start, t);
+                }
+                progress.step(b);
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            report.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s)%n", n, secs, n / secs,
+                    tokens.describe());
+            tokenFile.commit();
+            labelFile.commit();
+            if (sink != null) {
+                sink.commit();
+            }
+        }
     }
 
     /** The labels of a run, drawn block by block. */
