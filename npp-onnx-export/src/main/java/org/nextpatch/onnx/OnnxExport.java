@@ -28,9 +28,11 @@ import java.util.Map;
  * {@code gpt-step.onnx}, {@code gpt-generate.onnx}), optionally {@code vq-decoder.onnx}, and
  * {@code manifest.json} describing them (configurations, opset, every graph's inputs and outputs,
  * precision, provenance, and {@code source}: what it was exported from, with a SHA-256 digest of the
- * GPT weights). {@link #readGptConfig} reads the configuration back for the sampler;
- * {@link #checkTarget} and {@link #checkSource} are the checks the command line makes before it
- * writes into or reuses a folder.
+ * GPT weights, and {@code files}: every other file's size and SHA-256). The export is written into a
+ * fresh folder and swapped in whole, so an interrupted one leaves the earlier export as it was;
+ * {@link #open} checks every file against the manifest and is what readers call first.
+ * {@link #readGptConfig} reads the configuration back; {@link #checkTarget} and {@link #checkSource}
+ * are the checks the command line makes before it writes into or reuses a folder.
  */
 public final class OnnxExport {
     private static final Logger LOG = LogManager.getLogger(OnnxExport.class);

@@ -189,7 +189,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** Options that still apply with {@code --config}; every other training flag must come from the file. */
     private static final Set<String> CONFIG_COMPATIBLE = Set.of("--config", "--config-name", "--code-path",
-            "--image-size", "--results-dir", "--device", "--verbose", "--help", "--version");
+            "--image-size", "--results-dir", "--device", "--allow-incomplete-codes", "--verbose", "--help", "--version");
 
     @Override
     public Integer call() {
@@ -234,12 +234,16 @@ public final class TrainCommand implements Callable<Integer> {
                         + "set it in the configuration file");
             }
         }
+        if (!allowIncompleteCodes) {
+            org.nextpatch.data.ExtractionRecord.requireFinished(codePath, imageSize, "--allow-incomplete-codes");
+        }
         NppTrainer trainer = ConfiguredTraining.loadTrainer(model.tribuoConfig, configName);
         if (spec.commandLine().getParseResult().hasMatchedOption("--device")) {
             trainer.setDevice(device);
         }
         Path modelFile = resultsDir.resolve("model.tribuo");
-        try (NppModel m = ConfiguredTraining.trainAndSave(trainer, codePath, imageSize, resultsDir, modelFile)) {
+        try (NppModel m = ConfiguredTraining.trainAndSave(trainer, codePath, imageSize, resultsDir, modelFile,
+                allowIncompleteCodes)) {
             var inst = m.getProvenance().getInstanceProvenance().getMap();
             System.out.println("steps: " + value(inst.get("optimizer-steps")) + " in " + value(inst.get("train-seconds")) + " s");
             System.out.println("final loss: " + value(inst.get("final-train-loss")));
