@@ -37,7 +37,7 @@ public final class DirLock implements AutoCloseable {
         try {
             Files.createDirectories(dir);
             Path file = dir.resolve(FILE);
-            if (Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(file)) {
+            if (Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 // opening a FIFO to write blocks until someone reads it: only a regular lock file is opened
                 String kind = RegularFiles.kind(file);
                 if (kind != null) {
