@@ -30,6 +30,10 @@ import java.util.Locale;
  */
 public record ExtractionRecord(String tokenizer, String tokenizerSha256, int imageSize, boolean tenCrop, double cropRange) {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Record key: whether the extraction ran to its end. */
+    private static final String FINISHED = "finished";
+    /** Skipped files named in a record (the count is always there). */
+    private static final int MAX_NAMES = 100;
 
     /** The record of a run with these settings and this tokenizer file (hashed here). */
     public static ExtractionRecord of(CodeExtractor.Settings s, Path tokenizer) {
@@ -103,11 +107,6 @@ public record ExtractionRecord(String tokenizer, String tokenizerSha256, int ima
                 .put("ten_crop", tenCrop).put("crop_range", cropRange).put("flips", !tenCrop ? "horizontal" : "ten-crop");
         return n;
     }
-
-    /** Record key: whether the extraction ran to its end. */
-    private static final String FINISHED = "finished";
-    /** Skipped files named in a record (the count is always there). */
-    private static final int MAX_NAMES = 100;
 
     /**
      * Whether and how far an extraction got, from a directory's record.
