@@ -41,7 +41,7 @@ public final class ExternalDataFile implements AutoCloseable {
         this.target = target.toAbsolutePath();
         try {
             Files.createDirectories(this.target.getParent());
-            this.tmp = Files.createTempFile(this.target.getParent(), "." + this.target.getFileName() + ".", ".tmp");
+            this.tmp = org.nextpatch.util.AtomicFiles.createTemp(this.target.getParent(), this.target.getFileName().toString());
             this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE);
         } catch (IOException e) {
             throw new NppException("cannot create " + target + ": " + e.getMessage(), e);

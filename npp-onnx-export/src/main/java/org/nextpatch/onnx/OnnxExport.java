@@ -13,6 +13,7 @@ import org.nextpatch.config.VqConfig;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Sha256;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -27,9 +28,11 @@ import java.util.Map;
  * {@code gpt-step.onnx}, {@code gpt-generate.onnx}), optionally {@code vq-decoder.onnx}, and
  * {@code manifest.json} describing them (configurations, opset, every graph's inputs and outputs,
  * precision, provenance, and {@code source}: what it was exported from, with a SHA-256 digest of the
- * GPT weights). {@link #readGptConfig} reads the configuration back for the sampler;
- * {@link #checkTarget} and {@link #checkSource} are the checks the command line makes before it
- * writes into or reuses a folder.
+ * GPT weights, and {@code files}: every other file's size and SHA-256). The export is written into a
+ * fresh folder and swapped in whole, so an interrupted one leaves the earlier export as it was;
+ * {@link #open} checks every file against the manifest and is what readers call first.
+ * {@link #readGptConfig} reads the configuration back; {@link #checkTarget} and {@link #checkSource}
+ * are the checks the command line makes before it writes into or reuses a folder.
  */
 public final class OnnxExport {
     private static final Logger LOG = LogManager.getLogger(OnnxExport.class);
@@ -67,12 +70,29 @@ public final class OnnxExport {
     public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
                                     Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
                                     Map<String, String> graphMetadata) {
+        Path target = realTarget(dir);
+        Path tmp = exportFolder(target, dir);
         try {
-            Files.createDirectories(dir);
+            long t0 = System.nanoTime();
+            writeAll(gpt, gptWeights, vq, vqWeights, tmp, fp16, externalData, provenance, graphMetadata);
+            List<Path> files = new ArrayList<>();
+            try (var s = Files.list(tmp)) {
+                s.map(f -> target.resolve(f.getFileName().toString())).sorted().forEach(files::add);
+            }
+            swapIn(tmp, target);
+            LOG.info("exported {} files to {} in {} s", files.size(), dir, String.format("%.1f", (System.nanoTime() - t0) / 1e9));
+            return files;
         } catch (IOException e) {
-            throw new NppException("--out " + dir + ": cannot create directory: " + e.getMessage(), e);
+            throw new NppException("--out " + dir + ": cannot export: " + AtomicFiles.reason(e), e);
+        } finally {
+            deleteTree(tmp);
         }
-        long t0 = System.nanoTime();
+    }
+
+    /** Every graph and the manifest (with each file's size and SHA-256 under {@code files}) into a fresh folder. */
+    private static void writeAll(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
+                                 Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
+                                 Map<String, String> graphMetadata) throws IOException {
         List<Path> files = new ArrayList<>(new GptOnnxExporter(gpt, gptWeights, fp16).exportAll(dir, externalData, graphMetadata));
         if (vq != null) {
             files.add(new VqDecoderOnnxExporter(vq, vqWeights).export(dir));
@@ -93,6 +113,12 @@ public final class OnnxExport {
                 graphs.set(f.getFileName().toString(), describe(f));
             }
         }
+        ObjectNode digests = m.putObject(FILES);
+        try (var s = Files.list(dir)) {
+            for (Path f : s.sorted().toList()) {
+                digests.putObject(f.getFileName().toString()).put("size", Files.size(f)).put("sha256", Sha256.ofFile(f));
+            }
+        }
         ObjectNode source = m.putObject("source");
         source.put(GPT_WEIGHTS_SHA256, weightsDigest(gptWeights));
         if (vq != null) {
@@ -103,15 +129,181 @@ public final class OnnxExport {
         prov.put("producer", "nextpatch " + org.nextpatch.util.BuildInfo.version());
         prov.put("producer_commit", org.nextpatch.util.BuildInfo.commit());
         provenance.forEach(prov::put);
-        Path manifest = dir.resolve(MANIFEST);
+        AtomicFiles.writeString(dir.resolve(MANIFEST), JSON.writeValueAsString(m) + "\n");
+    }
+
+    /**
+     * A fresh folder to export into: beside the target (so it can be renamed into place), or inside
+     * it when the folder above cannot take one (a target the user may write but not its parent).
+     */
+    private static Path exportFolder(Path target, Path dir) {
+        String prefix = AtomicFiles.TEMP_PREFIX + target.getFileName() + ".";
         try {
-            AtomicFiles.writeString(manifest, JSON.writeValueAsString(m) + "\n");
+            Files.createDirectories(target.getParent());
+            Path tmp;
+            try {
+                tmp = Files.createTempDirectory(target.getParent(), prefix);
+            } catch (IOException besideFailed) {
+                Files.createDirectories(target);
+                tmp = Files.createTempDirectory(target, prefix);
+            }
+            AtomicFiles.readableByAll(tmp);
+            return tmp;
         } catch (IOException e) {
-            throw new NppException("cannot write " + manifest + ": " + e.getMessage(), e);
+            throw new NppException("--out " + dir + ": cannot create a folder to export into: " + AtomicFiles.reason(e), e);
         }
-        files.add(manifest);
-        LOG.info("exported {} files to {} in {} s", files.size(), dir, String.format("%.1f", (System.nanoTime() - t0) / 1e9));
-        return files;
+    }
+
+    /** The folder to replace: a link to a folder is followed, so the link stays and its target is replaced. */
+    private static Path realTarget(Path dir) {
+        Path abs = dir.toAbsolutePath().normalize();
+        if (Files.isSymbolicLink(abs)) {
+            try {
+                return abs.toRealPath();
+            } catch (IOException e) {
+                throw new NppException("--out " + dir + ": a link to a missing folder (" + AtomicFiles.reason(e) + ")", e);
+            }
+        }
+        return abs;
+    }
+
+    /**
+     * Puts a finished export in place of {@code target} by renames: a new folder is renamed to the
+     * target; an existing one is first renamed aside, and after the swap the files it held that are
+     * not part of an export (a user's notes) are moved into the new folder and the rest deleted. A
+     * killed run leaves the old export or the new one, never a mixture (between the two renames, the
+     * old one waits under a {@code .npp-tmp-} name beside it).
+     */
+    private static void swapIn(Path tmp, Path target) throws IOException {
+        if (target.equals(tmp.getParent())) {
+            moveFilesIn(tmp, target);
+            return;
+        }
+        if (!Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            return;
+        }
+        if (!Files.isDirectory(target)) {
+            throw new NppException("--out " + target + ": not a directory");
+        }
+        Path old = Files.createTempDirectory(target.getParent(), AtomicFiles.TEMP_PREFIX + target.getFileName() + ".old.");
+        try {
+            Files.move(target, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException cannotRename) {
+            // a mount point, or a folder we may not rename: replace its files instead
+            deleteTree(old);
+            moveFilesIn(tmp, target);
+            return;
+        }
+        Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        try (var s = Files.list(old)) {
+            for (Path f : s.toList()) {
+                String name = f.getFileName().toString();
+                if (!isExportFile(f) && !Files.exists(target.resolve(name), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.move(f, target.resolve(name), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                }
+            }
+        }
+        deleteTree(old);
+    }
+
+    /**
+     * Replaces an export's files in place when the folder itself cannot be swapped: the old manifest
+     * goes first and the new one comes last, and in between {@link #open} refuses the folder (no
+     * manifest, or files that do not match it); graphs of the old export that the new one lacks are deleted.
+     */
+    static void moveFilesIn(Path tmp, Path target) throws IOException {
+        Files.deleteIfExists(target.resolve(MANIFEST));
+        try (var s = Files.list(target)) {
+            for (Path f : s.toList()) {
+                if (isExportFile(f) && !AtomicFiles.isTemporary(f) && !Files.exists(tmp.resolve(f.getFileName().toString()))) {
+                    Files.delete(f);
+                }
+            }
+        }
+        List<Path> fresh;
+        try (var s = Files.list(tmp)) {
+            fresh = s.sorted(java.util.Comparator.comparing((Path f) -> f.getFileName().toString().equals(MANIFEST))).toList();
+        }
+        for (Path f : fresh) {
+            Files.move(f, target.resolve(f.getFileName().toString()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** A file an export writes (the manifest, graphs, external weights) or a temporary file of one. */
+    private static boolean isExportFile(Path f) {
+        String name = f.getFileName().toString();
+        return name.equals(MANIFEST) || name.endsWith(".onnx") || name.endsWith(".onnx.data") || AtomicFiles.isTemporary(f);
+    }
+
+    /** Deletes a folder of this project's making; best effort (a {@code .npp-tmp-} name left behind says what it is). */
+    private static void deleteTree(Path p) {
+        try {
+            AtomicFiles.deleteTree(p);
+        } catch (IOException e) {
+            LOG.warn("could not remove {}: {}", p, AtomicFiles.reason(e));
+        }
+    }
+
+    /** Manifest key of the files of an export: each one's {@code size} and {@code sha256}. */
+    public static final String FILES = "files";
+
+    /**
+     * Opens an export folder: its manifest, after checking that every file the manifest lists is a
+     * regular file of the recorded size and SHA-256, and that every graph (and its external weights)
+     * is listed. What every reader of an export calls first ({@code npp sample --engine onnx},
+     * {@code npp serve}, {@link OnnxSampler#open}), so a folder half-overwritten by another export, or
+     * with one file replaced, is refused instead of silently sampling other weights. Hashing reads
+     * every file once (see docs/benchmarks.md for the rate).
+     *
+     * @return the manifest
+     * @throws NppException naming the folder and the first file that does not match
+     */
+    public static JsonNode open(Path dir) {
+        JsonNode m = readManifest(dir);
+        Path mf = dir.resolve(MANIFEST);
+        JsonNode files = m.get(FILES);
+        if (files == null || !files.isObject() || files.isEmpty()) {
+            throw new NppException(mf + " lists no files with their SHA-256 (written by an older version, or not by npp); "
+                    + "export again with 'npp export-onnx --overwrite'");
+        }
+        java.util.Set<String> needed = new java.util.TreeSet<>();
+        m.path("graphs").fieldNames().forEachRemaining(needed::add);
+        m.path("graphs").forEach(g -> {
+            if (g.hasNonNull("external_data")) {
+                needed.addAll(List.of(g.get("external_data").asText().split(",")));
+            }
+        });
+        for (String n : needed) {
+            if (!files.has(n)) {
+                throw new NppException(mf + ": graph file " + n + " has no recorded SHA-256 under \"" + FILES + "\"");
+            }
+        }
+        for (var it = files.fields(); it.hasNext(); ) {
+            var e = it.next();
+            String name = e.getKey();
+            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals("..") || name.equals(".")) {
+                throw new NppException(mf + ": \"" + FILES + "\" names '" + name + "', not a file of the folder");
+            }
+            Path f = org.nextpatch.util.RegularFiles.requireRegular(dir.resolve(name), "--onnx-dir " + dir + ":");
+            long want = e.getValue().path("size").asLong(-1);
+            String sha = e.getValue().path("sha256").asText("");
+            long have;
+            try {
+                have = Files.size(f);
+            } catch (IOException x) {
+                throw new NppException(f + ": cannot read: " + AtomicFiles.reason(x), x);
+            }
+            if (have != want) {
+                throw new NppException("--onnx-dir " + dir + ": " + name + " has " + have + " bytes, but " + MANIFEST
+                        + " records " + want + " (an interrupted or mixed export?); export again with --overwrite");
+            }
+            if (!Sha256.ofFile(f).equals(sha)) {
+                throw new NppException("--onnx-dir " + dir + ": " + name + " does not match its SHA-256 in " + MANIFEST
+                        + " (changed after the export, or from another one); export again with --overwrite");
+            }
+        }
+        return m;
     }
 
     /** Inputs and outputs (name, element type, shape with symbolic names) of a model file. */
@@ -200,7 +392,7 @@ public final class OnnxExport {
      * @param what how to name the weights in the message (e.g. "--gpt-ckpt gpt.pt")
      */
     public static void checkSource(Path dir, Map<String, Tensor> gptWeights, String what) {
-        JsonNode m = readManifest(dir);
+        JsonNode m = open(dir);
         String have = m.path("source").path(GPT_WEIGHTS_SHA256).asText("");
         if (have.isEmpty()) {
             throw new NppException("--onnx-dir " + dir + ": its " + MANIFEST + " does not record which weights it was "
@@ -234,14 +426,22 @@ public final class OnnxExport {
         }
     }
 
+    /** Largest manifest read: configurations, graph signatures and class names take kilobytes. */
+    static final long MAX_MANIFEST_BYTES = 16L << 20;
+
     /** The manifest of an export directory; a folder without one is refused in one line. */
     public static JsonNode readManifest(Path dir) {
         Path f = dir.resolve(MANIFEST);
-        if (!Files.isRegularFile(f)) {
+        if (!Files.exists(f)) {
             throw new NppException(dir + " has no " + MANIFEST + ": not a folder written by 'npp export-onnx' or "
                     + "NppModel.exportOnnxGraphs");
         }
+        org.nextpatch.util.RegularFiles.requireRegular(f, null);
         try {
+            if (Files.size(f) > MAX_MANIFEST_BYTES) {
+                throw new NppException(f + ": " + Files.size(f) + " bytes, more than a manifest can need ("
+                        + MAX_MANIFEST_BYTES + ")");
+            }
             return JSON.readTree(f.toFile());
         } catch (IOException e) {
             throw new NppException(f + ": cannot read the manifest: " + e.getMessage(), e);
@@ -250,7 +450,11 @@ public final class OnnxExport {
 
     /** The GPT configuration recorded in an export directory's manifest. */
     public static GptConfig readGptConfig(Path dir) {
-        JsonNode n = readManifest(dir);
+        return gptConfig(dir, readManifest(dir));
+    }
+
+    /** The GPT configuration in a manifest read from {@code dir} (e.g. by {@link #open}). */
+    public static GptConfig gptConfig(Path dir, JsonNode n) {
         try {
             return GptConfig.fromJson(n.get("gpt_config"));
         } catch (NppException e) {

@@ -640,6 +640,7 @@ public final class OnnxGraphBuilder {
 
     /** Reads a model file (for checks and tests). */
     public static ModelProto read(Path file) {
+        org.nextpatch.util.RegularFiles.requireRegular(file, "ONNX model");
         try (var in = java.nio.file.Files.newInputStream(file)) {
             return ModelProto.parseFrom(in);
         } catch (IOException e) {

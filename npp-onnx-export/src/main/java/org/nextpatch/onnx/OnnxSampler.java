@@ -94,9 +94,12 @@ public final class OnnxSampler implements AutoCloseable {
         }
     }
 
-    /** Opens an export directory written by {@link OnnxExport}, reading the configuration from its manifest. */
+    /**
+     * Opens an export directory written by {@link OnnxExport}, reading the configuration from its
+     * manifest after checking every file against the manifest's digests ({@link OnnxExport#open}).
+     */
     public static OnnxSampler open(Path dir, Options options) {
-        return new OnnxSampler(dir, OnnxExport.readGptConfig(dir), options);
+        return new OnnxSampler(dir, OnnxExport.gptConfig(dir, OnnxExport.open(dir)), options);
     }
 
     private void checkClasses(long[] classes) {

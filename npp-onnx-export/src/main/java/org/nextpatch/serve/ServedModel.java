@@ -63,12 +63,8 @@ public final class ServedModel {
         }
         Path manifestFile = dir.resolve(OnnxExport.MANIFEST);
         JsonNode manifest = null;
-        if (Files.isRegularFile(manifestFile)) {
-            try {
-                manifest = JSON.readTree(manifestFile.toFile());
-            } catch (IOException e) {
-                throw new NppException(manifestFile + ": cannot read the manifest: " + e.getMessage(), e);
-            }
+        if (Files.exists(manifestFile)) {
+            manifest = OnnxExport.open(dir); // every file against the manifest's digests
         }
         GptConfig gpt = manifest != null && manifest.has("gpt_config")
                 ? OnnxExport.readGptConfig(dir)
@@ -121,7 +117,9 @@ public final class ServedModel {
             for (Path f : files.sorted().toList()) {
                 String name = f.getFileName().toString();
                 if (Files.isRegularFile(f) && (name.endsWith(".onnx") || name.endsWith(".data") || name.equals(OnnxExport.MANIFEST))) {
-                    hashes.put(name, Sha256.ofFile(f));
+                    // the manifest's digests were just checked against the files: no second read
+                    JsonNode known = manifest == null ? null : manifest.path(OnnxExport.FILES).path(name).get("sha256");
+                    hashes.put(name, known != null ? known.asText() : Sha256.ofFile(f));
                 }
             }
         } catch (IOException e) {

@@ -240,6 +240,9 @@ public final class Npy {
     /** Opens a {@code .npy} file for reading (whole or by rows). */
     public static Reader open(Path path) {
         FileChannel ch;
+        if (java.nio.file.Files.exists(path)) {
+            org.nextpatch.util.RegularFiles.requireRegular(path, null); // a FIFO would block, a device never end
+        }
         try {
             ch = FileChannel.open(path, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
@@ -387,7 +390,7 @@ public final class Npy {
             Path t = null;
             FileChannel c = null;
             try {
-                t = java.nio.file.Files.createTempFile(this.target.getParent(), "." + this.target.getFileName() + ".", ".tmp");
+                t = AtomicFiles.createTemp(this.target.getParent(), this.target.getFileName().toString());
                 AtomicFiles.readableByAll(t);
                 c = FileChannel.open(t, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
                 ByteBuffer h = ByteBuffer.wrap(header(dtype, shape));

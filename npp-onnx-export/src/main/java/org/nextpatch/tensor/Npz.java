@@ -51,6 +51,9 @@ public final class Npz {
 
     /** Opens an archive for reading. */
     public static Reader open(Path path) {
+        if (java.nio.file.Files.exists(path)) {
+            org.nextpatch.util.RegularFiles.requireRegular(path, null); // a FIFO would block, a device never end
+        }
         return new Reader(path);
     }
 

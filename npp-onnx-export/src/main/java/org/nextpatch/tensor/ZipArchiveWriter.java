@@ -60,7 +60,7 @@ public final class ZipArchiveWriter implements AutoCloseable {
             if (dir != null) {
                 Files.createDirectories(dir);
             }
-            this.tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            this.tmp = AtomicFiles.createTemp(dir, abs.getFileName().toString());
             AtomicFiles.readableByAll(tmp);
             this.ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
         } catch (IOException e) {

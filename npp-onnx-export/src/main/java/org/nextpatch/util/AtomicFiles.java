@@ -20,7 +20,43 @@ public final class AtomicFiles {
         void write(OutputStream out) throws IOException;
     }
 
+    /**
+     * Prefix of every temporary file and folder this project creates beside its outputs
+     * ({@code .npp-tmp-NAME.NNN.tmp}): a name only this project uses, so cleaning up after a killed
+     * run ({@link #isTemporary}) never touches a user's own {@code .*.tmp} files.
+     */
+    public static final String TEMP_PREFIX = ".npp-tmp-";
+
     private AtomicFiles() {}
+
+    /**
+     * Creates an empty temporary file for {@code target} in {@code dir}, named
+     * {@code .npp-tmp-TARGET.NNN.tmp} (owner-only until {@link #readableByAll}).
+     */
+    public static Path createTemp(Path dir, String target) throws IOException {
+        return Files.createTempFile(dir, TEMP_PREFIX + target + ".", ".tmp");
+    }
+
+    /**
+     * Deletes a file, or a folder with everything in it; links are removed, never followed. For the
+     * temporary folders this project makes.
+     */
+    public static void deleteTree(Path p) throws IOException {
+        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try (java.util.stream.Stream<Path> s = Files.list(p)) {
+                for (Path c : (Iterable<Path>) s::iterator) {
+                    deleteTree(c);
+                }
+            }
+        }
+        Files.deleteIfExists(p);
+    }
+
+    /** Whether a file or folder name is one of this project's temporary names ({@link #TEMP_PREFIX}). */
+    public static boolean isTemporary(Path file) {
+        Path name = file.getFileName();
+        return name != null && name.toString().startsWith(TEMP_PREFIX);
+    }
 
     /**
      * Writes {@code target} atomically.
@@ -39,7 +75,7 @@ public final class AtomicFiles {
             if (dir != null) {
                 Files.createDirectories(dir);
             }
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            tmp = createTemp(dir, abs.getFileName().toString());
             readableByAll(tmp);
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
                 writer.write(out);
@@ -57,7 +93,7 @@ public final class AtomicFiles {
                 try {
                     Files.deleteIfExists(tmp);
                 } catch (IOException ignored) {
-                    // best effort: the temporary file is hidden and named after the target
+                    // best effort: the temporary file is hidden, project-named and removed by the next run
                 }
             }
         }

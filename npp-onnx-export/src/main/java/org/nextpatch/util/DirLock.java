@@ -36,7 +36,15 @@ public final class DirLock implements AutoCloseable {
         FileChannel ch = null;
         try {
             Files.createDirectories(dir);
-            ch = FileChannel.open(dir.resolve(FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            Path file = dir.resolve(FILE);
+            if (Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                // opening a FIFO to write blocks until someone reads it: only a regular lock file is opened
+                String kind = RegularFiles.kind(file);
+                if (kind != null) {
+                    throw new NppException(what + ": " + file + " is " + kind + ", not a regular lock file; remove it");
+                }
+            }
+            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
             FileLock l = ch.tryLock();
             if (l == null) {
                 throw busy(what);

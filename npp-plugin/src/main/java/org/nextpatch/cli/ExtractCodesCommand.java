@@ -84,10 +84,11 @@ public final class ExtractCodesCommand implements Callable<Integer> {
         ExtractionRecord record = ExtractionRecord.of(s, vq.vqCkpt);
         record.check(codePath); // before loading anything; again under the lock
         try (VqModel model = vq.load(); DirLock lock = DirLock.acquire(codePath, "--code-path " + codePath)) {
-            record.claim(codePath);
+            record.claim(codePath, source.size());
             CodeExtractor.Result r = CodeExtractor.run(model, source, s);
-            System.out.printf("%d images encoded, %d already there, %d unreadable -> %s%n",
-                    r.written(), r.alreadyThere(), r.unreadable().size(), s.codesDir());
+            record.finish(codePath, source.size(), r.written() + r.alreadyThere(), r.unreadable());
+            System.out.printf("%d images encoded, %d already there, %d skipped (unreadable, truncated, over the pixel "
+                    + "limit or not a regular file) -> %s%n", r.written(), r.alreadyThere(), r.unreadable().size(), s.codesDir());
             if (r.written() + r.alreadyThere() == 0 && !r.unreadable().isEmpty()) {
                 throw new NppException("--data-path " + dataPath + ": none of the " + r.unreadable().size()
                         + " images could be read (first: " + r.unreadable().get(0) + ")");

@@ -175,37 +175,52 @@ public final class SampleCommand implements Callable<Integer> {
             if (Files.exists(out.resolve("tokens.npy"))) {
                 report.println("--out " + out + ": replacing the results of an earlier run there");
             }
-            ImageSink images = vq == null ? null : new ImageSink(vq, n);
-            try (Npy.RowWriter tokenFile = new Npy.RowWriter(out.resolve("tokens.npy"), DType.INT64, n, t);
-                 Npy.RowWriter labelFile = new Npy.RowWriter(out.resolve("labels.npy"), DType.INT64, n);
-                 ImageSink sink = images;
-                 Progress progress = Progress.start("sample", n, "img")) {
-                long t0 = System.nanoTime();
-                for (long start = 0; start < n; start += batchSize) {
-                    int b = (int) Math.min(batchSize, n - start);
-                    long[] lab = labels.next(b);
-                    long[] tok = tokens.batch(lab, start);
-                    tokenFile.append(Tensor.ofLongs(new long[]{b, t}, tok));
-                    labelFile.append(Tensor.ofLongs(new long[]{b}, lab));
-                    if (sink != null) {
-                        sink.write(tok, lab, start, t);
-                    }
-                    progress.step(b);
+            // the run is written into a folder of its own and moved in once complete: a failed or
+            // killed run never leaves its files beside those of an earlier one
+            Path run = Outputs.runFolder(out, "--out");
+            try {
+                writeRun(run, vq, tokens, labels, n, t, report);
+                int removed = Outputs.replaceRun(out, run, "--out");
+                if (removed > 0) {
+                    report.println("removed " + removed + " files of an earlier run from " + out);
                 }
-                double secs = (System.nanoTime() - t0) / 1e9;
-                report.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s)%n", n, secs, n / secs,
-                        tokens.describe());
-                tokenFile.commit();
-                labelFile.commit();
-                if (sink != null) {
-                    sink.commit();
-                }
+            } finally {
+                Outputs.removeQuietly(run);
             }
-            removeStaleImages(n);
         }
         report.println("wrote " + n + " samples to " + out);
         report.flush();
         return 0;
+    }
+
+    /** Samples the whole run into {@code run}: tokens, labels and, with a tokenizer, the images. */
+    private void writeRun(Path run, VqModel vq, TokenEngine tokens, Labels labels, long n, int t, PrintWriter report) {
+        ImageSink images = vq == null ? null : new ImageSink(vq, n, run);
+        try (Npy.RowWriter tokenFile = new Npy.RowWriter(run.resolve("tokens.npy"), DType.INT64, n, t);
+             Npy.RowWriter labelFile = new Npy.RowWriter(run.resolve("labels.npy"), DType.INT64, n);
+             ImageSink sink = images;
+             Progress progress = Progress.start("sample", n, "img")) {
+            long t0 = System.nanoTime();
+            for (long start = 0; start < n; start += batchSize) {
+                int b = (int) Math.min(batchSize, n - start);
+                long[] lab = labels.next(b);
+                long[] tok = tokens.batch(lab, start);
+                tokenFile.append(Tensor.ofLongs(new long[]{b, t}, tok));
+                labelFile.append(Tensor.ofLongs(new long[]{b}, lab));
+                if (sink != null) {
+                    sink.write(tok, lab, start, t);
+                }
+                progress.step(b);
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            report.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s)%n", n, secs, n / secs,
+                    tokens.describe());
+            tokenFile.commit();
+            labelFile.commit();
+            if (sink != null) {
+                sink.commit();
+            }
+        }
     }
 
     /** The labels of a run, drawn block by block. */
@@ -305,33 +320,6 @@ public final class SampleCommand implements Callable<Integer> {
                 GptOptions.device(gpt.device));
     }
 
-    /** Removes sample_N.png files beyond this run's count, left by an earlier, larger run into the same --out. */
-    private void removeStaleImages(long n) {
-        java.util.regex.Pattern png = java.util.regex.Pattern.compile("sample_(\\d+)\\.png");
-        int removed = 0;
-        try (java.util.stream.Stream<Path> files = Files.list(out)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                java.util.regex.Matcher m = png.matcher(f.getFileName().toString());
-                if (m.matches() && (vqCkpt == null || Long.parseLong(m.group(1)) >= n)) {
-                    Files.delete(f);
-                    removed++;
-                }
-            }
-            if (vqCkpt == null) {
-                for (String stale : new String[]{"grid.png", "samples.npz"}) {
-                    if (Files.deleteIfExists(out.resolve(stale))) {
-                        removed++;
-                    }
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            throw new NppException("--out " + out + ": cannot remove images of an earlier run: " + e.getMessage(), e);
-        }
-        if (removed > 0) {
-            spec.commandLine().getOut().println("removed " + removed + " image files of an earlier run from " + out);
-        }
-    }
-
     /** Images in grid.png: the first ones of the run (a 50,000-image FID run would make an unusable grid). */
     static final int GRID_MAX = 64;
 
@@ -342,15 +330,17 @@ public final class SampleCommand implements Callable<Integer> {
     private final class ImageSink implements AutoCloseable {
         private final VqModel vq;
         private final long n;
+        private final Path dir;
         private final Npz.Writer npz;
         private final java.io.ByteArrayOutputStream gridBytes = new java.io.ByteArrayOutputStream();
         private final long[] gridLabels = new long[GRID_MAX];
         private long[] gridShape;
 
-        ImageSink(VqModel vq, long n) {
+        ImageSink(VqModel vq, long n, Path dir) {
             this.vq = vq;
             this.n = n;
-            this.npz = new Npz.Writer(out.resolve("samples.npz"));
+            this.dir = dir;
+            this.npz = new Npz.Writer(dir.resolve("samples.npz"));
         }
 
         void write(long[] tokens, long[] labels, long start, int t) {
@@ -367,7 +357,7 @@ public final class SampleCommand implements Callable<Integer> {
             }
             npz.appendRows(pixels);
             for (int j = 0; j < b; j++) {
-                Images.writePng(out.resolve(String.format(Locale.ROOT, "sample_%06d.png", start + j)), Images.fromNhwc(pixels, j));
+                Images.writePng(dir.resolve(String.format(Locale.ROOT, "sample_%06d.png", start + j)), Images.fromNhwc(pixels, j));
             }
             if (start < GRID_MAX) {
                 int keep = (int) Math.min(b, GRID_MAX - start);
@@ -381,7 +371,7 @@ public final class SampleCommand implements Callable<Integer> {
         void commit() {
             npz.commit();
             Tensor grid = Tensor.ofBytes(DType.UINT8, gridShape, gridBytes.toByteArray());
-            Images.writeGrid(out.resolve("grid.png"), grid, java.util.Arrays.copyOf(gridLabels, (int) gridShape[0]), null);
+            Images.writeGrid(dir.resolve("grid.png"), grid, java.util.Arrays.copyOf(gridLabels, (int) gridShape[0]), null);
             LOG.info("wrote {} PNGs, grid.png and samples.npz to {}", n, out);
         }
 

@@ -29,16 +29,22 @@ final class SparkCommands {
     }
 
     private static int extract(ExtractCodesCommand c, SparkOptions o, boolean local) {
+        org.nextpatch.data.ExtractionRecord record = null;
         if (local && !o.raw("--vq-ckpt").contains(":/")) {
             // local folders: the same extraction record as the plain command, checked and written on the driver
-            org.nextpatch.data.ExtractionRecord.of(new org.nextpatch.data.CodeExtractor.Settings(c.imageSize, c.tenCrop,
-                    c.cropRange, c.codePath, c.batchSize), c.vq.vqCkpt).claim(c.codePath);
+            record = org.nextpatch.data.ExtractionRecord.of(new org.nextpatch.data.CodeExtractor.Settings(c.imageSize, c.tenCrop,
+                    c.cropRange, c.codePath, c.batchSize), c.vq.vqCkpt);
+            record.claim(c.codePath, -1);
         }
         SparkExtract.Spec spec = new SparkExtract.Spec(o.raw("--data-path"), o.raw("--labels-path"), o.raw("--code-path"),
                 o.raw("--vq-ckpt"), c.vq.config() == null ? null : c.vq.config().toJson().toString(),
                 c.vq.device, c.imageSize, c.tenCrop, c.cropRange, c.batchSize, c.limit);
         try (SparkRunner spark = SparkRunner.start(c.spark.master, c.spark.partitions, "extract-codes")) {
             SparkExtract.Result r = SparkExtract.run(spark, spec);
+            if (record != null) {
+                int encoded = r.written() + r.alreadyThere();
+                record.finish(c.codePath, encoded + r.unreadable().size(), encoded, r.unreadable());
+            }
             System.out.printf("%d images encoded, %d already there, %d unreadable -> %s (Spark %s, %d partition(s) run, %d complete before)%n",
                     r.written(), r.alreadyThere(), r.unreadable().size(), r.codesDir(), spark.master(), r.partitionsRun(),
                     r.partitionsSkipped());

@@ -166,6 +166,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-steps", defaultValue = "0", description = "Stop after N optimizer steps in total, 0 = no limit (smoke tests).")
     long maxSteps;
 
+    @Option(names = "--allow-incomplete-codes",
+            description = "Train on a code directory whose extraction did not finish (its record says \"finished\": false).")
+    boolean allowIncompleteCodes;
+
     /** The configuration these flags describe. */
     TrainConfig config() {
         return TrainConfig.builder()
@@ -185,7 +189,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** Options that still apply with {@code --config}; every other training flag must come from the file. */
     private static final Set<String> CONFIG_COMPATIBLE = Set.of("--config", "--config-name", "--code-path",
-            "--image-size", "--results-dir", "--device", "--verbose", "--help", "--version");
+            "--image-size", "--results-dir", "--device", "--allow-incomplete-codes", "--verbose", "--help", "--version");
 
     @Override
     public Integer call() {
@@ -199,6 +203,9 @@ public final class TrainCommand implements Callable<Integer> {
         org.nextpatch.config.GptConfig m = cfg.model(); // fail on a bad model/image-size/patch-level combination before reading data
         Outputs.notAnInput(resultsDir, "--results-dir", "--code-path", codePath);
         Outputs.writableDir(resultsDir, "--results-dir");
+        if (!allowIncompleteCodes) {
+            org.nextpatch.data.ExtractionRecord.requireFinished(codePath, imageSize, "--allow-incomplete-codes");
+        }
         CodeDirectorySet data = CodeDirectorySet.open(codePath, imageSize);
         data.checkValues(m.vocabSize(), m.numClasses());
         TrainingResult r;
@@ -227,12 +234,16 @@ public final class TrainCommand implements Callable<Integer> {
                         + "set it in the configuration file");
             }
         }
+        if (!allowIncompleteCodes) {
+            org.nextpatch.data.ExtractionRecord.requireFinished(codePath, imageSize, "--allow-incomplete-codes");
+        }
         NppTrainer trainer = ConfiguredTraining.loadTrainer(model.tribuoConfig, configName);
         if (spec.commandLine().getParseResult().hasMatchedOption("--device")) {
             trainer.setDevice(device);
         }
         Path modelFile = resultsDir.resolve("model.tribuo");
-        try (NppModel m = ConfiguredTraining.trainAndSave(trainer, codePath, imageSize, resultsDir, modelFile)) {
+        try (NppModel m = ConfiguredTraining.trainAndSave(trainer, codePath, imageSize, resultsDir, modelFile,
+                allowIncompleteCodes)) {
             var inst = m.getProvenance().getInstanceProvenance().getMap();
             System.out.println("steps: " + value(inst.get("optimizer-steps")) + " in " + value(inst.get("train-seconds")) + " s");
             System.out.println("final loss: " + value(inst.get("final-train-loss")));

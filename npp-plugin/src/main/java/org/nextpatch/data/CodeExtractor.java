@@ -290,8 +290,8 @@ public final class CodeExtractor {
             }
             if (c instanceof OutOfMemoryError) {
                 // never skip an image for want of heap: which images are skipped must not depend on -Xmx
-                throw new NppException("extract-codes: out of memory while decoding images; give the JVM more heap"
-                        + " (-Xmx) or lower --batch-size", c);
+                throw new NppException("extract-codes: out of memory while decoding images (" + c.getMessage()
+                        + "); give the JVM more heap (-Xmx) or lower --batch-size", c);
             }
             throw new NppException("extract-codes: " + c, c);
         }

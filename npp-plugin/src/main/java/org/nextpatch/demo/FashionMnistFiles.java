@@ -62,7 +62,7 @@ public record FashionMnistFiles(Path trainImages, Path trainLabels, Path testIma
                     if (in == null) {
                         throw new NppException("the shipped Fashion-MNIST file " + name + " is missing from the class path");
                     }
-                    Path tmp = Files.createTempFile(dir, name, ".tmp");
+                    Path tmp = org.nextpatch.util.AtomicFiles.createTemp(dir, name);
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                     Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
                 }

@@ -28,6 +28,7 @@ public final class Idx {
      * types (int8, int16, int32, float32, float64) are converted to little-endian tensors of that type.
      */
     public static Tensor read(Path path) {
+        org.nextpatch.util.RegularFiles.requireRegular(path, null);
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(path), 1 << 16)) {
             raw.mark(2);
             int b0 = raw.read();

@@ -238,69 +238,109 @@ public final class Images {
      * Reads an image file as 8-bit RGB. Greyscale is replicated to three channels, palettes are looked
      * up, alpha is dropped (as PIL's {@code convert("RGB")}), 16-bit samples are scaled to 8 bits, and
      * CMYK/YCCK JPEG files (which Java's JPEG reader refuses) are decoded from their raw raster.
+     * <p>
+     * Refused, before or while decoding: anything but a regular file (a FIFO would block), an image
+     * whose header declares more than {@link #MAX_PIXELS} pixels, and a truncated file (a JPEG whose
+     * data ends early, where Java's reader would fill the rest with grey and PIL raises "image file is
+     * truncated"; other formats' readers fail on their own). Running out of heap while decoding is an
+     * {@link OutOfMemoryError}, never a refusal, so which images are refused does not depend on the heap.
      *
      * @throws NppException naming the file when it cannot be decoded
      */
     public static Rgb readRgb(Path file) {
-        checkPixelCount(file);
-        BufferedImage img;
+        org.nextpatch.util.RegularFiles.requireRegular(file, null);
+        long[] size = new long[2];
         try {
-            img = ImageIO.read(file.toFile());
-        } catch (IOException | RuntimeException e) {
-            // Java's JPEG reader refuses 4-channel (CMYK/YCCK) JPEG files: decode the raw raster.
-            Rgb cmyk = tryReadCmykJpeg(file);
-            if (cmyk != null) {
-                return cmyk;
+            BufferedImage img;
+            try {
+                img = decode(file, size);
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof NppException n) {
+                    throw n;
+                }
+                rethrowOutOfMemory(file, size, e);
+                // Java's JPEG reader refuses 4-channel (CMYK/YCCK) JPEG files: decode the raw raster.
+                Rgb cmyk = tryReadCmykJpeg(file);
+                if (cmyk != null) {
+                    return cmyk;
+                }
+                throw new NppException(file + ": cannot decode image (" + e.getMessage() + ")", e);
             }
-            throw new NppException(file + ": cannot decode image (" + e.getMessage() + ")", e);
-        }
-        if (img == null) {
-            throw new NppException(file + ": not a readable image format");
-        }
-        if (img.getColorModel().getNumColorComponents() == 4) {
-            // Newer JDKs decode CMYK JPEG files but keep the inks: convert them as PIL does.
-            Rgb cmyk = tryReadCmykJpeg(file);
-            if (cmyk != null) {
-                return cmyk;
+            if (img == null) {
+                throw new NppException(file + ": not a readable image format");
             }
+            if (img.getColorModel().getNumColorComponents() == 4) {
+                // Newer JDKs decode CMYK JPEG files but keep the inks: convert them as PIL does.
+                Rgb cmyk = tryReadCmykJpeg(file);
+                if (cmyk != null) {
+                    return cmyk;
+                }
+            }
+            return toRgb(img);
+        } catch (OutOfMemoryError e) {
+            throw outOfMemory(file, size);
         }
-        return toRgb(img);
     }
 
     /**
-     * Largest image decoded, in pixels (2^25, e.g. 5792 x 5792): a fixed limit, so whether an image is
-     * refused does not depend on the heap; far above any training image.
+     * Largest image decoded, in pixels: PIL's {@code Image.MAX_IMAGE_PIXELS} (89,478,485, about
+     * 9459 x 9459), above which upstream's PIL warns of a decompression bomb (and errors above twice
+     * that). A fixed limit read from the header before decoding, so whether an image is refused never
+     * depends on the heap; far above any training image.
      */
-    public static final long MAX_PIXELS = 1L << 25;
+    public static final long MAX_PIXELS = 89_478_485L;
 
-    /** Refuses an image whose header declares more than {@link #MAX_PIXELS}, before decoding it. */
-    private static void checkPixelCount(Path file) {
-        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+    /**
+     * Decodes the first image of a file as {@link ImageIO#read} does, after checking the declared size
+     * against {@link #MAX_PIXELS} (stored in {@code size}); null when no reader knows the format.
+     */
+    private static BufferedImage decode(Path file, long[] size) throws IOException {
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             if (in == null) {
-                return;
+                throw new IOException("cannot open");
             }
-            java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext()) {
-                return;
+                return null;
             }
-            javax.imageio.ImageReader r = readers.next();
+            ImageReader r = readers.next();
             try {
                 r.setInput(in, true, true);
-                long w = r.getWidth(0);
-                long h = r.getHeight(0);
-                if (w * h > MAX_PIXELS) {
-                    throw new NppException(file + ": image of " + w + "x" + h + " pixels is larger than the "
-                            + MAX_PIXELS + "-pixel limit");
+                size[0] = r.getWidth(0);
+                size[1] = r.getHeight(0);
+                if (size[0] * size[1] > MAX_PIXELS) {
+                    throw new NppException(file + ": image of " + size[0] + "x" + size[1] + " pixels is larger than the "
+                            + String.format(java.util.Locale.ROOT, "%,d", MAX_PIXELS) + "-pixel limit");
                 }
+                List<String> truncated = new ArrayList<>();
+                r.addIIOReadWarningListener((src, warning) -> {
+                    if (warning.toLowerCase(java.util.Locale.ROOT).contains("premature end")) {
+                        truncated.add(warning);
+                    }
+                });
+                BufferedImage img = r.read(0, r.getDefaultReadParam());
+                if (!truncated.isEmpty()) {
+                    throw new NppException(file + ": image file is truncated (" + truncated.get(0) + ")");
+                }
+                return img;
             } finally {
                 r.dispose();
             }
-        } catch (IOException | RuntimeException e) {
-            if (e instanceof NppException n) {
-                throw n;
-            }
-            // an unreadable header: decoding below reports it
         }
+    }
+
+    /** Readers wrap any Throwable (an OutOfMemoryError too) in an IIOException: a lack of heap is no refusal. */
+    private static void rethrowOutOfMemory(Path file, long[] size, Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof OutOfMemoryError) {
+                throw outOfMemory(file, size);
+            }
+        }
+    }
+
+    private static OutOfMemoryError outOfMemory(Path file, long[] size) {
+        return new OutOfMemoryError(file + ": not enough heap to decode this " + size[0] + "x" + size[1]
+                + " image; give the JVM more heap (-Xmx)");
     }
 
     /** Converts any decoded image to 8-bit RGB without colour management (raw samples, as PIL). */

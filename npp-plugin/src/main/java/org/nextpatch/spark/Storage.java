@@ -227,7 +227,7 @@ public final class Storage {
             }
             FileSystem fs = fs(uri, what);
             Path dst = path(uri);
-            Path tmp = new Path(dst.getParent(), "." + dst.getName() + ".tmp");
+            Path tmp = new Path(dst.getParent(), org.nextpatch.util.AtomicFiles.TEMP_PREFIX + dst.getName() + ".tmp");
             fs.copyFromLocalFile(true, true, new Path(localFile.toUri()), tmp);
             fs.delete(dst, false);
             if (!fs.rename(tmp, dst)) {
@@ -268,7 +268,7 @@ public final class Storage {
                 return file;
             }
             Files.createDirectories(dir);
-            java.nio.file.Path tmp = Files.createTempFile(dir, "part", ".tmp");
+            java.nio.file.Path tmp = org.nextpatch.util.AtomicFiles.createTemp(dir, "part");
             try (InputStream in = fs(uri, what).open(path(uri))) {
                 Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
             }

@@ -77,6 +77,10 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
     @Config(description = "Hash file contents (true) or only names and sizes (false, for very large directories).")
     private boolean hashContents = true;
 
+    @Config(description = "Read a code directory whose extraction did not finish (its extraction record says "
+            + "\"finished\": false); by default such a directory is refused.")
+    private boolean allowIncompleteCodes = false;
+
     private final TokenGridFactory factory = new TokenGridFactory();
     private List<Example<TokenGrid>> examples;
     private CodeDirectorySourceProvenance provenance;
@@ -104,6 +108,16 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
      * @param maxImages        at most this many images; 0 = all
      */
     public CodeDirectorySource(Path codePath, int imageSize, boolean allAugmentations, int maxImages) {
+        this(codePath, imageSize, allAugmentations, maxImages, false);
+    }
+
+    /**
+     * A source over a code directory, optionally one whose extraction did not finish.
+     *
+     * @param allowIncompleteCodes read a directory whose extraction record says it did not finish
+     */
+    public CodeDirectorySource(Path codePath, int imageSize, boolean allAugmentations, int maxImages, boolean allowIncompleteCodes) {
+        this.allowIncompleteCodes = allowIncompleteCodes;
         this.codePath = codePath;
         this.imageSize = imageSize;
         this.allAugmentations = allAugmentations;
@@ -115,6 +129,9 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
     public void postConfig() {
         if (maxImages < 0) {
             throw new NppException("maxImages must be >= 0, got " + maxImages);
+        }
+        if (!allowIncompleteCodes) {
+            org.nextpatch.data.ExtractionRecord.requireFinished(codePath, imageSize, "CodeDirectorySource.allowIncompleteCodes");
         }
         CodeSet codes = CodeDirectorySet.open(codePath, imageSize);
         int n = maxImages > 0 ? Math.min(maxImages, codes.size()) : codes.size();

@@ -96,8 +96,20 @@ public final class ConfiguredTraining {
      */
     public static NppModel trainAndSave(NppTrainer trainer, Path codePath, int imageSize, Path resultsDir,
                                         Path modelFile) {
+        return trainAndSave(trainer, codePath, imageSize, resultsDir, modelFile, false);
+    }
+
+    /**
+     * As {@link #trainAndSave(NppTrainer, Path, int, Path, Path)}, optionally on a code directory
+     * whose extraction did not finish.
+     *
+     * @param allowIncompleteCodes read a directory whose extraction record says it did not finish
+     * @return the trained model
+     */
+    public static NppModel trainAndSave(NppTrainer trainer, Path codePath, int imageSize, Path resultsDir,
+                                        Path modelFile, boolean allowIncompleteCodes) {
         trainer.setResultsDir(resultsDir);
-        CodeDirectorySource source = new CodeDirectorySource(codePath, imageSize, true, 0);
+        CodeDirectorySource source = new CodeDirectorySource(codePath, imageSize, true, 0, allowIncompleteCodes);
         MutableDataset<TokenGrid> data = new MutableDataset<>(source);
         NppModel model = trainer.train(data);
         model.save(modelFile, null, NppModel.WeightsLayout.AUTO);

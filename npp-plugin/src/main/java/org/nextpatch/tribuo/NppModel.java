@@ -562,8 +562,8 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         Path tmpModel = null;
         try {
             Files.createDirectories(target.getParent());
-            tmpWeights = Files.createTempFile(target.getParent(), "." + weightsTarget.getFileName() + ".", ".tmp");
-            tmpModel = Files.createTempFile(target.getParent(), "." + target.getFileName() + ".", ".tmp");
+            tmpWeights = org.nextpatch.util.AtomicFiles.createTemp(target.getParent(), weightsTarget.getFileName().toString());
+            tmpModel = org.nextpatch.util.AtomicFiles.createTemp(target.getParent(), target.getFileName().toString());
             long t0 = System.nanoTime();
             ModelWeightsFile.Written w = ModelWeightsFile.write(tmpWeights, weights, dtype);
             ModelProvenance saved = withWeightsProvenance(w, weightsTarget.getFileName().toString());

@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * or value, 1 for a bad input) and nothing written: outputs that are inputs, folders that cannot be
  * written, out-of-vocabulary or float tokens, labels beyond the class count, non-finite weights.
  */
-class ChecksBeforeWorkTest {
+public class ChecksBeforeWorkTest {
     @TempDir
     Path dir;
 
@@ -216,7 +216,7 @@ class ChecksBeforeWorkTest {
         Result r = run(concat(concat(new String[]{"sample"}, gpt(Fixtures.file("gpt.pt"))), "--num-samples", "2",
                 "--greedy", "--out", out.toString()));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("replacing the results of an earlier run") && r.out().contains("removed 5"), r.out());
+        assertTrue(r.out().contains("replacing the results of an earlier run") && r.out().contains("removed 6 files of an earlier run"), r.out());
         try (Stream<Path> s = Files.list(out)) {
             assertEquals(2, s.filter(f -> !f.getFileName().toString().startsWith(".")).count(), "tokens.npy and labels.npy only");
         }
@@ -251,6 +251,8 @@ class ChecksBeforeWorkTest {
         Result first = run(extract(data, codes));
         assertEquals(0, first.code(), first.err());
         assertTrue(Files.isRegularFile(codes.resolve("imagenet16_extraction.json")));
+        org.nextpatch.data.ExtractionRecord.Completion done = org.nextpatch.data.ExtractionRecord.completion(codes, 16);
+        assertEquals(new org.nextpatch.data.ExtractionRecord.Completion(true, 4, 4, 0), done);
         assertRefused(run(extract(data, codes, "--ten-crop")), 1, "--code-path", "other settings", "--ten-crop");
         // the Spark job checks the same record on the driver, before Spark starts
         assertRefused(run(extract(data, codes, "--ten-crop", "--spark-master", "local[1]")), 1, "other settings");
@@ -285,14 +287,82 @@ class ChecksBeforeWorkTest {
     }
 
     @Test
-    void resumingATrainingRemovesTheLeftoversOfAKilledRun() throws IOException {
+    void resumingATrainingRemovesTheLeftoversOfAKilledRunAndNothingElse() throws IOException {
         Path results = dir.resolve("results");
-        Path tmp = Files.createDirectories(results.resolve("checkpoints")).resolve(".0000002.pt.123456.tmp");
+        Path tmp = Files.createDirectories(results.resolve("checkpoints")).resolve(".npp-tmp-0000002.pt.123456.tmp");
         Files.writeString(tmp, "half a checkpoint");
+        Path notes = results.resolve(".notes.tmp");
+        Path old = results.resolve("checkpoints/.0000002.pt.123456.tmp");
+        Files.writeString(notes, "the user's own file");
+        Files.writeString(old, "not a name this project makes");
         Result r = run(concat(train(Fixtures.file("codes"), results), "--max-steps", "1"));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("left by an interrupted run"), r.out());
         assertFalse(Files.exists(tmp));
+        assertEquals("the user's own file", Files.readString(notes));
+        assertTrue(Files.exists(old));
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 120, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+    void truncatedAndNonRegularImagesAreSkippedAndCounted() throws Exception {
+        Path data = imageFolder("data", 4);
+        byte[] jpg = org.nextpatch.io.ImagesTestAccess.encoded("jpg");
+        Files.write(data.resolve("c0/cut.jpg"), Arrays.copyOf(jpg, jpg.length / 2));
+        Path fifo = mkfifo(data.resolve("c1/pipe.png"));
+        Path codes = dir.resolve("codes");
+        Result r = run(extract(data, codes));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(new org.nextpatch.data.ExtractionRecord.Completion(true, 6, 4, 2),
+                org.nextpatch.data.ExtractionRecord.completion(codes, 16));
+        String record = Files.readString(codes.resolve("imagenet16_extraction.json"));
+        assertTrue(record.contains("cut.jpg") && record.contains(fifo.getFileName().toString()), record);
+    }
+
+    @Test
+    void anUnfinishedExtractionIsRefusedForTrainingUnlessAllowed() throws IOException {
+        Path codes = codesWith("imagenet64_labels", "0.npy", Npy.read(Fixtures.file("codes").resolve("imagenet64_labels/0.npy")));
+        org.nextpatch.data.ExtractionRecord record = org.nextpatch.data.ExtractionRecord.of(
+                new org.nextpatch.data.CodeExtractor.Settings(64, false, 1.0, codes, 4), Fixtures.file("vq.pt"));
+        record.claim(codes, 6000); // as a run killed after it started
+        long have;
+        try (Stream<Path> s = Files.list(codes.resolve("imagenet64_labels"))) {
+            have = s.count();
+        }
+        Path results = dir.resolve("results");
+        assertRefused(run(concat(train(codes, results), "--max-steps", "1")), 1, codes.toString(), "did not finish",
+                have + " of 6000 images", "--allow-incomplete-codes");
+        assertFalse(Files.exists(results.resolve("checkpoints")), "nothing trained");
+        Exception e = org.junit.jupiter.api.Assertions.assertThrows(org.nextpatch.util.NppException.class,
+                () -> new org.nextpatch.tribuo.CodeDirectorySource(codes, 64));
+        assertTrue(e.getMessage().contains("CodeDirectorySource.allowIncompleteCodes"), e.getMessage());
+        assertEquals((int) have, new org.nextpatch.tribuo.CodeDirectorySource(codes, 64, false, 0, true).size());
+        Result allowed = run(concat(train(codes, results), "--max-steps", "1", "--allow-incomplete-codes"));
+        assertEquals(0, allowed.code(), allowed.err());
+        record.finish(codes, (int) have, (int) have, java.util.List.of());
+        Result finished = run(concat(train(codes, dir.resolve("results2")), "--max-steps", "1"));
+        assertEquals(0, finished.code(), finished.err());
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 120, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFifoIsRefusedAsLabelsAndAsTheLockFileInsteadOfHanging() throws Exception {
+        Path fifo = mkfifo(dir.resolve("labels-idx1-ubyte"));
+        Path idx = dir.resolve("images-idx3-ubyte");
+        Files.write(idx, new byte[]{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7});
+        assertRefused(run(extract(idx, dir.resolve("codes"), "--labels-path", fifo.toString())), 1, fifo.toString(),
+                "FIFO", "not a regular file");
+        Path results = Files.createDirectories(dir.resolve("results"));
+        Path lock = mkfifo(results.resolve(org.nextpatch.util.DirLock.FILE));
+        assertRefused(run(concat(train(Fixtures.file("codes"), results), "--max-steps", "1")), 1, lock.toString(),
+                "FIFO", "not a regular lock file");
+    }
+
+    /** A named pipe: opening it blocks until another process opens its other end. */
+    public static Path mkfifo(Path p) throws IOException, InterruptedException {
+        Process proc = new ProcessBuilder("mkfifo", p.toString()).inheritIO().start();
+        assertEquals(0, proc.waitFor());
+        return p;
     }
 
     @Test

@@ -224,6 +224,18 @@ class ExportOnnxCommandTest {
         assertTrue(e.toString().contains("other weights") && e.toString().contains("--overwrite"), e.toString());
         assertArrayEquals(manifest, java.nio.file.Files.readAllBytes(other.resolve("manifest.json")));
 
+        // what an export of the retrained weights over this folder, killed after its first graph, left before
+        // exports were swapped in whole: its graph beside the fixture's manifest; sampling the fixture is refused
+        Path b = tmp.resolve("b-onnx");
+        assertEquals(0, NppCommandTest.run(o, e, "export-onnx", "--gpt-ckpt", retrained.toString(),
+                "--gpt-config", Fixtures.file("gpt-config.json").toString(), "--out", b.toString()), e.toString());
+        java.nio.file.Files.copy(b.resolve("gpt-generate.onnx"), other.resolve("gpt-generate.onnx"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        e = new StringWriter();
+        assertEquals(1, NppCommandTest.run(o, e, concat(onnx, "--onnx-dir", other.toString())));
+        assertEquals(1, e.toString().strip().lines().count(), e.toString());
+        assertTrue(e.toString().contains("gpt-generate.onnx does not match its SHA-256"), e.toString());
+
         // a folder with files but no manifest
         Path junk = tmp.resolve("junk");
         java.nio.file.Files.createDirectories(junk);

@@ -22,10 +22,12 @@ final class HostileCorpus {
      *
      * @param name     what it attacks
      * @param kind     {@code inspect} (the inspect-ckpt command), {@code load} (the weight loader,
-     *                 as every command that loads weights uses it), {@code npy} (the .npy reader) or
-     *                 {@code tribuo} (a Tribuo model file, as {@code npp provenance} reads it)
+     *                 as every command that loads weights uses it), {@code npy} (the .npy reader),
+     *                 {@code tribuo} (a Tribuo model file, as {@code npp provenance} reads it),
+     *                 {@code image} (the image reader of extract-codes), {@code idx} (the IDX reader) or
+     *                 {@code lock} (an output folder's lock file)
+     * @param exit     the expected exit status (0: handled, 1: refused, 3: out of memory, an error)
      * @param file     the input
-     * @param exit     the expected exit status (0: handled, 1: refused)
      * @param fragment words the answer must contain (stderr on refusal, stdout otherwise)
      */
     record Case(String name, String kind, Path file, int exit, String fragment) {}
@@ -218,7 +220,79 @@ final class HostileCorpus {
         byte[] groups = new byte[100_000];
         Arrays.fill(groups, (byte) 0x0b); // start-group tag of field 1, never ended
         cases.add(write(dir, "tribuo-nested-groups", "tribuo", groups, 1, "tribuo-nested-groups"));
+
+        // 16. images: cut in half, a header over the pixel limit, one that needs more than the 256 MB heap
+        //     (an error, never a skip: which images are skipped must not depend on -Xmx), a FIFO
+        byte[] jpg;
+        try {
+            jpg = org.nextpatch.io.ImagesTestAccess.encoded("jpg");
+        } catch (Exception e) {
+            throw new IOException(e);
+        }
+        cases.add(image(dir, "image-truncated-jpeg.jpg", Arrays.copyOf(jpg, jpg.length / 2), 1, "image file is truncated"));
+        cases.add(image(dir, "image-over-pixel-limit.png", png(9460, 9460, 8, false), 1, "89,478,485-pixel limit"));
+        cases.add(image(dir, "image-16bit-5792.png", png(5792, 5792, 16, true), 3, "not enough heap"));
+
+        // 17. named pipes (opening one blocks until someone writes): an image, an IDX file, a folder's lock file
+        cases.add(new Case("image-fifo", "image", mkfifo(dir.resolve("image-fifo.png")), 1, "FIFO"));
+        cases.add(new Case("idx-fifo", "idx", mkfifo(dir.resolve("labels-fifo-idx1-ubyte")), 1, "FIFO"));
+        cases.add(new Case("npy-fifo", "npy", mkfifo(dir.resolve("npy-fifo.npy")), 1, "FIFO"));
+        if (Files.exists(Path.of("/dev/zero"))) {
+            cases.add(new Case("npy-dev-zero", "npy", Path.of("/dev/zero"), 1, "a character device, not a regular file"));
+        }
+        Path locked = Files.createDirectories(dir.resolve("locked-folder"));
+        cases.add(new Case("lock-fifo", "lock", mkfifo(locked.resolve(org.nextpatch.util.DirLock.FILE)), 1,
+                "not a regular lock file"));
         return cases;
+    }
+
+    private static Case image(Path dir, String name, byte[] content, int exit, String fragment) throws IOException {
+        Path f = Files.write(dir.resolve(name), content);
+        return new Case(name.substring(0, name.lastIndexOf('.')), "image", f, exit, fragment);
+    }
+
+    /**
+     * An RGB PNG of one colour; with {@code data} false only its header (IHDR), no image data. The
+     * rows are deflated as they are made, so a 200 MB image costs a few hundred kilobytes here.
+     */
+    static byte[] png(int w, int h, int bits, boolean data) throws IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(new byte[]{(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
+        chunk(out, "IHDR", ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) bits).put((byte) 2).put(new byte[3]).array());
+        if (data) {
+            java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream();
+            byte[] row = new byte[1 + w * 3 * bits / 8];
+            Arrays.fill(row, (byte) 0x40);
+            row[0] = 0; // filter: none
+            try (java.util.zip.DeflaterOutputStream d = new java.util.zip.DeflaterOutputStream(z)) {
+                for (int y = 0; y < h; y++) {
+                    d.write(row);
+                }
+            }
+            chunk(out, "IDAT", z.toByteArray());
+            chunk(out, "IEND", new byte[0]);
+        }
+        return out.toByteArray();
+    }
+
+    private static void chunk(java.io.ByteArrayOutputStream out, String type, byte[] body) throws IOException {
+        byte[] t = type.getBytes(StandardCharsets.US_ASCII);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(t);
+        crc.update(body);
+        out.write(ByteBuffer.allocate(4).putInt(body.length).array());
+        out.write(t);
+        out.write(body);
+        out.write(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
+    }
+
+    private static Path mkfifo(Path p) throws IOException {
+        try {
+            return org.nextpatch.cli.ChecksBeforeWorkTest.mkfifo(p);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
     }
 
     private static Case write(Path dir, String name, String kind, byte[] content, int exit, String fragment) throws IOException {

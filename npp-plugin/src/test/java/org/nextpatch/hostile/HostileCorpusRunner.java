@@ -79,10 +79,24 @@ public final class HostileCorpusRunner {
                     Npy.read(file);
                     return "0\tread";
                 }
+                case "image" -> {
+                    org.nextpatch.io.Images.Rgb img = org.nextpatch.io.Images.readRgb(file);
+                    return "0\t" + img.width() + "x" + img.height();
+                }
+                case "idx" -> {
+                    org.nextpatch.io.Idx.read(file);
+                    return "0\tread";
+                }
+                case "lock" -> {
+                    org.nextpatch.util.DirLock.acquire(file.getParent(), "--out " + file.getParent()).close();
+                    return "0\tlocked";
+                }
                 default -> throw new IllegalArgumentException(kind);
             }
         } catch (NppException e) {
             return "1\t" + e.getMessage().replace("\n", " | ").replace("\t", " ");
+        } catch (OutOfMemoryError e) {
+            return "3\t" + e.getMessage();
         } catch (Throwable e) {
             return "99\t" + e;
         }

@@ -119,4 +119,61 @@ class ImagesTest {
         e = assertThrows(NppException.class, () -> Images.readRgb(txt));
         assertTrue(e.getMessage().contains("notes.png"));
     }
+
+    /** A noisy 64x64 image in a format, whole. */
+    static byte[] encoded(String format) throws Exception {
+        BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
+        java.util.Random r = new java.util.Random(1);
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 64; x++) {
+                img.setRGB(x, y, r.nextInt());
+            }
+        }
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        assertTrue(ImageIO.write(img, format, b));
+        return b.toByteArray();
+    }
+
+    @Test
+    void truncatedImagesAreRefusedNotFilledWithGrey(@TempDir Path dir) throws Exception {
+        for (String format : List.of("jpg", "png", "bmp")) {
+            byte[] whole = encoded(format);
+            Path ok = Files.write(dir.resolve("whole." + format), whole);
+            assertEquals(64, Images.readRgb(ok).width());
+            Path half = Files.write(dir.resolve("half." + format), java.util.Arrays.copyOf(whole, whole.length / 2));
+            NppException e = assertThrows(NppException.class, () -> Images.readRgb(half), format);
+            assertTrue(e.getMessage().startsWith(half.toString()), e.getMessage());
+            if (format.equals("jpg")) {
+                assertTrue(e.getMessage().contains("image file is truncated"), e.getMessage());
+            }
+        }
+        // all image data there, only the end-of-image marker missing: PIL reads it too
+        byte[] jpg = encoded("jpg");
+        Path noEoi = Files.write(dir.resolve("no-eoi.jpg"), java.util.Arrays.copyOf(jpg, jpg.length - 2));
+        assertEquals(64, Images.readRgb(noEoi).height());
+    }
+
+    @Test
+    void thePixelLimitIsReadFromTheHeaderBeforeDecoding(@TempDir Path dir) throws Exception {
+        // a PNG header declaring 9460 x 9460 (just over PIL's 89,478,485 pixels) and no image data:
+        // refused for its size, not for its missing data, and without allocating anything
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 25);
+        b.put(new byte[]{(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10}).putInt(13).put("IHDR".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                .putInt(9460).putInt(9460).put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(b.array(), 12, 17);
+        b.putInt((int) crc.getValue());
+        Path big = Files.write(dir.resolve("big.png"), b.array());
+        NppException e = assertThrows(NppException.class, () -> Images.readRgb(big));
+        assertTrue(e.getMessage().contains("9460x9460") && e.getMessage().contains("89,478,485-pixel limit"), e.getMessage());
+        assertEquals(89_478_485L, Images.MAX_PIXELS);
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 60, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFifoNamedLikeAnImageIsRefusedWithoutOpeningIt(@TempDir Path dir) throws Exception {
+        Path fifo = org.nextpatch.cli.ChecksBeforeWorkTest.mkfifo(dir.resolve("pipe.png"));
+        NppException e = assertThrows(NppException.class, () -> Images.readRgb(fifo));
+        assertEquals(fifo + ": a FIFO (named pipe), not a regular file", e.getMessage());
+    }
 }
