@@ -161,6 +161,8 @@ class ServeTest {
             assertEquals(64, m.get("gpt_config").get("dim").asInt());
             assertEquals(64, m.get("sha256").get("gpt-generate.onnx").asText().length());
             assertEquals("serve tests", m.get("provenance").get("purpose").asText());
+            assertEquals("gpt.pt", m.get("provenance").get("gpt_ckpt").asText(), "the checkpoint's name, not where it is");
+            assertFalse(m.toString().contains(tmp.toAbsolutePath().toString()), "no absolute path in /v1/model: " + m);
             assertEquals("float32", m.get("export").get("precision").asText());
             assertEquals(200, fx.get(s, "/healthz").statusCode());
             HttpResponse<String> page = fx.get(s, "/");
@@ -214,6 +216,11 @@ class ServeTest {
                 {"{\"classes\": [1], \"seed\": \"x\"}", "seed"},
                 {"{\"classes\": [1], \"format\": \"jpeg\"}", "format"},
                 {"{\"classes\": [1], \"cfg-scale\": 2}", "cfg-scale"},
+                {"{\"classes\": [1]} {\"classes\": [2]}", "body"},
+                {"{\"classes\": [1]}]", "body"},
+                {"{\"classes\": [1]} x", "body"},
+                {"{\"classes\": [1], \"seed\": 1, \"seed\": 2}", "seed"},
+                {"{\"classes\": [1], \"classes\": [2]}", "classes"},
         };
         try (NppServer s = fx.start(fx.engine(), ServeFixture.options())) {
             for (String[] c : cases) {
@@ -223,6 +230,10 @@ class ServeTest {
                 assertEquals(c[1], j.get("field").asText(), c[0] + " -> " + r.body());
                 assertFalse(j.get("error").asText().isBlank());
             }
+            String dup = ServeFixture.JSON.readTree(fx.post(s, "{\"classes\": [1], \"seed\": 1, \"seed\": 2}").body()).get("error").asText();
+            assertTrue(dup.contains("'seed' is given twice"), dup);
+            String trailing = ServeFixture.JSON.readTree(fx.post(s, "{\"classes\": [1]} {}").body()).get("error").asText();
+            assertTrue(trailing.contains("goes on after its JSON object"), trailing);
             HttpResponse<String> big = fx.post(s, "{\"classes\": [1], \"seed\": 1" + " ".repeat(70_000) + "}");
             assertEquals(413, big.statusCode(), big.body());
             assertEquals("body", ServeFixture.JSON.readTree(big.body()).get("field").asText());
@@ -230,7 +241,34 @@ class ServeTest {
             assertEquals(404, fx.get(s, "/etc/passwd").statusCode());
             assertEquals(404, fx.get(s, "/../pom.xml").statusCode());
             String metrics = fx.get(s, "/metrics").body();
-            assertTrue(metrics.contains("npp_requests_total{path=\"/v1/generate\",status=\"400\"} " + cases.length), metrics);
+            assertTrue(metrics.contains("npp_requests_total{path=\"/v1/generate\",status=\"400\"} " + (cases.length + 2)), metrics);
+        }
+    }
+
+    /** A failing engine is a 500 whose body says so in general words; the paths in the exception stay in the log. */
+    @Test
+    void failuresAre500WithoutPaths() throws Exception {
+        String where = fx.onnx.toAbsolutePath().resolve("gpt-generate.onnx").toString();
+        org.nextpatch.serve.GenerationEngine broken = new org.nextpatch.serve.GenerationEngine() {
+            @Override
+            public long[][] tokens(long[] classes, float[] uniforms, org.nextpatch.sample.SamplingSettings settings) {
+                throw new org.nextpatch.util.NppException("ONNX Runtime failed running " + where + ": broken");
+            }
+
+            @Override
+            public List<byte[]> pngs(long[][] tokens) {
+                throw new IllegalStateException("not reached");
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (NppServer s = fx.start(broken, ServeFixture.options())) {
+            HttpResponse<String> r = fx.post(s, body(CASES.get(0), "tokens"));
+            assertEquals(500, r.statusCode(), r.body());
+            assertTrue(r.body().contains("generation failed"), r.body());
+            assertFalse(r.body().contains(tmp.toAbsolutePath().toString()), "no server path in an error body: " + r.body());
         }
     }
 
