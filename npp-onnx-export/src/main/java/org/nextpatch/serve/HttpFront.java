@@ -20,6 +20,7 @@ import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -180,7 +181,11 @@ final class HttpFront implements AutoCloseable {
             while (!closed) {
                 selector.select(TICK_MS);
                 for (Runnable r; (r = tasks.poll()) != null; ) {
-                    r.run();
+                    try {
+                        r.run();
+                    } catch (RuntimeException e) {
+                        LOG.warn("answering a request failed: {}", e.toString(), e);
+                    }
                 }
                 for (SelectionKey k : selector.selectedKeys()) {
                     if (!k.isValid()) {
@@ -210,7 +215,12 @@ final class HttpFront implements AutoCloseable {
                 if (now - lastSweep > TimeUnit.MILLISECONDS.toNanos(TICK_MS)) {
                     lastSweep = now;
                     for (Conn c : new ArrayList<>(conns)) {
-                        c.checkDeadline(now);
+                        try {
+                            c.checkDeadline(now);
+                        } catch (RuntimeException e) {
+                            LOG.warn("closing a connection after an error: {}", e.toString(), e);
+                            c.close();
+                        }
                     }
                 }
             }
@@ -301,7 +311,7 @@ final class HttpFront implements AutoCloseable {
                 }
                 return;
             }
-            int room = (int) Math.min(in.length - len, Integer.MAX_VALUE);
+            int room = in.length - len;
             if (room == 0) {
                 grow();
                 room = in.length - len;
@@ -325,7 +335,7 @@ final class HttpFront implements AutoCloseable {
             if (in.length >= cap) {
                 return;
             }
-            in = java.util.Arrays.copyOf(in, (int) Math.min(cap, Math.max(2L * in.length, 2048)));
+            in = Arrays.copyOf(in, (int) Math.min(cap, Math.max(2L * in.length, 2048)));
         }
 
         private void parse() {
@@ -348,7 +358,7 @@ final class HttpFront implements AutoCloseable {
                         ch.write(ByteBuffer.wrap("HTTP/1.1 100 Continue\r\n\r\n".getBytes(StandardCharsets.US_ASCII)));
                     }
                     if (in.length < need) {
-                        in = java.util.Arrays.copyOf(in, (int) need);
+                        in = Arrays.copyOf(in, (int) need);
                     }
                 }
                 if (state == State.BODY && len >= need) {
@@ -362,7 +372,7 @@ final class HttpFront implements AutoCloseable {
         }
 
         private void dispatch() {
-            byte[] body = java.util.Arrays.copyOfRange(in, headEnd, (int) need);
+            byte[] body = Arrays.copyOfRange(in, headEnd, (int) need);
             // bytes after this request (a pipelined next one) stay for later
             int rest = len - (int) need;
             System.arraycopy(in, (int) need, in, 0, rest);
@@ -465,6 +475,9 @@ final class HttpFront implements AutoCloseable {
             }
             idle = len == 0;
             head = null;
+            if (idle && in.length > 2048) {
+                in = new byte[2048];   // an idle connection keeps a small buffer, whatever its last body was
+            }
             deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(idle ? limits.idleTimeoutMs() : limits.headerTimeoutMs());
             key.interestOps(SelectionKey.OP_READ);
             if (len > 0) {

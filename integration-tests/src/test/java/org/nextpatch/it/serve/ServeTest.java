@@ -12,6 +12,7 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.net.ConnectException;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -243,6 +244,50 @@ class ServeTest {
             String metrics = fx.get(s, "/metrics").body();
             assertTrue(metrics.contains("npp_requests_total{path=\"/v1/generate\",status=\"400\"} " + (cases.length + 2)), metrics);
         }
+    }
+
+    /** On one raw connection: kept alive, two pipelined requests, {@code Expect: 100-continue}, then a chunked body (411, closed). */
+    @Test
+    void rawHttpOnOneConnection() throws Exception {
+        try (NppServer s = fx.start(fx.engine(), ServeFixture.options()); java.net.Socket c = new java.net.Socket("127.0.0.1", s.port())) {
+            c.setSoTimeout(60_000);
+            java.io.OutputStream o = c.getOutputStream();
+            java.io.DataInputStream in = new java.io.DataInputStream(new java.io.BufferedInputStream(c.getInputStream()));
+            o.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertEquals("200 ok\n", response(in));
+            assertTrue(response(in).startsWith("200 # HELP"), "the pipelined second request is answered too");
+            String body = body(CASES.get(0), "tokens");
+            o.write(("POST /v1/generate HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + body.length() + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertEquals("HTTP/1.1 100 Continue", in.readLine());
+            assertEquals("", in.readLine());
+            o.write(body.getBytes(StandardCharsets.US_ASCII));
+            String r = response(in);
+            assertTrue(r.startsWith("200 "), r);
+            long[][] got = ServeFixture.tokensOf(ServeFixture.JSON.readTree(r.substring(4)));
+            for (int k = 0; k < got.length; k++) {
+                assertArrayEquals(EXPECTED.get(0)[k], got[k], "row " + k);
+            }
+            o.write("POST /v1/generate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertTrue(response(in).startsWith("411 "), "chunked bodies are refused");
+            assertEquals(-1, in.read(), "and the connection is closed");
+        }
+    }
+
+    /** One HTTP/1.1 response read from a raw stream: "STATUS BODY". */
+    @SuppressWarnings("deprecation")
+    private static String response(java.io.DataInputStream in) throws java.io.IOException {
+        String status = in.readLine();
+        int length = 0;
+        for (String h; !(h = in.readLine()).isEmpty(); ) {
+            if (h.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(h.substring(15).strip());
+            }
+        }
+        byte[] b = new byte[length];
+        in.readFully(b);
+        return status.split(" ")[1] + " " + new String(b, StandardCharsets.UTF_8);
     }
 
     /** A failing engine is a 500 whose body says so in general words; the paths in the exception stay in the log. */
