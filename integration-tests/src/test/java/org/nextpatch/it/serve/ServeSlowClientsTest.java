@@ -49,8 +49,7 @@ class ServeSlowClientsTest {
             List<Socket> all = new ArrayList<>();
             long attack = System.nanoTime();
             for (int i = 0; i < 200; i++) {
-                Socket c = new Socket();
-                c.connect(new InetSocketAddress("127.0.0.1", s.port()), 10_000);
+                Socket c = connect(s.port());
                 OutputStream o = c.getOutputStream();
                 if (i < 80) {
                     o.write("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
@@ -141,8 +140,7 @@ class ServeSlowClientsTest {
             List<Socket> silent = new ArrayList<>();
             try {
                 for (int i = 0; i < 8; i++) {
-                    Socket c = new Socket();
-                    c.connect(new InetSocketAddress("127.0.0.1", s.port()), 10_000);
+                    Socket c = connect(s.port());
                     silent.add(c);
                 }
                 long end = System.nanoTime() + 30_000_000_000L;
@@ -176,8 +174,7 @@ class ServeSlowClientsTest {
         List<Socket> slow = new ArrayList<>();
         try {
             for (int i = 0; i < 6; i++) {
-                Socket c = new Socket();
-                c.connect(new InetSocketAddress("127.0.0.1", s.port()), 10_000);
+                Socket c = connect(s.port());
                 c.getOutputStream().write((i % 2 == 0 ? "POST /v1/generate HTTP/1.1\r\nContent-Length: 500\r\n\r\n{\"cla"
                         : "GET /healthz HTTP/1.1\r\nHo").getBytes(StandardCharsets.US_ASCII));
                 slow.add(c);
@@ -207,15 +204,13 @@ class ServeSlowClientsTest {
         engine.arm();
         try (NppServer s = fx.start(engine, ServeFixture.options())) {
             String body = "{\"classes\": [1, 2], \"seed\": 3, \"format\": \"both\"}";
-            try (Socket c = new Socket()) {
-                c.connect(new InetSocketAddress("127.0.0.1", s.port()), 10_000);
+            try (Socket c = connect(s.port())) {
                 c.getOutputStream().write(("POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: " + body.length() + "\r\n\r\n" + body)
                         .getBytes(StandardCharsets.US_ASCII));
                 engine.entered.await();
                 c.setSoLinger(true, 0);   // gone with a reset while its request is in the engine
             }
-            try (Socket c = new Socket()) {   // gone in the middle of its body
-                c.connect(new InetSocketAddress("127.0.0.1", s.port()), 10_000);
+            try (Socket c = connect(s.port())) {   // gone in the middle of its body
                 c.getOutputStream().write("POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"cl".getBytes(StandardCharsets.US_ASCII));
             }
             engine.release();
@@ -233,14 +228,19 @@ class ServeSlowClientsTest {
     }
 
     private static String rawGet(int port, String path) throws IOException {
-        try (Socket c = new Socket()) {
-            c.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
+        try (Socket c = connect(port)) {
             c.setSoTimeout(10_000);
             c.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             return new String(c.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
         } catch (SocketTimeoutException e) {
             return "timeout";
         }
+    }
+
+    private static Socket connect(int port) throws IOException {
+        Socket c = new Socket();
+        c.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
+        return c;
     }
 
     private static int gauge(ServeFixture fx, NppServer s, String name) throws Exception {
