@@ -56,7 +56,7 @@ final class HttpFront implements AutoCloseable {
     private static final long TICK_MS = 50;
 
     /** A complete request. */
-    record Request(String method, String path, HttpHead head, byte[] body) {}
+    record Request(String method, String path, byte[] body) {}
 
     /** An answer: status, content type, body and an optional {@code Retry-After} (seconds). */
     record Response(int status, String type, byte[] body, String retryAfter) {
@@ -378,7 +378,7 @@ final class HttpFront implements AutoCloseable {
             System.arraycopy(in, (int) need, in, 0, rest);
             len = rest;
             scanned = 0;
-            Request r = new Request(head.method(), head.path(), head, body);
+            Request r = new Request(head.method(), head.path(), body);
             request = r;
             keepAlive = head.keepAlive();
             state = State.BUSY;
@@ -417,7 +417,7 @@ final class HttpFront implements AutoCloseable {
                 counted = false;
                 open.decrementAndGet();
             }
-            request = new Request("", path == null ? "" : path, null, new byte[0]);
+            request = new Request("", path == null ? "" : path, new byte[0]);
             response = r;
             out = ByteBuffer.wrap(bytes(r, false));
             state = State.LINGER;
