@@ -110,6 +110,18 @@ public final class OnnxSampler implements AutoCloseable {
         }
     }
 
+    /**
+     * Opens {@code gpt-generate.onnx} now and checks it against the configuration
+     * ({@link OnnxGraphCheck#generate}): a truncated graph, or one of another model than the
+     * configuration says, is refused here in one line instead of failing every later run.
+     */
+    public void check() {
+        if (generateSession == null) {
+            generateSession = session(GENERATE);
+        }
+        OnnxGraphCheck.generate(dir.resolve(GENERATE), generateSession, cfg);
+    }
+
     /** The execution provider the sessions use ("CUDA" or "CPU"), known after the first session. */
     public String provider() {
         return provider;

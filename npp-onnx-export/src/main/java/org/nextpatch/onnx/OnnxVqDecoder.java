@@ -43,6 +43,33 @@ public final class OnnxVqDecoder implements AutoCloseable {
     }
 
     /**
+     * Checks the graph against the export's configuration ({@link OnnxGraphCheck#decoder}) and decodes
+     * one image of the highest code to see its size: a graph of another tokenizer, or one that does
+     * not run, is refused here in one line instead of failing every later request.
+     *
+     * @param tokens       codes per image (the GPT's {@code block_size})
+     * @param codebookSize codes in the codebook (the GPT's {@code vocab_size})
+     * @param imageSize    the image side the configuration implies ({@code grid side x downsample})
+     */
+    public void check(int tokens, int codebookSize, int imageSize) {
+        OnnxGraphCheck.decoder(file, session, codebookSize);
+        long[][] probe = new long[1][tokens];
+        java.util.Arrays.fill(probe[0], codebookSize - 1L);
+        long[] shape;
+        try {
+            shape = decode(probe, 1).shape();
+        } catch (NppException e) {
+            throw new NppException(file + " cannot decode one image of " + tokens + " codes: " + e.getMessage(), e);
+        }
+        long[] want = {1, imageSize, imageSize, 3};
+        if (!java.util.Arrays.equals(shape, want)) {
+            throw new NppException(file + " makes images of " + shape[2] + "x" + shape[1] + " pixels, but the export's configuration "
+                    + "(vq_config's downsample x the token grid) says " + imageSize + "x" + imageSize
+                    + "; the decoder and the configuration are of different tokenizers");
+        }
+    }
+
+    /**
      * Decodes {@code batchSize} images per run.
      *
      * @param codes [N, h*w] token rows (row-major code grids)

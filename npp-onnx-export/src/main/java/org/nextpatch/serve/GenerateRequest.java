@@ -1,8 +1,11 @@
 package org.nextpatch.serve;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import org.nextpatch.sample.SamplingSettings;
 
 import java.io.IOException;
@@ -25,7 +28,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * @param png      answer with base64 PNGs
  */
 public record GenerateRequest(long[] classes, SamplingSettings settings, long seed, boolean tokens, boolean png) {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** One JSON object per body: trailing content or a key given twice is refused, not silently dropped or overwritten. */
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
     private static final Set<String> FIELDS = Set.of("classes", "cfg_scale", "temperature", "top_k", "top_p", "seed", "format");
 
     /** Images asked for. */
@@ -45,7 +52,15 @@ public record GenerateRequest(long[] classes, SamplingSettings settings, long se
         try {
             root = JSON.readTree(body);
         } catch (JsonProcessingException e) {
-            throw new BadRequest("body", "the body is not JSON: " + e.getOriginalMessage());
+            String m = e.getOriginalMessage();
+            java.util.regex.Matcher dup = java.util.regex.Pattern.compile("^Duplicate field '(.*)'").matcher(m);
+            if (dup.find()) {
+                throw new BadRequest(dup.group(1), "field '" + dup.group(1) + "' is given twice; give each field once");
+            }
+            if (m.startsWith("Trailing token")) {
+                throw new BadRequest("body", "the body goes on after its JSON object; send one object per request");
+            }
+            throw new BadRequest("body", "the body is not JSON: " + m);
         } catch (IOException e) {
             throw new BadRequest("body", "unreadable body: " + e.getMessage());
         }

@@ -10,8 +10,9 @@ import java.util.function.IntSupplier;
 
 /**
  * The server's counters in the Prometheus text format (version 0.0.4): requests by path and status,
- * queue length, batch sizes and request latency as histograms, images generated, and images per
- * second over the last minute. Thread-safe.
+ * queue length, batch sizes and request latency as histograms, images generated, images per
+ * second over the last minute, and the connections: open, refused at the limit, closed by a
+ * timeout, and answers the client did not take. Thread-safe.
  */
 final class Metrics {
     private static final double[] LATENCY_BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -25,19 +26,42 @@ final class Metrics {
     private final ArrayDeque<long[]> recent = new ArrayDeque<>();   // (nanoTime, images)
     private final IntSupplier queueLength;
     private final IntSupplier inFlight;
+    private final IntSupplier openConnections;
+    private final AtomicLong refused = new AtomicLong();
+    private final Map<String, AtomicLong> timedOut = new TreeMap<>();
+    private final Map<String, AtomicLong> disconnects = new TreeMap<>();
     private final long started = System.nanoTime();
 
-    Metrics(IntSupplier queueLength, IntSupplier inFlight) {
+    Metrics(IntSupplier queueLength, IntSupplier inFlight, IntSupplier openConnections) {
         this.queueLength = queueLength;
         this.inFlight = inFlight;
+        this.openConnections = openConnections;
     }
 
-    /** Counts a finished request. */
+    /** Counts a request answered in full. */
     void request(String path, int status) {
-        String key = path + "\u0000" + status;
+        count(requests, path + "\u0000" + status);
+    }
+
+    /** Counts a request whose answer the client did not take (it closed, or stopped reading). */
+    void clientDisconnected(String path) {
+        count(disconnects, path);
+    }
+
+    /** Counts a connection closed by a timeout ({@code header}, {@code body}, {@code idle} or {@code send}). */
+    void connectionTimedOut(String phase) {
+        count(timedOut, phase);
+    }
+
+    /** Counts a connection refused at the connection limit. */
+    void connectionRefused() {
+        refused.incrementAndGet();
+    }
+
+    private static void count(Map<String, AtomicLong> m, String key) {
         AtomicLong c;
-        synchronized (requests) {
-            c = requests.computeIfAbsent(key, k -> new AtomicLong());
+        synchronized (m) {
+            c = m.computeIfAbsent(key, k -> new AtomicLong());
         }
         c.incrementAndGet();
     }
@@ -88,6 +112,17 @@ final class Metrics {
                         .append(e.getValue().get()).append('\n');
             }
         }
+        b.append("# HELP npp_client_disconnects_total Requests whose answer the client did not take, by path.\n"
+                + "# TYPE npp_client_disconnects_total counter\n");
+        render(b, disconnects, "npp_client_disconnects_total{path=\"", "\"} ");
+        b.append("# HELP npp_connections_open Client connections open.\n# TYPE npp_connections_open gauge\n");
+        b.append("npp_connections_open ").append(openConnections.getAsInt()).append('\n');
+        b.append("# HELP npp_connections_refused_total Connections answered 503 at the connection limit.\n"
+                + "# TYPE npp_connections_refused_total counter\n");
+        b.append("npp_connections_refused_total ").append(refused.get()).append('\n');
+        b.append("# HELP npp_connections_timed_out_total Connections closed by a timeout, by phase.\n"
+                + "# TYPE npp_connections_timed_out_total counter\n");
+        render(b, timedOut, "npp_connections_timed_out_total{phase=\"", "\"} ");
         b.append("# HELP npp_queue_length Generation requests waiting for a batch.\n# TYPE npp_queue_length gauge\n");
         b.append("npp_queue_length ").append(queueLength.getAsInt()).append('\n');
         b.append("# HELP npp_requests_in_flight Generation requests taken and not yet answered.\n# TYPE npp_requests_in_flight gauge\n");
@@ -99,6 +134,14 @@ final class Metrics {
         b.append("# HELP npp_images_per_second Images generated per second over the last minute.\n# TYPE npp_images_per_second gauge\n");
         b.append(String.format(Locale.ROOT, "npp_images_per_second %.4f%n", imagesPerSecond()));
         return b.toString();
+    }
+
+    private static void render(StringBuilder b, Map<String, AtomicLong> m, String prefix, String infix) {
+        synchronized (m) {
+            for (var e : m.entrySet()) {
+                b.append(prefix).append(e.getKey()).append(infix).append(e.getValue().get()).append('\n');
+            }
+        }
     }
 
     /** A cumulative histogram with fixed upper bounds. */

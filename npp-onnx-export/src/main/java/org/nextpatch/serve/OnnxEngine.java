@@ -18,10 +18,28 @@ public final class OnnxEngine implements GenerationEngine {
     private final OnnxSampler sampler;
     private final OnnxVqDecoder decoder;
 
-    /** Opens the graphs of a served model. */
+    /**
+     * Opens the graphs of a served model and checks them against its configuration
+     * ({@link OnnxSampler#check}, {@link OnnxVqDecoder#check}): a broken export does not start.
+     */
     public OnnxEngine(ServedModel model, OnnxSampler.Options options) {
-        this.sampler = new OnnxSampler(model.dir(), model.gpt(), options);
-        this.decoder = model.hasDecoder() ? new OnnxVqDecoder(model.dir()) : null;
+        OnnxSampler s = new OnnxSampler(model.dir(), model.gpt(), options);
+        OnnxVqDecoder d = null;
+        try {
+            s.check();
+            if (model.hasDecoder()) {
+                d = new OnnxVqDecoder(model.dir());
+                d.check(model.gpt().blockSize(), model.gpt().vocabSize(), model.imageSize());
+            }
+        } catch (RuntimeException e) {
+            s.close();
+            if (d != null) {
+                d.close();
+            }
+            throw e;
+        }
+        this.sampler = s;
+        this.decoder = d;
     }
 
     @Override

@@ -132,16 +132,46 @@ public final class ServedModel {
                     export.set(k, manifest.get(k));
                 }
             }
-            if (manifest.has("provenance")) {
-                d.set("provenance", manifest.get("provenance"));
+            JsonNode published = withoutPaths(manifest);
+            if (published.has("provenance")) {
+                d.set("provenance", published.get("provenance"));
             }
-            d.set("manifest", manifest);
+            d.set("manifest", published);
         } else {
             Map<String, String> meta = metadata(generate);
             export.put("precision", meta.getOrDefault("nextpatch.precision", "unknown"));
             export.put("source", "graph metadata (no " + OnnxExport.MANIFEST + ")");
         }
         return new ServedModel(dir, gpt, vq, names, d);
+    }
+
+    /**
+     * A copy in which every absolute path (the manifest's provenance records where the checkpoints
+     * were) is cut to its file name: {@code /v1/model} does not tell clients about the server's disk.
+     */
+    static JsonNode withoutPaths(JsonNode n) {
+        if (n.isTextual()) {
+            String v = n.asText();
+            boolean absolute = v.startsWith("/") || v.startsWith("\\\\") || v.startsWith("file:") || v.matches("(?s)[A-Za-z]:[\\\\/].*");
+            return absolute ? JSON.getNodeFactory().textNode(v.substring(Math.max(v.lastIndexOf('/'), v.lastIndexOf('\\')) + 1)) : n;
+        }
+        if (n.isContainerNode()) {
+            JsonNode copy = n.deepCopy();
+            if (copy.isObject()) {
+                ObjectNode o = (ObjectNode) copy;
+                for (var it = n.fields(); it.hasNext(); ) {
+                    var e = it.next();
+                    o.set(e.getKey(), withoutPaths(e.getValue()));
+                }
+            } else {
+                com.fasterxml.jackson.databind.node.ArrayNode a = (com.fasterxml.jackson.databind.node.ArrayNode) copy;
+                for (int i = 0; i < a.size(); i++) {
+                    a.set(i, withoutPaths(n.get(i)));
+                }
+            }
+            return copy;
+        }
+        return n;
     }
 
     private static void checkNames(List<String> names, int numClasses, String from) {

@@ -66,7 +66,7 @@ class BatcherTest {
     @Test
     void coalescesSameSettingsKeepsPerRowUniformsAndSlices() throws Exception {
         Recording e = new Recording();
-        Metrics m = new Metrics(() -> 0, () -> 0);
+        Metrics m = new Metrics(() -> 0, () -> 0, () -> 0);
         try (Batcher b = new Batcher(e, T, 5, 0, 16, m)) {
             Batcher.Job first = b.submit(req(1, 4.0, 0));
             assertTrue(e.entered.await(1, TimeUnit.MINUTES));
@@ -102,7 +102,7 @@ class BatcherTest {
     @Test
     void fullQueueRefusesAtOnce() throws Exception {
         Recording e = new Recording();
-        try (Batcher b = new Batcher(e, T, 1, 0, 2, new Metrics(() -> 0, () -> 0))) {
+        try (Batcher b = new Batcher(e, T, 1, 0, 2, new Metrics(() -> 0, () -> 0, () -> 0))) {
             b.submit(req(1, 4.0, 0));
             assertTrue(e.entered.await(1, TimeUnit.MINUTES));
             b.submit(req(2, 4.0, 0));

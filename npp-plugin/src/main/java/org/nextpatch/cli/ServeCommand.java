@@ -61,6 +61,22 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body-bytes", defaultValue = "65536", paramLabel = "B", description = "Request body size at most (default ${DEFAULT-VALUE}).")
     int maxBodyBytes;
 
+    @Option(names = "--header-timeout-ms", defaultValue = "10000", paramLabel = "MS",
+            description = "A request's head must arrive within this, else 408 and the connection closes (default ${DEFAULT-VALUE}).")
+    int headerTimeoutMs;
+
+    @Option(names = "--body-timeout-ms", defaultValue = "10000", paramLabel = "MS",
+            description = "A request's body must arrive, and a response be read, within this (default ${DEFAULT-VALUE}).")
+    int bodyTimeoutMs;
+
+    @Option(names = "--idle-timeout-ms", defaultValue = "15000", paramLabel = "MS",
+            description = "An idle kept-alive connection is closed after this (default ${DEFAULT-VALUE}).")
+    int idleTimeoutMs;
+
+    @Option(names = "--max-connections", defaultValue = "256", paramLabel = "N",
+            description = "Connections open at most; one more is answered 503 at once (default ${DEFAULT-VALUE}).")
+    int maxConnections;
+
     @Option(names = "--class-names", split = ",", paramLabel = "NAMES",
             description = "Class names in class order, comma-separated (default: the manifest's class_names, else ids only).")
     List<String> classNames;
@@ -77,7 +93,8 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         ServeOptions options;
         try {
-            options = new ServeOptions(host, port, maxBatch, batchWindowMs, queue, timeoutMs, maxClasses, maxBodyBytes, classNames);
+            options = new ServeOptions(host, port, maxBatch, batchWindowMs, queue, timeoutMs, maxClasses, maxBodyBytes, classNames,
+                    new ServeOptions.Connections(headerTimeoutMs, bodyTimeoutMs, idleTimeoutMs, maxConnections));
         } catch (NppException e) {
             throw new NppCommand.UsageException(e.getMessage());
         }

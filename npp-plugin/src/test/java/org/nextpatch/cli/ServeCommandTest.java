@@ -33,7 +33,8 @@ class ServeCommandTest {
     @Test
     void badLimitsAreUsageErrors(@TempDir Path tmp) {
         for (String[] bad : new String[][]{{"--max-batch", "0"}, {"--queue", "0"}, {"--port", "70000"}, {"--timeout-ms", "0"},
-                {"--batch-window-ms", "-1"}}) {
+                {"--batch-window-ms", "-1"}, {"--header-timeout-ms", "0"}, {"--body-timeout-ms", "-5"}, {"--idle-timeout-ms", "0"},
+                {"--max-connections", "0"}}) {
             StringWriter o = new StringWriter(), e = new StringWriter();
             assertEquals(2, NppCommandTest.run(o, e, "serve", "--onnx-dir", tmp.toString(), bad[0], bad[1]), String.join(" ", bad));
             assertTrue(e.toString().contains(bad[0]), e.toString());

@@ -71,7 +71,8 @@ final class ServeFixture {
         config = dir.resolve("gpt-config.json");
         Files.writeString(config, gpt.toJson().toString());
         onnx = dir.resolve("onnx");
-        OnnxExport.export(gpt, w, vq, vw, onnx, false, null, Map.of("purpose", "serve tests"));
+        // the provenance records the checkpoint's absolute path, as 'npp export-onnx' does
+        OnnxExport.export(gpt, w, vq, vw, onnx, false, null, Map.of("purpose", "serve tests", "gpt_ckpt", ckpt.toAbsolutePath().toString()));
     }
 
     ServedModel model() {

@@ -12,6 +12,7 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.net.ConnectException;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -161,6 +162,8 @@ class ServeTest {
             assertEquals(64, m.get("gpt_config").get("dim").asInt());
             assertEquals(64, m.get("sha256").get("gpt-generate.onnx").asText().length());
             assertEquals("serve tests", m.get("provenance").get("purpose").asText());
+            assertEquals("gpt.pt", m.get("provenance").get("gpt_ckpt").asText(), "the checkpoint's name, not where it is");
+            assertFalse(m.toString().contains(tmp.toAbsolutePath().toString()), "no absolute path in /v1/model: " + m);
             assertEquals("float32", m.get("export").get("precision").asText());
             assertEquals(200, fx.get(s, "/healthz").statusCode());
             HttpResponse<String> page = fx.get(s, "/");
@@ -214,6 +217,11 @@ class ServeTest {
                 {"{\"classes\": [1], \"seed\": \"x\"}", "seed"},
                 {"{\"classes\": [1], \"format\": \"jpeg\"}", "format"},
                 {"{\"classes\": [1], \"cfg-scale\": 2}", "cfg-scale"},
+                {"{\"classes\": [1]} {\"classes\": [2]}", "body"},
+                {"{\"classes\": [1]}]", "body"},
+                {"{\"classes\": [1]} x", "body"},
+                {"{\"classes\": [1], \"seed\": 1, \"seed\": 2}", "seed"},
+                {"{\"classes\": [1], \"classes\": [2]}", "classes"},
         };
         try (NppServer s = fx.start(fx.engine(), ServeFixture.options())) {
             for (String[] c : cases) {
@@ -223,6 +231,10 @@ class ServeTest {
                 assertEquals(c[1], j.get("field").asText(), c[0] + " -> " + r.body());
                 assertFalse(j.get("error").asText().isBlank());
             }
+            String dup = ServeFixture.JSON.readTree(fx.post(s, "{\"classes\": [1], \"seed\": 1, \"seed\": 2}").body()).get("error").asText();
+            assertTrue(dup.contains("'seed' is given twice"), dup);
+            String trailing = ServeFixture.JSON.readTree(fx.post(s, "{\"classes\": [1]} {}").body()).get("error").asText();
+            assertTrue(trailing.contains("goes on after its JSON object"), trailing);
             HttpResponse<String> big = fx.post(s, "{\"classes\": [1], \"seed\": 1" + " ".repeat(70_000) + "}");
             assertEquals(413, big.statusCode(), big.body());
             assertEquals("body", ServeFixture.JSON.readTree(big.body()).get("field").asText());
@@ -230,7 +242,78 @@ class ServeTest {
             assertEquals(404, fx.get(s, "/etc/passwd").statusCode());
             assertEquals(404, fx.get(s, "/../pom.xml").statusCode());
             String metrics = fx.get(s, "/metrics").body();
-            assertTrue(metrics.contains("npp_requests_total{path=\"/v1/generate\",status=\"400\"} " + cases.length), metrics);
+            assertTrue(metrics.contains("npp_requests_total{path=\"/v1/generate\",status=\"400\"} " + (cases.length + 2)), metrics);
+        }
+    }
+
+    /** On one raw connection: kept alive, two pipelined requests, {@code Expect: 100-continue}, then a chunked body (411, closed). */
+    @Test
+    void rawHttpOnOneConnection() throws Exception {
+        try (NppServer s = fx.start(fx.engine(), ServeFixture.options()); java.net.Socket c = new java.net.Socket("127.0.0.1", s.port())) {
+            c.setSoTimeout(60_000);
+            java.io.OutputStream o = c.getOutputStream();
+            java.io.DataInputStream in = new java.io.DataInputStream(new java.io.BufferedInputStream(c.getInputStream()));
+            o.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertEquals("200 ok\n", response(in));
+            assertTrue(response(in).startsWith("200 # HELP"), "the pipelined second request is answered too");
+            String body = body(CASES.get(0), "tokens");
+            o.write(("POST /v1/generate HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + body.length() + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertEquals("HTTP/1.1 100 Continue", in.readLine());
+            assertEquals("", in.readLine());
+            o.write(body.getBytes(StandardCharsets.US_ASCII));
+            String r = response(in);
+            assertTrue(r.startsWith("200 "), r);
+            long[][] got = ServeFixture.tokensOf(ServeFixture.JSON.readTree(r.substring(4)));
+            for (int k = 0; k < got.length; k++) {
+                assertArrayEquals(EXPECTED.get(0)[k], got[k], "row " + k);
+            }
+            o.write("POST /v1/generate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertTrue(response(in).startsWith("411 "), "chunked bodies are refused");
+            assertEquals(-1, in.read(), "and the connection is closed");
+        }
+    }
+
+    /** One HTTP/1.1 response read from a raw stream: "STATUS BODY". */
+    @SuppressWarnings("deprecation")
+    private static String response(java.io.DataInputStream in) throws java.io.IOException {
+        String status = in.readLine();
+        int length = 0;
+        for (String h; !(h = in.readLine()).isEmpty(); ) {
+            if (h.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(h.substring(15).strip());
+            }
+        }
+        byte[] b = new byte[length];
+        in.readFully(b);
+        return status.split(" ")[1] + " " + new String(b, StandardCharsets.UTF_8);
+    }
+
+    /** A failing engine is a 500 whose body says so in general words; the paths in the exception stay in the log. */
+    @Test
+    void failuresAre500WithoutPaths() throws Exception {
+        String where = fx.onnx.toAbsolutePath().resolve("gpt-generate.onnx").toString();
+        org.nextpatch.serve.GenerationEngine broken = new org.nextpatch.serve.GenerationEngine() {
+            @Override
+            public long[][] tokens(long[] classes, float[] uniforms, org.nextpatch.sample.SamplingSettings settings) {
+                throw new org.nextpatch.util.NppException("ONNX Runtime failed running " + where + ": broken");
+            }
+
+            @Override
+            public List<byte[]> pngs(long[][] tokens) {
+                throw new IllegalStateException("not reached");
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (NppServer s = fx.start(broken, ServeFixture.options())) {
+            HttpResponse<String> r = fx.post(s, body(CASES.get(0), "tokens"));
+            assertEquals(500, r.statusCode(), r.body());
+            assertTrue(r.body().contains("generation failed"), r.body());
+            assertFalse(r.body().contains(tmp.toAbsolutePath().toString()), "no server path in an error body: " + r.body());
         }
     }
 
