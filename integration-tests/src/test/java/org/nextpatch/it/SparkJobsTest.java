@@ -189,10 +189,19 @@ class SparkJobsTest {
         Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 30, 60, 200)));
         String[] base = {"evaluate", tmp.resolve("ref.npz").toString(), tmp.resolve("sam.npz").toString(),
                 "--feature-model", model.toString(), "--batch-size", "8"};
+        assertSparkPrintsThePlainMetrics(base, 1, 3);
+    }
+
+    /**
+     * Runs {@code base} (an evaluate command) plainly, then with Spark at each partition count: the
+     * five metric lines, the same numbers up to 1e-9 relative.
+     */
+    private void assertSparkPrintsThePlainMetrics(String[] base, int... partitions) {
         assertEquals(0, run(base), err.toString());
         List<String> plain = out.toString().lines().toList();
-        assertEquals(5, plain.size(), plain.toString());
-        for (int p : new int[]{1, 3}) {
+        assertEquals(List.of("Inception Score", "FID", "sFID", "Precision", "Recall"),
+                plain.stream().map(l -> l.substring(0, l.indexOf(':'))).toList());
+        for (int p : partitions) {
             assertEquals(0, run(concat(base, "--spark-master", "local[2]", "--partitions", String.valueOf(p))), err.toString());
             List<String> got = out.toString().lines().toList();
             assertEquals(plain.size(), got.size(), got.toString());
@@ -247,18 +256,7 @@ class SparkJobsTest {
         Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 25, 60, 200)));
         String[] base = {"evaluate", tmp.resolve("ref.npz").toString(), tmp.resolve("sam.npz").toString(),
                 "--inception-pb", pb.toString(), "--batch-size", "4"};
-        assertEquals(0, run(base), err.toString());
-        List<String> plain = out.toString().lines().toList();
-        assertEquals(List.of("Inception Score", "FID", "sFID", "Precision", "Recall"),
-                plain.stream().map(l -> l.substring(0, l.indexOf(':'))).toList());
-        assertEquals(0, run(concat(base, "--spark-master", "local[2]", "--partitions", "3")), err.toString());
-        List<String> got = out.toString().lines().toList();
-        assertEquals(plain.size(), got.size(), got.toString());
-        for (int i = 0; i < plain.size(); i++) {
-            double x = Double.parseDouble(plain.get(i).split(": ")[1]);
-            double y = Double.parseDouble(got.get(i).split(": ")[1]);
-            assertTrue(Math.abs(x - y) <= 1e-9 * Math.abs(x), plain.get(i) + " vs " + got.get(i));
-        }
+        assertSparkPrintsThePlainMetrics(base, 3);
         assertTrue(err.toString().contains("inception-graph=graph.pb") && err.toString().contains("batch-size=4"), err.toString());
     }
 

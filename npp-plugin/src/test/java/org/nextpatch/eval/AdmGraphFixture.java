@@ -11,11 +11,16 @@ import org.tensorflow.proto.GraphDef;
 import org.tensorflow.proto.NodeDef;
 import org.tensorflow.types.TFloat32;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A small stand-in for ADM's {@code classify_image_graph_def.pb}, built with TensorFlow's ops API,
@@ -31,7 +36,7 @@ import java.util.Random;
  * {@link #plainJava()} computes the same network in plain Java (float64) from the same weights:
  * the independent computation the TensorFlow path is checked against.
  */
-final class AdmGraphFixture {
+public final class AdmGraphFixture {
     final int size;     // resize target (299 in the real graph)
     final int c1;       // channels of mixed_6/conv
     final int d;        // pool features
@@ -44,7 +49,7 @@ final class AdmGraphFixture {
     final float[] wsm;  // [d, classes]
     final float[] bsm;
 
-    AdmGraphFixture(long seed, int size, int c1, int d, int classes) {
+    public AdmGraphFixture(long seed, int size, int c1, int d, int classes) {
         this.size = size;
         this.c1 = c1;
         this.d = d;
@@ -93,7 +98,7 @@ final class AdmGraphFixture {
     }
 
     /** The serialized GraphDef. */
-    byte[] graphDef() {
+    public byte[] graphDef() {
         return graphDef(true);
     }
 
@@ -126,7 +131,7 @@ final class AdmGraphFixture {
     }
 
     /** The same network in plain Java, float64, as a feature model (logits without the bias, as ADM). */
-    FeatureModel plainJava() {
+    public FeatureModel plainJava() {
         return new FeatureModel() {
             public boolean has(Kind k) { return true; }
             public String whyMissing(Kind k) { return ""; }
@@ -225,5 +230,41 @@ final class AdmGraphFixture {
             }
         }
         return out;
+    }
+
+    /** Images that differ from each other: a random colour each (channel values in [lo, 255)), plus noise. */
+    public static byte[] images(Random r, int n, int h, int w, int c, int lo) {
+        byte[] px = new byte[n * h * w * c];
+        for (int i = 0; i < n; i++) {
+            int[] base = new int[c];
+            for (int k = 0; k < c; k++) {
+                base[k] = lo + r.nextInt(255 - lo);
+            }
+            for (int p = 0; p < h * w * c; p++) {
+                px[i * h * w * c + p] = (byte) Math.max(0, Math.min(255, base[p % c] + r.nextInt(61) - 30));
+            }
+        }
+        return px;
+    }
+
+    public static byte[] images(Random r, int n, int h, int w, int c) {
+        return images(r, n, h, w, c, 0);
+    }
+
+    /** Writes the GraphDef to {@code dir/graph.pb}. */
+    public Path write(Path dir) throws Exception {
+        Path pb = dir.resolve("graph.pb");
+        Files.write(pb, graphDef());
+        return pb;
+    }
+
+    /** The five numbers agree: float rounding, and at most one borderline point for precision/recall. */
+    public static void assertClose(AdmEvaluator.Report want, AdmEvaluator.Report got, int samples) {
+        assertEquals(want.inceptionScore(), got.inceptionScore(), 1e-5 * want.inceptionScore(), "IS");
+        assertTrue(want.inceptionScore() > 1.05, "IS is informative: " + want.inceptionScore());
+        assertEquals(want.fid(), got.fid(), 1e-4 * want.fid(), "FID");
+        assertEquals(want.sfid(), got.sfid(), 1e-4 * want.sfid(), "sFID");
+        assertEquals(want.precision(), got.precision(), 1.0 / samples + 1e-12, "precision");
+        assertEquals(want.recall(), got.recall(), 1.0 / samples + 1e-12, "recall");
     }
 }

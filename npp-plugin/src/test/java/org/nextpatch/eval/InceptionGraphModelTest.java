@@ -31,31 +31,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class InceptionGraphModelTest {
 
-    /** Images that differ from each other: a random colour each (channel values in [lo, 255)), plus noise. */
-    static byte[] images(Random r, int n, int h, int w, int c, int lo) {
-        byte[] px = new byte[n * h * w * c];
-        for (int i = 0; i < n; i++) {
-            int[] base = new int[c];
-            for (int k = 0; k < c; k++) {
-                base[k] = lo + r.nextInt(255 - lo);
-            }
-            for (int p = 0; p < h * w * c; p++) {
-                px[i * h * w * c + p] = (byte) Math.max(0, Math.min(255, base[p % c] + r.nextInt(61) - 30));
-            }
-        }
-        return px;
-    }
-
-    static byte[] images(Random r, int n, int h, int w, int c) {
-        return images(r, n, h, w, c, 0);
-    }
-
-    static Path write(Path dir, AdmGraphFixture f) throws Exception {
-        Path pb = dir.resolve("graph.pb");
-        Files.write(pb, f.graphDef());
-        return pb;
-    }
-
     /** Largest |a - b| relative to max(1, |b|). */
     private static double maxRelDiff(Features a, Features b) {
         assertEquals(b.n(), a.n());
@@ -71,10 +46,10 @@ class InceptionGraphModelTest {
     void featuresMatchThePlainJavaNetworkAtSeveralBatchAndImageSizes(@TempDir Path dir) throws Exception {
         AdmGraphFixture f = new AdmGraphFixture(11, 19, 9, 16, 10);
         Random r = new Random(5);
-        try (FeatureModel tf = FeatureModel.inceptionGraph(write(dir, f))) {
+        try (FeatureModel tf = FeatureModel.inceptionGraph(f.write(dir))) {
             for (int[] hw : new int[][]{{12, 12}, {20, 14}, {32, 32}, {19, 19}}) {
                 int n = 70;
-                byte[] px = images(r, n, hw[0], hw[1], 3);
+                byte[] px = AdmGraphFixture.images(r, n, hw[0], hw[1], 3);
                 Map<Kind, Features> want = f.features(px, n, hw[0], hw[1]);
                 ImageBatch batch = ImageBatch.of("imgs", px, n, hw[0], hw[1], 3);
                 for (int bs : new int[]{1, 7, InceptionGraphModel.ADM_BATCH_SIZE}) {
@@ -86,7 +61,7 @@ class InceptionGraphModelTest {
                     }
                 }
             }
-            assertEquals(f.map * f.map * 7, tf.run(images(r, 2, 8, 8, 3), new long[]{2, 8, 8, 3}, "x").get(Kind.SPATIAL).d());
+            assertEquals(f.map * f.map * 7, tf.run(AdmGraphFixture.images(r, 2, 8, 8, 3), new long[]{2, 8, 8, 3}, "x").get(Kind.SPATIAL).d());
         }
     }
 
@@ -109,15 +84,15 @@ class InceptionGraphModelTest {
     void evaluationMatchesTheAdmMetricsOfThePlainJavaFeatures(@TempDir Path dir) throws Exception {
         AdmGraphFixture f = new AdmGraphFixture(13, 15, 10, 12, 8);
         Random r = new Random(6);
-        byte[] ref = images(r, 90, 24, 24, 3);
-        byte[] sam = images(r, 75, 24, 24, 3, 90); // a different distribution
+        byte[] ref = AdmGraphFixture.images(r, 90, 24, 24, 3);
+        byte[] sam = AdmGraphFixture.images(r, 75, 24, 24, 3, 90); // a different distribution
         Npz.write(dir.resolve("ref.npz"), Map.of("arr_0", Tensor.ofBytes(DType.UINT8, new long[]{90, 24, 24, 3}, ref)));
         Npz.write(dir.resolve("sam.npz"), Map.of("arr_0", Tensor.ofBytes(DType.UINT8, new long[]{75, 24, 24, 3}, sam)));
-        Path pb = write(dir, f);
+        Path pb = f.write(dir);
         AdmEvaluator.Report want = AdmEvaluator.evaluate(dir.resolve("ref.npz"), dir.resolve("sam.npz"), f.plainJava(), 1000);
         try (FeatureModel tf = FeatureModel.inceptionGraph(pb)) {
             AdmEvaluator.Report got = AdmEvaluator.evaluate(dir.resolve("ref.npz"), dir.resolve("sam.npz"), tf, 64);
-            assertClose(want, got, 75);
+            AdmGraphFixture.assertClose(want, got, 75);
             assertEquals(Sha256.ofFile(pb), got.provenance().get("inception-graph-sha256"));
             assertEquals("graph.pb", got.provenance().get("inception-graph"));
             assertEquals("false", got.provenance().get("inception-graph-is-adm"));
@@ -128,16 +103,6 @@ class InceptionGraphModelTest {
             assertTrue(got.notes().size() == 1 && got.notes().get(0).contains("not ADM's classify_image_graph_def.pb"), got.notes().toString());
             assertFalse(((InceptionGraphModel) tf).isAdmFile());
         }
-    }
-
-    /** The five numbers agree: float rounding, and at most one borderline point for precision/recall. */
-    static void assertClose(AdmEvaluator.Report want, AdmEvaluator.Report got, int samples) {
-        assertEquals(want.inceptionScore(), got.inceptionScore(), 1e-5 * want.inceptionScore(), "IS");
-        assertTrue(want.inceptionScore() > 1.05, "IS is informative: " + want.inceptionScore());
-        assertEquals(want.fid(), got.fid(), 1e-4 * want.fid(), "FID");
-        assertEquals(want.sfid(), got.sfid(), 1e-4 * want.sfid(), "sFID");
-        assertEquals(want.precision(), got.precision(), 1.0 / samples + 1e-12, "precision");
-        assertEquals(want.recall(), got.recall(), 1.0 / samples + 1e-12, "recall");
     }
 
     @Test
@@ -153,7 +118,7 @@ class InceptionGraphModelTest {
         assertTrue(e.getMessage().startsWith(text.toString()) && !e.getMessage().contains("\n"), e.getMessage());
         e = assertThrows(NppException.class, () -> FeatureModel.inceptionGraph(dir.resolve("missing.pb")));
         assertTrue(e.getMessage().contains("file not found") && e.getMessage().contains(InceptionGraphModel.ADM_URL), e.getMessage());
-        try (FeatureModel tf = FeatureModel.inceptionGraph(write(dir, f))) {
+        try (FeatureModel tf = FeatureModel.inceptionGraph(f.write(dir))) {
             e = assertThrows(NppException.class, () -> tf.run(new byte[2 * 8 * 8], new long[]{2, 8, 8, 1}, "grey.npz"));
             assertTrue(e.getMessage().contains("grey.npz") && e.getMessage().contains("RGB"), e.getMessage());
         }
