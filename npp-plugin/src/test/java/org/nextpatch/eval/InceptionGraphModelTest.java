@@ -17,6 +17,7 @@ import org.tensorflow.types.TFloat32;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 
@@ -102,7 +103,33 @@ class InceptionGraphModelTest {
             assertEquals("computed", got.provenance().get("reference-statistics"));
             assertTrue(got.notes().size() == 1 && got.notes().get(0).contains("not ADM's classify_image_graph_def.pb"), got.notes().toString());
             assertFalse(((InceptionGraphModel) tf).isAdmFile());
+
+            // an ADM-style reference batch: images plus precomputed mu, sigma, mu_s, sigma_s, here the
+            // plain-Java statistics of the samples themselves, so FID and sFID are ~0 while precision
+            // and recall still compare with the reference images
+            Map<Kind, Features> samF = f.features(sam, 75, 24, 24);
+            Map<String, Tensor> adm = new LinkedHashMap<>();
+            adm.put("arr_0", Tensor.ofBytes(DType.UINT8, new long[]{90, 24, 24, 3}, ref));
+            putStats(adm, "mu", "sigma", FeatureStats.of(samF.get(Kind.POOL)));
+            putStats(adm, "mu_s", "sigma_s", FeatureStats.of(samF.get(Kind.SPATIAL)));
+            Npz.write(dir.resolve("adm-ref.npz"), adm);
+            AdmEvaluator.Report pre = AdmEvaluator.evaluate(dir.resolve("adm-ref.npz"), dir.resolve("sam.npz"), tf, 64);
+            assertEquals(0, pre.fid(), 1e-3 * got.fid(), "FID against the samples' own statistics");
+            assertEquals(0, pre.sfid(), 1e-3 * got.sfid(), "sFID against the samples' own statistics");
+            assertEquals(got.precision(), pre.precision());
+            assertEquals(got.recall(), pre.recall());
+            assertEquals("precomputed", pre.provenance().get("reference-statistics"));
         }
+    }
+
+    private static void putStats(Map<String, Tensor> npz, String muKey, String sigmaKey, FeatureStats st) {
+        int d = st.dim();
+        double[] sigma = new double[d * d];
+        for (int i = 0; i < d; i++) {
+            System.arraycopy(st.sigma()[i], 0, sigma, i * d, d);
+        }
+        npz.put(muKey, Tensor.ofDoubles(new long[]{d}, st.mu()));
+        npz.put(sigmaKey, Tensor.ofDoubles(new long[]{d, d}, sigma));
     }
 
     @Test
