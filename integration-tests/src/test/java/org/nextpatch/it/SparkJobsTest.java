@@ -183,20 +183,21 @@ class SparkJobsTest {
 
     @Test
     void evaluatePrintsTheSameMetrics(@TempDir Path tmp) throws Exception {
-        Path model = featureModel(tmp);
+        assertSparkPrintsThePlainMetrics(tmp, "--feature-model", featureModel(tmp), 8, 1, 3);
+    }
+
+    /**
+     * Writes a reference (40 images) and a sample archive (30), evaluates them with {@code flag model}
+     * plainly, then with Spark at each partition count: the five metric lines, the same numbers up to
+     * 1e-9 relative.
+     */
+    private void assertSparkPrintsThePlainMetrics(Path tmp, String flag, Path model, int batchSize, int... partitions)
+            throws Exception {
         Random r = new Random(4);
         Npz.write(tmp.resolve("ref.npz"), Map.of("arr_0", images(r, 40, 0, 256)));
         Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 30, 60, 200)));
         String[] base = {"evaluate", tmp.resolve("ref.npz").toString(), tmp.resolve("sam.npz").toString(),
-                "--feature-model", model.toString(), "--batch-size", "8"};
-        assertSparkPrintsThePlainMetrics(base, 1, 3);
-    }
-
-    /**
-     * Runs {@code base} (an evaluate command) plainly, then with Spark at each partition count: the
-     * five metric lines, the same numbers up to 1e-9 relative.
-     */
-    private void assertSparkPrintsThePlainMetrics(String[] base, int... partitions) {
+                flag, model.toString(), "--batch-size", String.valueOf(batchSize)};
         assertEquals(0, run(base), err.toString());
         List<String> plain = out.toString().lines().toList();
         assertEquals(List.of("Inception Score", "FID", "sFID", "Precision", "Recall"),
@@ -250,13 +251,7 @@ class SparkJobsTest {
 
     @Test
     void evaluateWithTheInceptionGraphPrintsTheSameMetrics(@TempDir Path tmp) throws Exception {
-        Path pb = inceptionLikeGraph(tmp);
-        Random r = new Random(5);
-        Npz.write(tmp.resolve("ref.npz"), Map.of("arr_0", images(r, 30, 0, 256)));
-        Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 25, 60, 200)));
-        String[] base = {"evaluate", tmp.resolve("ref.npz").toString(), tmp.resolve("sam.npz").toString(),
-                "--inception-pb", pb.toString(), "--batch-size", "4"};
-        assertSparkPrintsThePlainMetrics(base, 3);
+        assertSparkPrintsThePlainMetrics(tmp, "--inception-pb", inceptionLikeGraph(tmp), 4, 3);
         assertTrue(err.toString().contains("inception-graph=graph.pb") && err.toString().contains("batch-size=4"), err.toString());
     }
 

@@ -103,7 +103,7 @@ public final class InceptionGraphModel implements FeatureModel {
         sha256 = Sha256.hex(sha);
         admFile = bytes.length == ADM_SIZE && md5(bytes).equals(ADM_MD5);
         if (!admFile) {
-            LOG.warn("{}", notADm());
+            LOG.warn("{}", notAdmNote());
         }
         GraphDef def;
         try {
@@ -151,7 +151,7 @@ public final class InceptionGraphModel implements FeatureModel {
                 admFile ? ", ADM's file" : "");
     }
 
-    private String notADm() {
+    private String notAdmNote() {
         return file + " is not ADM's classify_image_graph_def.pb (" + ADM_SIZE + " bytes, MD5 " + ADM_MD5
                 + "): its numbers are not comparable with published tables";
     }
@@ -193,7 +193,7 @@ public final class InceptionGraphModel implements FeatureModel {
 
     @Override
     public List<String> notes() {
-        return admFile ? List.of() : List.of(notADm());
+        return admFile ? List.of() : List.of(notAdmNote());
     }
 
     @Override
