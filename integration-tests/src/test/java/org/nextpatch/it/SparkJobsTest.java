@@ -14,6 +14,11 @@ import org.nextpatch.spark.FaultInjection;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
+import org.tensorflow.Graph;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -178,16 +183,26 @@ class SparkJobsTest {
 
     @Test
     void evaluatePrintsTheSameMetrics(@TempDir Path tmp) throws Exception {
-        Path model = featureModel(tmp);
+        assertSparkPrintsThePlainMetrics(tmp, "--feature-model", featureModel(tmp), 8, 1, 3);
+    }
+
+    /**
+     * Writes a reference (40 images) and a sample archive (30), evaluates them with {@code flag model}
+     * plainly, then with Spark at each partition count: the five metric lines, the same numbers up to
+     * 1e-9 relative.
+     */
+    private void assertSparkPrintsThePlainMetrics(Path tmp, String flag, Path model, int batchSize, int... partitions)
+            throws Exception {
         Random r = new Random(4);
         Npz.write(tmp.resolve("ref.npz"), Map.of("arr_0", images(r, 40, 0, 256)));
         Npz.write(tmp.resolve("sam.npz"), Map.of("arr_0", images(r, 30, 60, 200)));
         String[] base = {"evaluate", tmp.resolve("ref.npz").toString(), tmp.resolve("sam.npz").toString(),
-                "--feature-model", model.toString(), "--batch-size", "8"};
+                flag, model.toString(), "--batch-size", String.valueOf(batchSize)};
         assertEquals(0, run(base), err.toString());
         List<String> plain = out.toString().lines().toList();
-        assertEquals(5, plain.size(), plain.toString());
-        for (int p : new int[]{1, 3}) {
+        assertEquals(List.of("Inception Score", "FID", "sFID", "Precision", "Recall"),
+                plain.stream().map(l -> l.substring(0, l.indexOf(':'))).toList());
+        for (int p : partitions) {
             assertEquals(0, run(concat(base, "--spark-master", "local[2]", "--partitions", String.valueOf(p))), err.toString());
             List<String> got = out.toString().lines().toList();
             assertEquals(plain.size(), got.size(), got.toString());
@@ -200,6 +215,44 @@ class SparkJobsTest {
                 assertTrue(Math.abs(x - y) <= 1e-9 * Math.abs(x), plain.get(i) + " vs " + got.get(i) + " with " + p + " partitions");
             }
         }
+    }
+
+    /**
+     * A small GraphDef with the tensors ADM's evaluator reads ({@code ExpandDims} fed, resized and
+     * scaled; {@code mixed_6/conv}; {@code pool_3}; {@code softmax/logits/MatMul} on a reshape fixed
+     * to batch 1), random weights.
+     */
+    private static Path inceptionLikeGraph(Path tmp) throws Exception {
+        Random r = new Random(9);
+        float[] w1 = new float[3 * 3 * 3 * 8];
+        float[] w2 = new float[8 * 10];
+        for (float[] w : new float[][]{w1, w2}) {
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) r.nextGaussian();
+            }
+        }
+        try (Graph g = new Graph()) {
+            Ops tf = Ops.create(g);
+            var in = tf.withName("Cast").dtypes.cast(tf.constant(new byte[]{1, 2, 3}), TFloat32.class);
+            var x = tf.withName("ExpandDims").expandDims(tf.reshape(in, tf.constant(new int[]{1, 1, 3})), tf.constant(0));
+            var scaled = tf.withName("Mul").math.mul(tf.withName("Sub").math.sub(tf.withName("ResizeBilinear").image
+                    .resizeBilinear(x, tf.constant(new int[]{13, 13})), tf.constant(128f)), tf.constant(1f / 128));
+            Ops mixed6 = tf.withSubScope("mixed_6");
+            var conv = mixed6.withName("conv").nn.relu(mixed6.withName("conv2d").nn.conv2d(scaled,
+                    tf.constant(Shape.of(3, 3, 3, 8), DataBuffers.of(w1, true, false)), List.of(1L, 2L, 2L, 1L), "VALID"));
+            var pool = tf.withName("pool_3").nn.avgPool(conv, List.of(1L, 6L, 6L, 1L), List.of(1L, 1L, 1L, 1L), "VALID");
+            tf.withSubScope("softmax").withSubScope("logits").withName("MatMul").linalg.matMul(
+                    tf.reshape(pool, tf.constant(new int[]{1, 8})), tf.constant(Shape.of(8, 10), DataBuffers.of(w2, true, false)));
+            Path pb = tmp.resolve("graph.pb");
+            Files.write(pb, g.toGraphDef().toByteArray());
+            return pb;
+        }
+    }
+
+    @Test
+    void evaluateWithTheInceptionGraphPrintsTheSameMetrics(@TempDir Path tmp) throws Exception {
+        assertSparkPrintsThePlainMetrics(tmp, "--inception-pb", inceptionLikeGraph(tmp), 4, 3);
+        assertTrue(err.toString().contains("inception-graph=graph.pb") && err.toString().contains("batch-size=4"), err.toString());
     }
 
     private static Tensor images(Random r, int n, int lo, int hi) {

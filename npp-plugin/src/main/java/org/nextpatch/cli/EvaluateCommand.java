@@ -1,14 +1,18 @@
 package org.nextpatch.cli;
 
 import org.nextpatch.eval.AdmEvaluator;
+import org.nextpatch.eval.FeatureModel;
 import org.nextpatch.eval.Features;
+import org.nextpatch.eval.InceptionGraphModel;
 import org.nextpatch.eval.OnnxFeatureModel;
 import org.nextpatch.eval.OnnxFeatureModel.Kind;
 import org.nextpatch.util.NppException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +28,8 @@ import java.util.concurrent.Callable;
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
         description = {
                 "Evaluate samples like the ADM evaluator: REF.npz SAMPLES.npz (arr_0 uint8 NHWC images; the reference "
-                        + "may carry precomputed mu, sigma, mu_s, sigma_s), features from an ONNX feature model; "
+                        + "may carry precomputed mu, sigma, mu_s, sigma_s), features from ADM's own Inception graph "
+                        + "(--inception-pb, the published tables' numbers) or an ONNX feature model; "
                         + "prints Inception Score, FID, sFID, Precision, Recall.",
                 "Or: --ref-features A.npy --sample-features B.npy (float32 [N, D]); prints FID, Precision, Recall."})
 public final class EvaluateCommand implements Callable<Integer> {
@@ -50,8 +55,15 @@ public final class EvaluateCommand implements Callable<Integer> {
                     + "Fashion-MNIST). Default: " + "results/feature-net/feature-net.onnx when it exists.")
     Path featureModel;
 
-    @Option(names = "--batch-size", defaultValue = "100", description = "Images per feature-model run (default ${DEFAULT-VALUE}).")
-    int batchSize;
+    @Option(names = "--inception-pb", paramLabel = "classify_image_graph_def.pb",
+            description = "ADM's TensorFlow Inception graph (from " + InceptionGraphModel.ADM_URL + ", about 96 MB, "
+                    + "yours to download): features exactly as the ADM evaluator computes them, with TensorFlow Java. "
+                    + "Replaces --feature-model and the --*-output options.")
+    Path inceptionPb;
+
+    @Option(names = "--batch-size", description = "Images per feature-model run (default 64, ADM's, with --inception-pb; "
+            + "100 otherwise).")
+    Integer batchSize;
 
     @Option(names = "--pool-output", defaultValue = "pool", paramLabel = "NAME",
             description = "Output with the pool features for FID and precision/recall (default ${DEFAULT-VALUE}).")
@@ -76,10 +88,31 @@ public final class EvaluateCommand implements Callable<Integer> {
     @Mixin
     SparkOptions spark;
 
+    @Spec
+    CommandSpec spec;
+
+    /** The batch size used: the option's, else ADM's 64 with the graph, else 100. */
+    int batchSize() {
+        return batchSize != null ? batchSize : inceptionPb != null ? InceptionGraphModel.ADM_BATCH_SIZE : 100;
+    }
+
     @Override
     public Integer call() {
-        if (batchSize < 1) {
+        if (batchSize != null && batchSize < 1) {
             throw new NppCommand.UsageException("--batch-size must be positive");
+        }
+        if (inceptionPb != null) {
+            if (featureModel != null) {
+                throw new NppCommand.UsageException("give --inception-pb or --feature-model, not both");
+            }
+            if (refFeatures != null || sampleFeatures != null) {
+                throw new NppCommand.UsageException("--inception-pb computes image features: give REF.npz SAMPLES.npz, not feature matrices");
+            }
+            for (String o : new String[]{"--pool-output", "--spatial-output", "--logits-output", "--spatial-channels", "--spatial-layout"}) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                    throw new NppCommand.UsageException(o + " is for --feature-model; --inception-pb reads ADM's tensors");
+                }
+            }
         }
         boolean featureMode = refFeatures != null || sampleFeatures != null;
         if (spark.enabled()) {
@@ -89,8 +122,8 @@ public final class EvaluateCommand implements Callable<Integer> {
             if (ref == null || samples == null) {
                 throw new NppCommand.UsageException("give REF.npz and SAMPLES.npz");
             }
-            if (featureModel == null) {
-                throw new NppCommand.UsageException("--feature-model is required with --spark-master");
+            if (featureModel == null && inceptionPb == null) {
+                throw new NppCommand.UsageException("--inception-pb or --feature-model is required with --spark-master");
             }
             if (!spatialLayout.equals("nhwc") && !spatialLayout.equals("nchw")) {
                 throw new NppCommand.UsageException("--spatial-layout must be nhwc or nchw, got " + spatialLayout);
@@ -120,6 +153,12 @@ public final class EvaluateCommand implements Callable<Integer> {
         if (!spatialLayout.equals("nhwc") && !spatialLayout.equals("nchw")) {
             throw new NppCommand.UsageException("--spatial-layout must be nhwc or nchw, got " + spatialLayout);
         }
+        if (inceptionPb != null) {
+            try (FeatureModel fm = FeatureModel.inceptionGraph(inceptionPb)) {
+                print(AdmEvaluator.evaluate(ref, samples, fm, batchSize()));
+            }
+            return 0;
+        }
         Path model = featureModel;
         if (model == null) {
             if (!Files.isRegularFile(DEFAULT_FEATURE_MODEL)) {
@@ -133,7 +172,7 @@ public final class EvaluateCommand implements Callable<Integer> {
         names.put(Kind.SPATIAL, spatialOutput);
         names.put(Kind.LOGITS, logitsOutput);
         try (OnnxFeatureModel fm = new OnnxFeatureModel(model, names, spatialChannels, spatialLayout.equals("nchw"))) {
-            print(AdmEvaluator.evaluate(ref, samples, fm, batchSize));
+            print(AdmEvaluator.evaluate(ref, samples, fm, batchSize()));
         }
         return 0;
     }
@@ -142,6 +181,9 @@ public final class EvaluateCommand implements Callable<Integer> {
         for (String note : r.notes()) {
             System.err.println("note: " + note);
         }
+        StringBuilder prov = new StringBuilder("provenance:");
+        r.provenance().forEach((k, v) -> prov.append(' ').append(k).append('=').append(v));
+        System.err.println(prov);
         for (String line : r.lines()) {
             System.out.println(line);
         }

@@ -87,8 +87,10 @@ final class SparkCommands {
         names.put(OnnxFeatureModel.Kind.POOL, c.poolOutput);
         names.put(OnnxFeatureModel.Kind.SPATIAL, c.spatialOutput);
         names.put(OnnxFeatureModel.Kind.LOGITS, c.logitsOutput);
-        SparkEvaluate.Spec spec = new SparkEvaluate.Spec(o.rawPositional(0), o.rawPositional(1), o.raw("--feature-model"), names,
-                c.spatialChannels, c.spatialLayout.equals("nchw"), c.batchSize);
+        boolean graph = c.inceptionPb != null;
+        SparkEvaluate.Spec spec = new SparkEvaluate.Spec(o.rawPositional(0), o.rawPositional(1),
+                o.raw(graph ? "--inception-pb" : "--feature-model"), names, c.spatialChannels, c.spatialLayout.equals("nchw"),
+                c.batchSize(), graph);
         try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "evaluate")) {
             return SparkEvaluate.run(spark, spec);
         }

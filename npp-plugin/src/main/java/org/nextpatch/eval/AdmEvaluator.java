@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -31,10 +32,14 @@ public final class AdmEvaluator {
     /**
      * The metrics of one evaluation; null where skipped.
      *
-     * @param notes why metrics were skipped
+     * @param notes      why metrics were skipped, and remarks of the feature model
+     * @param provenance what traces the numbers back, in order: the feature model (file name,
+     *                   SHA-256), {@code batch-size}, the reference ({@code reference},
+     *                   {@code reference-images}, {@code reference-statistics}: {@code precomputed}
+     *                   or {@code computed}) and the samples ({@code samples}, {@code sample-images})
      */
     public record Report(Double inceptionScore, Double fid, Double sfid, Double precision, Double recall,
-                         List<String> notes) {
+                         List<String> notes, Map<String, String> provenance) {
 
         /** The evaluator's output lines, e.g. {@code FID: 3.2081}, for the metrics computed. */
         public List<String> lines() {
@@ -69,7 +74,10 @@ public final class AdmEvaluator {
         }
         double fid = Frechet.distance(FeatureStats.of(sample), FeatureStats.of(ref));
         PrecisionRecall.Result pr = PrecisionRecall.compute(ref, sample);
-        return new Report(null, fid, null, pr.precision(), pr.recall(), List.of());
+        Map<String, String> prov = new LinkedHashMap<>();
+        prov.put("reference-features", String.valueOf(ref.n()));
+        prov.put("sample-features", String.valueOf(sample.n()));
+        return new Report(null, fid, null, pr.precision(), pr.recall(), List.of(), prov);
     }
 
     /**
@@ -83,13 +91,22 @@ public final class AdmEvaluator {
         Map<Kind, Features> extract(ImageBatch images, String task);
     }
 
-    /** Evaluates a sample archive against a reference archive (both ADM-style {@code .npz}). */
-    public static Report evaluate(Path refFile, Path sampleFile, OnnxFeatureModel model, int batchSize) {
-        return evaluate(refFile, sampleFile, model, (images, task) -> model.extract(images, batchSize, task));
+    /**
+     * Evaluates a sample archive against a reference archive (both ADM-style {@code .npz}).
+     *
+     * @param model     the feature network, e.g. {@link FeatureModel#inceptionGraph(Path)} for the
+     *                  published tables' numbers
+     * @param batchSize images per model run ({@link InceptionGraphModel#ADM_BATCH_SIZE} is ADM's)
+     */
+    public static Report evaluate(Path refFile, Path sampleFile, FeatureModel model, int batchSize) {
+        return evaluate(refFile, sampleFile, model, batchSize, (images, task) -> model.extract(images, batchSize, task));
     }
 
-    /** As {@link #evaluate(Path, Path, OnnxFeatureModel, int)}, with the features computed by {@code extractor}. */
-    public static Report evaluate(Path refFile, Path sampleFile, OnnxFeatureModel model, FeatureExtractor extractor) {
+    /**
+     * As {@link #evaluate(Path, Path, FeatureModel, int)}, with the features computed by {@code extractor}
+     * in batches of {@code batchSize}.
+     */
+    public static Report evaluate(Path refFile, Path sampleFile, FeatureModel model, int batchSize, FeatureExtractor extractor) {
         for (Path p : new Path[]{refFile, sampleFile}) {
             if (!Files.isRegularFile(p)) {
                 throw new NppException(p + ": file not found");
@@ -98,14 +115,14 @@ public final class AdmEvaluator {
         try (Npz.Reader ref = Npz.open(refFile); Npz.Reader sam = Npz.open(sampleFile)) {
             Side r = side(refFile, ref, false);
             Side s = side(sampleFile, sam, true);
-            return evaluate(r, s, model, extractor);
+            return evaluate(r, s, model, batchSize, extractor);
         }
     }
 
     /** Evaluates images held in memory (e.g. the demo's samples) against a reference batch. */
-    public static Report evaluate(ImageBatch ref, ImageBatch samples, OnnxFeatureModel model, int batchSize) {
+    public static Report evaluate(ImageBatch ref, ImageBatch samples, FeatureModel model, int batchSize) {
         return evaluate(new Side(ref.name(), ref, Map.of()), new Side(samples.name(), samples, Map.of()), model,
-                (images, task) -> model.extract(images, batchSize, task));
+                batchSize, (images, task) -> model.extract(images, batchSize, task));
     }
 
     private static Side side(Path file, Npz.Reader reader, boolean imagesRequired) {
@@ -122,8 +139,8 @@ public final class AdmEvaluator {
         return new Side(file.toString(), images, stats);
     }
 
-    private static Report evaluate(Side ref, Side sam, OnnxFeatureModel model, FeatureExtractor extractor) {
-        List<String> notes = new ArrayList<>();
+    private static Report evaluate(Side ref, Side sam, FeatureModel model, int batchSize, FeatureExtractor extractor) {
+        List<String> notes = new ArrayList<>(model.notes());
         Map<Kind, Features> refActs = Collections.emptyMap();
         if (ref.images() != null) {
             LOG.info("computing reference batch activations...");
@@ -162,7 +179,14 @@ public final class AdmEvaluator {
             precision = pr.precision();
             recall = pr.recall();
         }
-        return new Report(is, fid, sfid, precision, recall, List.copyOf(notes));
+        Map<String, String> prov = new LinkedHashMap<>(model.provenance());
+        prov.put("batch-size", String.valueOf(batchSize));
+        prov.put("reference", ref.name());
+        prov.put("reference-images", String.valueOf(ref.images() == null ? 0 : ref.images().count()));
+        prov.put("reference-statistics", ref.stats().containsKey("mu") ? "precomputed" : "computed");
+        prov.put("samples", sam.name());
+        prov.put("sample-images", String.valueOf(sam.images().count()));
+        return new Report(is, fid, sfid, precision, recall, List.copyOf(notes), Collections.unmodifiableMap(prov));
     }
 
     private static void checkWidth(Side ref, String what, Features a, Features b) {
@@ -172,7 +196,7 @@ public final class AdmEvaluator {
     }
 
     private static Double frechet(String metric, FeatureStats sam, FeatureStats ref, Side refSide, Side samSide,
-                                  OnnxFeatureModel model, Kind kind, String muKey, List<String> notes) {
+                                  FeatureModel model, Kind kind, String muKey, List<String> notes) {
         if (sam == null || ref == null) {
             notes.add(metric + " skipped: " + (model.has(kind) ? refSide.name() + " has neither reference images nor '"
                     + muKey + "'" : model.whyMissing(kind)));

@@ -96,4 +96,38 @@ public record Features(int n, int d, float[] data) {
         }
         return new Features((int) total, d, out);
     }
+
+    /**
+     * The first {@code keep} channels of a feature map {@code x} of shape {@code [N, H, W, C]}
+     * (or {@code [N, C, H, W]} when {@code nchw}), flattened per image in H, W, C order: numpy's
+     * {@code x[..., :keep].reshape(n, -1)} on the NHWC map, as the ADM evaluator takes 7 channels
+     * of {@code mixed_6/conv}. {@code keep} of 0 or less keeps every channel.
+     */
+    public static Features firstChannels(float[] x, long[] shape, int keep, boolean nchw) {
+        int n = (int) shape[0];
+        int h, w, c;
+        if (nchw) {
+            c = (int) shape[1];
+            h = (int) shape[2];
+            w = (int) shape[3];
+        } else {
+            h = (int) shape[1];
+            w = (int) shape[2];
+            c = (int) shape[3];
+        }
+        int k = keep > 0 ? Math.min(keep, c) : c;
+        int d = h * w * k;
+        float[] out = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            for (int y = 0; y < h; y++) {
+                for (int xx = 0; xx < w; xx++) {
+                    for (int j = 0; j < k; j++) {
+                        int src = nchw ? ((i * c + j) * h + y) * w + xx : ((i * h + y) * w + xx) * c + j;
+                        out[i * d + (y * w + xx) * k + j] = x[src];
+                    }
+                }
+            }
+        }
+        return new Features(n, d, out);
+    }
 }

@@ -11,17 +11,15 @@ import ai.onnxruntime.TensorInfo;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.util.NppException;
-import org.nextpatch.util.Progress;
+import org.nextpatch.util.Sha256;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -40,7 +38,7 @@ import java.util.Map;
  *   <li>logits (Inception Score), {@code [N, classes]} before the softmax.</li>
  * </ul>
  */
-public final class OnnxFeatureModel implements AutoCloseable {
+public final class OnnxFeatureModel implements FeatureModel {
     private static final Logger LOG = LogManager.getLogger(OnnxFeatureModel.class);
 
     /** The kinds of features. */
@@ -55,6 +53,7 @@ public final class OnnxFeatureModel implements AutoCloseable {
     private final Map<Kind, String> missing = new EnumMap<>(Kind.class);
     private final int spatialChannels;
     private final boolean spatialNchw;
+    private String sha256;
 
     /**
      * Loads a feature model.
@@ -113,43 +112,19 @@ public final class OnnxFeatureModel implements AutoCloseable {
         }
     }
 
-    /** Whether the model provides a kind of feature. */
+    @Override
     public boolean has(Kind k) {
         return outputs.containsKey(k);
     }
 
-    /** Why a kind is unavailable, for the note printed when a metric is skipped. */
+    @Override
     public String whyMissing(Kind k) {
         String name = missing.get(k);
         return name == null ? "no " + k.name().toLowerCase(java.util.Locale.ROOT) + " output was named for the feature model"
                 : "the feature model " + file.getFileName() + " has no output '" + name + "'";
     }
 
-    /**
-     * Features of every image of a batch, computed {@code batchSize} images at a time with a
-     * progress bar.
-     */
-    public Map<Kind, Features> extract(ImageBatch images, int batchSize, String task) {
-        Map<Kind, List<Features>> parts = new EnumMap<>(Kind.class);
-        outputs.keySet().forEach(k -> parts.put(k, new ArrayList<>()));
-        long n = images.count();
-        long[] shape = {0, images.height(), images.width(), images.channels()};
-        try (Progress p = Progress.start(task, n, "img")) {
-            for (long start = 0; start < n; start += batchSize) {
-                int b = (int) Math.min(batchSize, n - start);
-                byte[] px = images.read(start, b);
-                shape[0] = b;
-                Map<Kind, Features> out = run(px, shape, images.name());
-                out.forEach((k, f) -> parts.get(k).add(f));
-                p.step(b);
-            }
-        }
-        Map<Kind, Features> result = new EnumMap<>(Kind.class);
-        parts.forEach((k, l) -> result.put(k, Features.concat(l)));
-        return result;
-    }
-
-    /** Features of one batch of uint8 NHWC images. */
+    @Override
     public Map<Kind, Features> run(byte[] nhwc, long[] shape, String source) {
         try (OnnxTensor input = inputTensor(nhwc, shape);
              OrtSession.Result res = session.run(Map.of(inputName, input), new java.util.HashSet<>(outputs.values()))) {
@@ -193,38 +168,18 @@ public final class OnnxFeatureModel implements AutoCloseable {
         float[] all = new float[fb.remaining()];
         fb.get(all);
         if (kind == Kind.SPATIAL && s.length == 4) {
-            return spatial(all, s);
+            return Features.firstChannels(all, s, spatialChannels, spatialNchw);
         }
         return new Features(n, all.length / n, all);
     }
 
-    /** First channels of a feature map, flattened in H, W, C order (numpy {@code x[..., :c].reshape(n, -1)}). */
-    private Features spatial(float[] x, long[] s) {
-        int n = (int) s[0];
-        int h, w, c;
-        if (spatialNchw) {
-            c = (int) s[1];
-            h = (int) s[2];
-            w = (int) s[3];
-        } else {
-            h = (int) s[1];
-            w = (int) s[2];
-            c = (int) s[3];
+    /** The model file's name and SHA-256 (computed on first use). */
+    @Override
+    public synchronized Map<String, String> provenance() {
+        if (sha256 == null) {
+            sha256 = Sha256.ofFile(file);
         }
-        int keep = spatialChannels > 0 ? Math.min(spatialChannels, c) : c;
-        int d = h * w * keep;
-        float[] out = new float[n * d];
-        for (int i = 0; i < n; i++) {
-            for (int y = 0; y < h; y++) {
-                for (int xx = 0; xx < w; xx++) {
-                    for (int k = 0; k < keep; k++) {
-                        int src = spatialNchw ? ((i * c + k) * h + y) * w + xx : ((i * h + y) * w + xx) * c + k;
-                        out[i * d + (y * w + xx) * keep + k] = x[src];
-                    }
-                }
-            }
-        }
-        return new Features(n, d, out);
+        return FeatureModel.fileProvenance("feature-model", file, sha256);
     }
 
     @Override

@@ -2,6 +2,7 @@ package org.nextpatch.spark;
 
 import org.apache.spark.util.LongAccumulator;
 import org.nextpatch.eval.AdmEvaluator;
+import org.nextpatch.eval.FeatureModel;
 import org.nextpatch.eval.Features;
 import org.nextpatch.eval.ImageBatch;
 import org.nextpatch.eval.OnnxFeatureModel;
@@ -19,7 +20,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code npp evaluate REF.npz SAMPLES.npz --spark-master URL}: the feature model runs in Spark
+ * {@code npp evaluate REF.npz SAMPLES.npz --spark-master URL} (with {@code --feature-model} or
+ * {@code --inception-pb}): the feature model runs in Spark
  * tasks over contiguous, batch-aligned row ranges of each archive (the plain command's batches, on
  * the executor's cached ONNX Runtime session); the driver gathers the features in index order and
  * computes the metrics with the plain command's code, so they are the same numbers.
@@ -30,10 +32,24 @@ public final class SparkEvaluate {
     /**
      * The job's settings; paths as typed (local paths or Hadoop URIs).
      *
-     * @param outputs output name per kind ({@code pool}, {@code spatial}, {@code logits})
+     * @param featureModel   the ONNX feature model, or ADM's Inception graph when {@code inceptionGraph}
+     * @param outputs        output name per kind ({@code pool}, {@code spatial}, {@code logits}; ONNX only)
+     * @param inceptionGraph whether {@code featureModel} is ADM's TensorFlow graph ({@code --inception-pb})
      */
     public record Spec(String ref, String samples, String featureModel, EnumMap<Kind, String> outputs,
-                       int spatialChannels, boolean spatialNchw, int batchSize) implements Serializable {}
+                       int spatialChannels, boolean spatialNchw, int batchSize, boolean inceptionGraph) implements Serializable {
+
+        /** The flag that names the feature model, for messages. */
+        String modelFlag() {
+            return inceptionGraph ? "--inception-pb" : "--feature-model";
+        }
+
+        /** Opens the feature model from a local copy of its file. */
+        FeatureModel open(Path local) {
+            return inceptionGraph ? FeatureModel.inceptionGraph(local)
+                    : new OnnxFeatureModel(local, outputs, spatialChannels, spatialNchw);
+        }
+    }
 
     private record Task(Spec spec, String model, String modelHash, String archive, String archiveVersion) implements Serializable {}
 
@@ -45,10 +61,10 @@ public final class SparkEvaluate {
         String ref = Storage.qualify(spec.ref());
         String sam = Storage.qualify(spec.samples());
         String model = Storage.qualify(spec.featureModel());
-        for (String[] f : new String[][]{{ref, "REF.npz"}, {sam, "SAMPLES.npz"}, {model, "--feature-model"}}) {
+        for (String[] f : new String[][]{{ref, "REF.npz"}, {sam, "SAMPLES.npz"}, {model, spec.modelFlag()}}) {
             Storage.requireFile(f[0], f[1]);
         }
-        String modelHash = Storage.sha256(model, "--feature-model");
+        String modelHash = Storage.sha256(model, spec.modelFlag());
         String refVersion = Storage.sha256(ref, "REF.npz");
         String samVersion = Storage.sha256(sam, "SAMPLES.npz");
         Path localRef = Storage.localCopy(ref, refVersion, "REF.npz");
@@ -56,9 +72,8 @@ public final class SparkEvaluate {
         Map<String, String[]> byName = new HashMap<>();
         byName.put(localRef.toString(), new String[]{ref, refVersion});
         byName.put(localSam.toString(), new String[]{sam, samVersion});
-        try (OnnxFeatureModel fm = new OnnxFeatureModel(Storage.localCopy(model, modelHash, "--feature-model"), spec.outputs(),
-                spec.spatialChannels(), spec.spatialNchw())) {
-            return AdmEvaluator.evaluate(localRef, localSam, fm, (images, task) -> {
+        try (FeatureModel fm = spec.open(Storage.localCopy(model, modelHash, spec.modelFlag()))) {
+            return AdmEvaluator.evaluate(localRef, localSam, fm, spec.batchSize(), (images, task) -> {
                 String[] src = byName.get(images.name());
                 if (src == null) {
                     throw new IllegalStateException("unknown image batch " + images.name());
@@ -94,10 +109,11 @@ public final class SparkEvaluate {
     private static Part runPartition(Task task, Partitions.Range r, LongAccumulator acc) {
         Spec s = task.spec();
         Path local = Storage.localCopy(task.archive(), task.archiveVersion(), "npz");
-        String key = "features|" + task.model() + "|" + task.modelHash() + "|" + s.outputs() + "|" + s.spatialChannels() + "|" + s.spatialNchw();
+        String key = "features|" + task.model() + "|" + task.modelHash() + "|" + s.inceptionGraph() + "|" + s.outputs()
+                + "|" + s.spatialChannels() + "|" + s.spatialNchw();
         Map<String, List<Features>> got = new HashMap<>();
-        try (ExecutorCache.Lease<OnnxFeatureModel> fm = ExecutorCache.borrow(key, () -> new OnnxFeatureModel(
-                Storage.localCopy(task.model(), task.modelHash(), "--feature-model"), s.outputs(), s.spatialChannels(), s.spatialNchw()));
+        try (ExecutorCache.Lease<FeatureModel> fm = ExecutorCache.borrow(key,
+                () -> s.open(Storage.localCopy(task.model(), task.modelHash(), s.modelFlag())));
              Npz.Reader reader = Npz.open(local)) {
             ImageBatch images = ImageBatch.ofNpz(local, reader);
             long[] shape = {0, images.height(), images.width(), images.channels()};
