@@ -470,6 +470,16 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
 
     // ---- Tribuo's model contract ---------------------------------------------------------------
 
+    /**
+     * Whether this model produces outputs of {@code clazz}: only {@link TokenGrid}. (Tribuo's default
+     * checks the output domain's members, and a token-grid domain has none, so it would accept any type
+     * and {@link #castModel} would let a {@code Model<Label>} through.)
+     */
+    @Override
+    public boolean validate(Class<? extends org.tribuo.Output<?>> clazz) {
+        return TokenGrid.class.equals(clazz);
+    }
+
     /** An NPP model has no per-feature weights: empty. */
     @Override
     public Map<String, List<Pair<String, Double>>> getTopFeatures(int n) {

@@ -195,6 +195,43 @@ class NppModelTest {
         }
     }
 
+    /** Another Tribuo output type (as a Label would be), for the type checks. */
+    static final class OtherOutput implements org.tribuo.Output<OtherOutput> {
+        @Override
+        public OtherOutput copy() {
+            return this;
+        }
+
+        @Override
+        public String getSerializableForm(boolean includeConfidence) {
+            return "other";
+        }
+
+        @Override
+        public boolean fullEquals(OtherOutput o) {
+            return o == this;
+        }
+
+        @Override
+        public org.tribuo.protos.core.OutputProto serialize() {
+            throw new UnsupportedOperationException();
+        }
+    }
+
+    @Test
+    void tribuosTypeCheckAcceptsTokenGridsOnly(@TempDir Path dir) throws Exception {
+        try (NppModel m = model(data(2, 8))) {
+            Path file = dir.resolve("m.tribuo");
+            m.serializeToFile(file);
+            Model<?> back = Model.deserializeFromFile(file);
+            assertTrue(back.validate(TokenGrid.class));
+            org.junit.jupiter.api.Assertions.assertFalse(back.validate(OtherOutput.class));
+            assertEquals(back, back.castModel(TokenGrid.class));
+            org.junit.jupiter.api.Assertions.assertThrows(ClassCastException.class, () -> back.castModel(OtherOutput.class));
+            ((NppModel) back).close();
+        }
+    }
+
     @Test
     void aMissingGpuIsAClearError() {
         org.junit.jupiter.api.Assumptions.assumeTrue(ai.djl.engine.Engine.getInstance().getGpuCount() == 0,
