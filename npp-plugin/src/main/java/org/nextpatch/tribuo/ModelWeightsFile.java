@@ -93,6 +93,24 @@ final class ModelWeightsFile {
         return new Written(entries, pos, Sha256.hex(md));
     }
 
+    /**
+     * The layout and SHA-256 of weights kept inline in the model file: the tensors' bytes one after
+     * the other (no padding), in order. Offsets are where each tensor starts in that concatenation.
+     */
+    static Written digest(Map<String, Tensor> weights) {
+        MessageDigest md = Sha256.digest();
+        List<Entry> entries = new ArrayList<>(weights.size());
+        long pos = 0;
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            Tensor t = e.getValue();
+            entries.add(new Entry(e.getKey(), t.dtype(), t.shape(), pos));
+            ByteBuffer b = t.data();
+            pos += b.remaining();
+            md.update(b);
+        }
+        return new Written(entries, pos, Sha256.hex(md));
+    }
+
     private static long writeHashed(FileChannel ch, ByteBuffer buf, MessageDigest md) throws IOException {
         md.update(buf.duplicate());
         long n = 0;

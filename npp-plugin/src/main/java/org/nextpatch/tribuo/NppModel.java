@@ -7,7 +7,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.UnsafeByteOperations;
 import com.oracle.labs.mlrg.olcut.provenance.MapProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
 import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
@@ -87,23 +89,25 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
-     * The newest serialisation version: 0 keeps the weights inline ({@link #serialize()}, small
-     * models), 1 keeps them in a weights file beside the model file. Both load.
+     * The newest serialisation version: 0 keeps the weights inline ({@link #serialize()}, models up to
+     * {@link #MAX_INLINE_BYTES}), 1 keeps them in a weights file beside the model file. Both load.
      */
     public static final int CURRENT_VERSION = 1;
 
-    /** Above this many MB of weights, {@link #serializeToFile} writes them to a file beside the model file. */
-    public static final long INLINE_LIMIT_MB = 256;
-    /** The most weight bytes one protobuf message can carry (2 GB less room for the rest). */
-    static final long MAX_INLINE_BYTES = (1L << 31) - (64L << 20);
+    /**
+     * The most weight bytes kept inside the model file (2 GiB, protobuf's limit on one message, less
+     * 64 MiB for the rest of the model): GPT-B and GPT-L in float32 (0.44 and 1.4 GB) and GPT-XL in
+     * float16 fit. Larger weights go to a file beside the model file.
+     */
+    public static final long MAX_INLINE_BYTES = (1L << 31) - (64L << 20);
 
     /** Provenance key (instance values) of the weights file's name, when weights are external. */
     public static final String PROV_WEIGHTS_FILE = "weights-file";
-    /** Provenance key of the weights file's size in bytes. */
+    /** Provenance key of the stored weights' size in bytes (the weights file's, or the inline tensors' together). */
     public static final String PROV_WEIGHTS_BYTES = "weights-bytes";
-    /** Provenance key of the weights file's SHA-256. */
+    /** Provenance key of the stored weights' SHA-256 (the weights file's, or the inline tensors' bytes in order). */
     public static final String PROV_WEIGHTS_SHA256 = "weights-sha256";
-    /** Provenance key of the weights' storage type(s) in the weights file. */
+    /** Provenance key of the weights' storage type(s). */
     public static final String PROV_WEIGHTS_DTYPE = "weights-dtype";
     private static final Set<String> WEIGHTS_PROVENANCE_KEYS =
             Set.of(PROV_WEIGHTS_FILE, PROV_WEIGHTS_BYTES, PROV_WEIGHTS_SHA256, PROV_WEIGHTS_DTYPE);
@@ -116,7 +120,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         INLINE,
         /** In {@code MODEL.weights} beside the model file, memory-mapped on load. */
         EXTERNAL,
-        /** External above {@value NppModel#INLINE_LIMIT_MB} MB, else inline. */
+        /** Inline up to {@link NppModel#MAX_INLINE_BYTES}, else external. */
         AUTO
     }
 
@@ -520,12 +524,12 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
             throw new IllegalStateException("NPP model '" + name + "' has " + bytes + " bytes of weights, more than "
                     + "a protobuf message holds; save it with serializeToFile, which writes them beside the model file");
         }
-        return proto(provenance, null, null, null, null);
+        return inlineProto(null);
     }
 
     /**
-     * Saves the model: weights inline below {@value #INLINE_LIMIT_MB} MB, else in
-     * {@code FILE.weights} beside {@code file} (see {@link #save(Path, DType, WeightsLayout)}).
+     * Saves the model: weights inline up to {@link #MAX_INLINE_BYTES} (one self-contained file), else
+     * in {@code FILE.weights} beside {@code file} (see {@link #save(Path, DType, WeightsLayout)}).
      */
     @Override
     public void serializeToFile(Path file) throws IOException {
@@ -540,16 +544,22 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * copying them onto the Java heap. The model file records the weights file's name, size and
      * SHA-256, which also go into the saved model's provenance (instance values
      * {@value #PROV_WEIGHTS_FILE}, {@value #PROV_WEIGHTS_BYTES}, {@value #PROV_WEIGHTS_SHA256},
-     * {@value #PROV_WEIGHTS_DTYPE}); loading checks them. The pair is saved atomically: the weights
+     * {@value #PROV_WEIGHTS_DTYPE}); loading checks them. Inline weights are recorded and checked the
+     * same way (size and SHA-256 of the tensors' bytes in order, no file name). The pair is saved atomically: the weights
      * file is complete and on disk before the model file that points at it replaces the old one.
      *
      * @param file    the model file
      * @param dtype   storage type of the floating weights: FLOAT32, FLOAT16 or BFLOAT16 (half the size;
      *                loading converts them back to float32 for the engine); null keeps their current type
-     * @param layout  inline, external, or automatic (external above {@value #INLINE_LIMIT_MB} MB)
+     * @param layout  inline, external, or automatic (external above {@link #MAX_INLINE_BYTES})
      * @throws NppException when the files cannot be written (the previous files are left as they were)
      */
     public void save(Path file, DType dtype, WeightsLayout layout) {
+        save(file, dtype, layout, MAX_INLINE_BYTES);
+    }
+
+    /** {@link #save(Path, DType, WeightsLayout)} with another inline limit (tests). */
+    void save(Path file, DType dtype, WeightsLayout layout, long maxInlineBytes) {
         if (dtype != null && dtype != DType.FLOAT32 && dtype != DType.FLOAT16 && dtype != DType.BFLOAT16) {
             throw new IllegalArgumentException("weights can be stored as FLOAT32, FLOAT16 or BFLOAT16, not " + dtype);
         }
@@ -557,13 +567,13 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         Path weightsTarget = target.resolveSibling(ModelWeightsFile.nameFor(target));
         long bytes = weightBytes(dtype);
         boolean external = layout == WeightsLayout.EXTERNAL
-                || (layout == WeightsLayout.AUTO && bytes > INLINE_LIMIT_MB * (1L << 20));
+                || (layout == WeightsLayout.AUTO && bytes > maxInlineBytes);
         if (!external) {
-            if (bytes > MAX_INLINE_BYTES) {
+            if (bytes > Math.min(maxInlineBytes, MAX_INLINE_BYTES)) {
                 throw new NppException("cannot save " + file + " with inline weights: " + bytes
                         + " bytes do not fit in a protobuf message; use external weights");
             }
-            ModelProto proto = proto(withWeightsProvenance(null, null), dtype, null, null, null);
+            ModelProto proto = inlineProto(dtype);
             AtomicFiles.write(target, proto::writeTo);
             deleteQuietly(weightsTarget); // a previous external save's weights, now unreferenced
             return;
@@ -577,7 +587,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
             long t0 = System.nanoTime();
             ModelWeightsFile.Written w = ModelWeightsFile.write(tmpWeights, weights, dtype);
             ModelProvenance saved = withWeightsProvenance(w, weightsTarget.getFileName().toString());
-            ModelProto proto = proto(saved, dtype, w, weightsTarget.getFileName().toString(), weightsTarget.toString());
+            ModelProto proto = externalProto(saved, w, weightsTarget.getFileName().toString(), weightsTarget.toString());
             try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(tmpModel))) {
                 proto.writeTo(out);
             }
@@ -626,20 +636,17 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
     }
 
     /**
-     * The provenance to save: this model's, with the weights-file values replaced by those of
-     * {@code w} (or removed when the weights are inline). Machine and version fields stay as they were.
+     * The provenance to save: this model's, with the weights values replaced by those of {@code w}
+     * (the weights file's name only when {@code fileName} is given: external weights). Machine and
+     * version fields stay as they were; a provenance that already records these values is returned as it is.
      */
     private ModelProvenance withWeightsProvenance(ModelWeightsFile.Written w, String fileName) {
-        Map<String, Provenance> instance = new LinkedHashMap<>(provenance.getInstanceProvenance().getMap());
-        boolean had = instance.keySet().removeAll(WEIGHTS_PROVENANCE_KEYS);
-        if (w == null && !had) {
+        Map<String, ? extends Provenance> old = provenance.getInstanceProvenance().getMap();
+        Map<String, Provenance> instance = new LinkedHashMap<>(old);
+        instance.keySet().removeAll(WEIGHTS_PROVENANCE_KEYS);
+        instance.putAll(weightsProvenance(w, fileName));
+        if (instance.equals(old)) {
             return provenance;
-        }
-        if (w != null) {
-            instance.put(PROV_WEIGHTS_FILE, new StringProvenance(PROV_WEIGHTS_FILE, fileName));
-            instance.put(PROV_WEIGHTS_BYTES, new LongProvenance(PROV_WEIGHTS_BYTES, w.size()));
-            instance.put(PROV_WEIGHTS_SHA256, new HashProvenance(ProvenanceUtil.HashType.SHA256, PROV_WEIGHTS_SHA256, w.sha256()));
-            instance.put(PROV_WEIGHTS_DTYPE, new StringProvenance(PROV_WEIGHTS_DTYPE, storageTypes(w.entries())));
         }
         Map<String, Provenance> all = new LinkedHashMap<>();
         for (Pair<String, Provenance> p : provenance) {
@@ -649,35 +656,78 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return new ModelProvenance(all);
     }
 
+    /**
+     * The instance values recording stored weights: size, SHA-256 and storage type, and the weights
+     * file's name when {@code fileName} is given.
+     */
+    static Map<String, Provenance> weightsProvenance(ModelWeightsFile.Written w, String fileName) {
+        Map<String, Provenance> out = new LinkedHashMap<>();
+        if (fileName != null) {
+            out.put(PROV_WEIGHTS_FILE, new StringProvenance(PROV_WEIGHTS_FILE, fileName));
+        }
+        out.put(PROV_WEIGHTS_BYTES, new LongProvenance(PROV_WEIGHTS_BYTES, w.size()));
+        out.put(PROV_WEIGHTS_SHA256, new HashProvenance(ProvenanceUtil.HashType.SHA256, PROV_WEIGHTS_SHA256, w.sha256()));
+        out.put(PROV_WEIGHTS_DTYPE, new StringProvenance(PROV_WEIGHTS_DTYPE, storageTypes(w.entries())));
+        return out;
+    }
+
+    /** The instance values recording weights kept inline as they are (for a new model's provenance). */
+    static Map<String, Provenance> inlineWeightsProvenance(Map<String, Tensor> weights) {
+        return weightsProvenance(ModelWeightsFile.digest(weights), null);
+    }
+
     private static String storageTypes(List<ModelWeightsFile.Entry> entries) {
         return entries.stream().map(e -> e.dtype().name().toLowerCase(Locale.ROOT)).distinct()
                 .collect(java.util.stream.Collectors.joining(","));
     }
 
-    /** The model proto: weights inline when {@code external} is null, else the external layout. */
-    private ModelProto proto(ModelProvenance prov, DType dtype, ModelWeightsFile.Written external, String weightsFile,
-                             String savedPath) {
+    /**
+     * The model proto with the weights inline (version 0), stored as {@code dtype} (null: as they
+     * are), with their size and SHA-256 in the proto and the provenance.
+     */
+    private ModelProto inlineProto(DType dtype) {
+        LinkedHashMap<String, Tensor> stored = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            stored.put(e.getKey(), ModelWeightsFile.convert(e.getValue(), dtype));
+        }
+        ModelWeightsFile.Written w = ModelWeightsFile.digest(stored);
+        DynamicMessage.Builder b = protoBuilder(withWeightsProvenance(w, null));
+        var wf = NppProtos.f(NppProtos.NPP_MODEL, "weights");
+        for (Map.Entry<String, Tensor> e : stored.entrySet()) {
+            b.addRepeatedField(wf, tensorProto(e.getKey(), e.getValue()));
+        }
+        b.setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), w.size())
+                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), w.sha256());
+        return pack(0, b);
+    }
+
+    /** The model proto pointing at an external weights file (version 1). */
+    private ModelProto externalProto(ModelProvenance prov, ModelWeightsFile.Written external, String weightsFile,
+                                     String savedPath) {
+        DynamicMessage.Builder b = protoBuilder(prov);
+        var wf = NppProtos.f(NppProtos.NPP_MODEL, "weights");
+        for (ModelWeightsFile.Entry e : external.entries()) {
+            b.addRepeatedField(wf, entryProto(e));
+        }
+        b.setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_file"), weightsFile)
+                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), external.size())
+                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), external.sha256())
+                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_saved_path"), savedPath);
+        return pack(CURRENT_VERSION, b);
+    }
+
+    /** The model proto's fields other than the weights. */
+    private DynamicMessage.Builder protoBuilder(ModelProvenance prov) {
         ModelDataCarrier<TokenGrid> carrier = new ModelDataCarrier<>(name, prov, featureIDMap, outputIDInfo,
                 generatesProbabilities, org.tribuo.Tribuo.VERSION);
-        DynamicMessage.Builder b = NppProtos.builder(NppProtos.NPP_MODEL)
+        return NppProtos.builder(NppProtos.NPP_MODEL)
                 .setField(NppProtos.f(NppProtos.NPP_MODEL, "model_data"), carrier.serialize().toByteString())
                 .setField(NppProtos.f(NppProtos.NPP_MODEL, "gpt_config_json"), config.toJson().toString())
                 .setField(NppProtos.f(NppProtos.NPP_MODEL, "settings_json"), settingsJson());
-        var wf = NppProtos.f(NppProtos.NPP_MODEL, "weights");
-        if (external == null) {
-            for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-                b.addRepeatedField(wf, tensorProto(e.getKey(), ModelWeightsFile.convert(e.getValue(), dtype)));
-            }
-        } else {
-            for (ModelWeightsFile.Entry e : external.entries()) {
-                b.addRepeatedField(wf, entryProto(e));
-            }
-            b.setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_file"), weightsFile)
-                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), external.size())
-                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), external.sha256())
-                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_saved_path"), savedPath);
-        }
-        return ModelProto.newBuilder().setVersion(external == null ? 0 : CURRENT_VERSION)
+    }
+
+    private static ModelProto pack(int version, DynamicMessage.Builder b) {
+        return ModelProto.newBuilder().setVersion(version)
                 .setClassName(NppModel.class.getName()).setSerializedData(Any.pack(b.build())).build();
     }
 
@@ -701,7 +751,8 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         DynamicMessage.Builder b = NppProtos.builder(NppProtos.TENSOR)
                 .setField(NppProtos.f(NppProtos.TENSOR, "name"), name)
                 .setField(NppProtos.f(NppProtos.TENSOR, "dtype"), t.dtype().name())
-                .setField(NppProtos.f(NppProtos.TENSOR, "data"), ByteString.copyFrom(t.data()));
+                // the tensor's bytes are read-only: no copy
+                .setField(NppProtos.f(NppProtos.TENSOR, "data"), UnsafeByteOperations.unsafeWrap(t.data()));
         var sf = NppProtos.f(NppProtos.TENSOR, "shape");
         for (long d : t.shape()) {
             b.addRepeatedField(sf, d);
@@ -735,30 +786,35 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return shape.stream().mapToLong(Long::longValue).toArray();
     }
 
+    /** An inline tensor: a read-only view of the bytes the message was parsed from (no copy). */
     private static Tensor readTensor(DynamicMessage m) {
         ByteString data = (ByteString) m.getField(NppProtos.f(NppProtos.TENSOR, "data"));
-        ByteBuffer buf = ByteBuffer.allocateDirect(data.size()).order(ByteOrder.LITTLE_ENDIAN);
-        data.copyTo(buf);
-        buf.flip();
-        return new Tensor(readDtype(m), readShape(m), buf);
+        return new Tensor(readDtype(m), readShape(m), data.asReadOnlyByteBuffer());
     }
 
-    /** The directory of the model file being read by {@link #load}, where its weights file lies. */
+    /** The model file being read by {@link #load}: its weights file lies beside it; errors name it. */
     private static final ThreadLocal<Path> LOADING_FROM = new ThreadLocal<>();
 
     /**
      * Reads a Tribuo model file like {@code Model.deserializeFromFile}, looking for an NPP model's
      * external weights file beside the model file (Tribuo's hook does not know the file's path; without
-     * this, the weights file is looked for where it was saved, then in the working directory).
+     * this, the weights file is looked for where it was saved, then in the working directory). The file
+     * is memory-mapped and parsed without copies, so inline weights stay mapped too instead of
+     * occupying the Java heap.
      *
      * @throws IOException when the file is not a Tribuo model file
      */
     public static Model<?> deserializeFromFile(Path file) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
         Path before = LOADING_FROM.get();
-        LOADING_FROM.set(dir);
-        try {
-            return Model.deserializeFromFile(file);
+        LOADING_FROM.set(file.toAbsolutePath());
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            if (ch.size() > Integer.MAX_VALUE) {
+                throw new IOException(file + " has " + ch.size() + " bytes, more than a protobuf message can hold");
+            }
+            ByteString bytes = UnsafeByteOperations.unsafeWrap(ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size()));
+            CodedInputStream in = bytes.newCodedInput();
+            in.enableAliasing(true);
+            return Model.deserialize(ModelProto.parseFrom(in));
         } finally {
             if (before == null) {
                 LOADING_FROM.remove();
@@ -800,20 +856,34 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         return (NppModel) m;
     }
 
-    /** Where an external weights file is: beside the model file being loaded, else where it was saved. */
+    /**
+     * Where an external weights file is: beside the model file being loaded, else (Tribuo's own
+     * loader, which does not say where the model file is) where it was saved, else in the working directory.
+     */
     private static Path weightsPath(String fileName, String savedPath) {
         if (Path.of(fileName).getNameCount() != 1) {
             throw new IllegalArgumentException("NPP model file names its weights file '" + fileName
                     + "', which is not a plain file name");
         }
-        Path dir = LOADING_FROM.get();
-        if (dir != null) {
-            return dir.resolve(fileName);
+        Path file = LOADING_FROM.get();
+        if (file != null) {
+            return file.resolveSibling(fileName);
         }
         if (!savedPath.isEmpty() && Files.isRegularFile(Path.of(savedPath))) {
             return Path.of(savedPath);
         }
+        if (!Files.isRegularFile(Path.of(fileName))) {
+            throw new NppException("NPP model weights file " + fileName + " is neither where the model was saved ("
+                    + savedPath + ") nor in the working directory: Tribuo's Model.deserializeFromFile does not tell "
+                    + "the model where its file is; load a moved model with NppModel.load(path), which looks beside the model file");
+        }
         return Path.of(fileName);
+    }
+
+    /** How errors name the model file being read. */
+    private static String modelFileName() {
+        Path file = LOADING_FROM.get();
+        return file == null ? "NPP model file" : "NPP model file " + file;
     }
 
     /**
@@ -855,6 +925,8 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
                 DynamicMessage t = (DynamicMessage) o;
                 weights.put(NppProtos.getString(t, "name"), readTensor(t));
             }
+            checkInlineDigest(weights, NppProtos.getLong(m, "weights_bytes"), NppProtos.getString(m, "weights_sha256"));
+            source = modelFileName();
         } else {
             List<ModelWeightsFile.Entry> entries = new ArrayList<>(tensors.size());
             for (Object o : tensors) {
@@ -881,6 +953,24 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
                 settings.path("class_feature").asText(ClassCondition.DEFAULT_NAME), settings.path("seed").asLong(),
                 sampling, key == null || key.isNull() ? null : key.asText(), settings.path("device").asText("cpu"),
                 settings.path("batch_size").asInt(16));
+    }
+
+    /**
+     * Checks inline weights against the size and SHA-256 the model file records. Files written before
+     * the digest was recorded (none recorded) load with a warning.
+     */
+    private static void checkInlineDigest(Map<String, Tensor> weights, long bytes, String sha256) {
+        if (sha256.isEmpty()) {
+            LOG.warn("{} records no SHA-256 of its weights (written by an earlier version): loaded unchecked; "
+                    + "save it again to record one", modelFileName());
+            return;
+        }
+        ModelWeightsFile.Written w = ModelWeightsFile.digest(weights);
+        if (w.size() != bytes || !w.sha256().equalsIgnoreCase(sha256)) {
+            throw new NppException(modelFileName() + ": its inline weights have " + w.size() + " bytes with SHA-256 "
+                    + w.sha256() + " but the file records " + bytes + " bytes with SHA-256 " + sha256
+                    + " (corrupted or altered)");
+        }
     }
 
     // ---- ONNX -----------------------------------------------------------------------------------

@@ -64,12 +64,14 @@ class NppModelTest {
         return w;
     }
 
+    /** A model with the provenance a trained one has (which records the weights' size and SHA-256). */
     static NppModel model(MutableDataset<TokenGrid> ds) {
+        LinkedHashMap<String, Tensor> w = weights(7);
         ModelProvenance p = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                 (DatasetProvenance) ds.getProvenance(), NppTrainer.customSize(32, 1, 2).getProvenance(),
-                Map.of());
+                NppModel.inlineWeightsProvenance(w));
         return new NppModel("tiny", p, new ImmutableFeatureMap(ds.getFeatureMap()), ds.getOutputIDInfo(), TINY,
-                weights(7), "class", 42, NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, "cpu", 4);
+                w, "class", 42, NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, "cpu", 4);
     }
 
     @Test
