@@ -84,7 +84,7 @@ public final class ExtractCodesCommand implements Callable<Integer> {
         ExtractionRecord record = ExtractionRecord.of(s, vq.vqCkpt);
         record.check(codePath); // before loading anything; again under the lock
         try (VqModel model = vq.load(); DirLock lock = DirLock.acquire(codePath, "--code-path " + codePath)) {
-            record.claim(codePath);
+            record.withCodebookSize(model.config().codebookSize()).claim(codePath);
             CodeExtractor.Result r = CodeExtractor.run(model, source, s);
             System.out.printf("%d images encoded, %d already there, %d unreadable -> %s%n",
                     r.written(), r.alreadyThere(), r.unreadable().size(), s.codesDir());

@@ -63,11 +63,12 @@ public final class NppTrainer implements Trainer<TokenGrid> {
     @Config(description = "Inline custom size: the FFN hidden size is rounded up to a multiple of this.")
     private int multipleOf = 256;
 
-    @Config(description = "Token vocabulary (codebook) size; -1 = largest token in the data + 1. "
+    @Config(description = "Token vocabulary (codebook) size; -1 = the data source's (the tokenizer's codebook size "
+            + "its extraction record gives), else largest token in the data + 1. "
             + "Used by named and inline sizes; a config file's vocab_size wins.")
     private int vocabSize = -1;
 
-    @Config(description = "Number of classes; -1 = largest class in the data + 1. "
+    @Config(description = "Number of classes; -1 = the data source's (its classes.txt), else largest class in the data + 1. "
             + "Used by named and inline sizes; a config file's num_classes wins.")
     private int numClasses = -1;
 
@@ -486,8 +487,17 @@ public final class NppTrainer implements Trainer<TokenGrid> {
      * @param results   the results directory of this run
      */
     TrainConfig toTrainConfig(int gridSide, int dataVocab, int dataClass, long runSeed, Path results) {
-        int vocab = vocabSize > 0 ? vocabSize : dataVocab;
-        int classes = numClasses > 0 ? numClasses : dataClass;
+        return toTrainConfig(gridSide, dataVocab, dataClass, -1, -1, runSeed, results);
+    }
+
+    /**
+     * As {@link #toTrainConfig(int, int, int, long, Path)}, with the vocabulary and class count the data
+     * source records (-1: not recorded), which win over the data's largest values when the trainer sets none.
+     */
+    TrainConfig toTrainConfig(int gridSide, int dataVocab, int dataClass, int sourceVocab, int sourceClasses,
+                              long runSeed, Path results) {
+        int vocab = vocabSize > 0 ? vocabSize : sourceVocab > 0 ? sourceVocab : dataVocab;
+        int classes = numClasses > 0 ? numClasses : sourceClasses > 0 ? sourceClasses : dataClass;
         TrainConfig.Builder b = TrainConfig.builder()
                 .imageSize(gridSide * downsampleSize).downsampleSize(downsampleSize)
                 .vocabSize(vocab).numClasses(classes)

@@ -167,7 +167,8 @@ final class NppTraining {
         }
         try {
             TrainConfig config = trainer.toTrainConfig(data.gridSide(), data.vocabSeen(), data.classesSeen(),
-                    runSeed, results);
+                    recordedSize(dataset, CodeDirectorySource.VOCAB_SIZE),
+                    recordedSize(dataset, CodeDirectorySource.NUM_CLASSES), runSeed, results);
             GptConfig model = config.model();
             LOG.info("Training NPP model ({} parameters) on {} images of {}x{} tokens, {} classes, device {}",
                     model.parameterCount(), data.images(), data.gridSide(), data.gridSide(),
@@ -209,6 +210,22 @@ final class NppTraining {
                 deleteQuietly(results);
             }
         }
+    }
+
+    /**
+     * A size the dataset's source records in its provenance ({@link CodeDirectorySource#VOCAB_SIZE},
+     * {@link CodeDirectorySource#NUM_CLASSES}; the codebook and class count of the extraction), -1 when none.
+     */
+    static int recordedSize(Dataset<TokenGrid> dataset, String key) {
+        DatasetProvenance dp = dataset.getProvenance();
+        if (dp != null && dp.getSourceProvenance() != null) {
+            for (com.oracle.labs.mlrg.olcut.util.Pair<String, Provenance> p : dp.getSourceProvenance()) {
+                if (p.getA().equals(key) && p.getB() instanceof LongProvenance v && v.getValue() > 0) {
+                    return Math.toIntExact(v.getValue());
+                }
+            }
+        }
+        return -1;
     }
 
     /** What the loop hands back. */

@@ -251,6 +251,10 @@ class ChecksBeforeWorkTest {
         Result first = run(extract(data, codes));
         assertEquals(0, first.code(), first.err());
         assertTrue(Files.isRegularFile(codes.resolve("imagenet16_extraction.json")));
+        // the record gives the data source the tokenizer's codebook (64 codes), whatever the codes hold
+        var recorded = (org.nextpatch.tribuo.CodeDirectorySource.CodeDirectorySourceProvenance)
+                new org.nextpatch.tribuo.CodeDirectorySource(codes, 16).getProvenance();
+        assertEquals(64, recorded.getVocabSize());
         assertRefused(run(extract(data, codes, "--ten-crop")), 1, "--code-path", "other settings", "--ten-crop");
         // the Spark job checks the same record on the driver, before Spark starts
         assertRefused(run(extract(data, codes, "--ten-crop", "--spark-master", "local[1]")), 1, "other settings");
