@@ -573,8 +573,13 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
                 throw new NppException("cannot save " + file + " with inline weights: " + bytes
                         + " bytes do not fit in a protobuf message; use external weights");
             }
-            ModelProto proto = inlineProto(dtype);
-            AtomicFiles.write(target, proto::writeTo);
+            long t0 = System.nanoTime();
+            ModelWeightsFile.Written w = ModelWeightsFile.digest(weights, dtype);
+            DynamicMessage header = inlineHeader(w);
+            AtomicFiles.write(target, out -> InlineModelWriter.write(out, NppModel.class.getName(), header, weights,
+                    w.entries()));
+            LOG.info("saved {} ({} bytes of weights inline, SHA-256 {}) in {} s", target, w.size(), w.sha256(),
+                    String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
             deleteQuietly(weightsTarget); // a previous external save's weights, now unreferenced
             return;
         }
@@ -685,20 +690,24 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * The model proto with the weights inline (version 0), stored as {@code dtype} (null: as they
      * are), with their size and SHA-256 in the proto and the provenance.
      */
-    private ModelProto inlineProto(DType dtype) {
+    ModelProto inlineProto(DType dtype) {
         LinkedHashMap<String, Tensor> stored = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : weights.entrySet()) {
             stored.put(e.getKey(), ModelWeightsFile.convert(e.getValue(), dtype));
         }
-        ModelWeightsFile.Written w = ModelWeightsFile.digest(stored);
-        DynamicMessage.Builder b = protoBuilder(withWeightsProvenance(w, null));
+        DynamicMessage.Builder b = inlineHeader(ModelWeightsFile.digest(stored)).toBuilder();
         var wf = NppProtos.f(NppProtos.NPP_MODEL, "weights");
         for (Map.Entry<String, Tensor> e : stored.entrySet()) {
             b.addRepeatedField(wf, tensorProto(e.getKey(), e.getValue()));
         }
-        b.setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), w.size())
-                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), w.sha256());
         return pack(0, b);
+    }
+
+    /** The {@code NppModelProto} fields of an inline model other than the weights: provenance and digest. */
+    private DynamicMessage inlineHeader(ModelWeightsFile.Written w) {
+        return protoBuilder(withWeightsProvenance(w, null))
+                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), w.size())
+                .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), w.sha256()).build();
     }
 
     /** The model proto pointing at an external weights file (version 1). */

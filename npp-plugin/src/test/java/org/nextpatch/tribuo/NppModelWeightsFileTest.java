@@ -168,6 +168,23 @@ class NppModelWeightsFileTest {
         }
     }
 
+    /** The streamed inline file holds the same message as serialize() builds in memory, for each storage type. */
+    @Test
+    void savedInlineFileIsTheMessageSerializeBuilds(@TempDir Path dir) throws Exception {
+        try (NppModel m = model()) {
+            for (DType dtype : new DType[]{null, DType.FLOAT16}) {
+                Path f = dir.resolve("m.tribuo");
+                m.save(f, dtype, NppModel.WeightsLayout.INLINE);
+                org.tribuo.protos.core.ModelProto file = org.tribuo.protos.core.ModelProto.parseFrom(Files.readAllBytes(f));
+                org.tribuo.protos.core.ModelProto memory = m.inlineProto(dtype);
+                assertEquals(memory.getVersion(), file.getVersion());
+                assertEquals(memory.getClassName(), file.getClassName());
+                assertEquals(NppProtos.unpack(memory.getSerializedData(), NppProtos.NPP_MODEL),
+                        NppProtos.unpack(file.getSerializedData(), NppProtos.NPP_MODEL), String.valueOf(dtype));
+            }
+        }
+    }
+
     private static int indexOf(byte[] hay, byte[] needle) {
         outer:
         for (int i = 0; i + needle.length <= hay.length; i++) {
