@@ -974,12 +974,15 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
                     + "save it again to record one", modelFileName());
             return;
         }
+        long t0 = System.nanoTime();
         ModelWeightsFile.Written w = ModelWeightsFile.digest(weights);
         if (w.size() != bytes || !w.sha256().equalsIgnoreCase(sha256)) {
             throw new NppException(modelFileName() + ": its inline weights have " + w.size() + " bytes with SHA-256 "
                     + w.sha256() + " but the file records " + bytes + " bytes with SHA-256 " + sha256
                     + " (corrupted or altered)");
         }
+        LOG.info("checked the inline weights of {} ({} bytes, SHA-256 in {} s)", modelFileName(), bytes,
+                String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
     }
 
     // ---- ONNX -----------------------------------------------------------------------------------
