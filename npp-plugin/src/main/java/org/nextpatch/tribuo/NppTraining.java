@@ -194,7 +194,7 @@ final class NppTraining {
             instance.put(GIT_COMMIT, new StringProvenance(GIT_COMMIT, org.nextpatch.util.BuildInfo.commit()));
             // results are bit-identical for the same seed and thread count (the default can depend on load)
             // size and SHA-256 of the trained weights (saving inline as float32 keeps the provenance equal)
-            instance.putAll(NppModel.inlineWeightsProvenance(r.weights()));
+            instance.putAll(NppModelFile.inlineWeightsProvenance(r.weights()));
             instance.put(INTRA_OP_THREADS, new LongProvenance(INTRA_OP_THREADS, ai.djl.pytorch.jni.JniUtils.getNumThreads()));
             ModelProvenance provenance = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                     (DatasetProvenance) dataset.getProvenance(), trainerProvenance, instance);

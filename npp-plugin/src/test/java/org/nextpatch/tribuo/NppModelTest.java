@@ -69,7 +69,7 @@ class NppModelTest {
         LinkedHashMap<String, Tensor> w = weights(7);
         ModelProvenance p = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                 (DatasetProvenance) ds.getProvenance(), NppTrainer.customSize(32, 1, 2).getProvenance(),
-                NppModel.inlineWeightsProvenance(w));
+                NppModelFile.inlineWeightsProvenance(w));
         return new NppModel("tiny", p, new ImmutableFeatureMap(ds.getFeatureMap()), ds.getOutputIDInfo(), TINY,
                 w, "class", 42, NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, "cpu", 4);
     }

@@ -176,7 +176,7 @@ class NppModelWeightsFileTest {
                 Path f = dir.resolve("m.tribuo");
                 m.save(f, dtype, NppModel.WeightsLayout.INLINE);
                 org.tribuo.protos.core.ModelProto file = org.tribuo.protos.core.ModelProto.parseFrom(Files.readAllBytes(f));
-                org.tribuo.protos.core.ModelProto memory = m.inlineProto(dtype);
+                org.tribuo.protos.core.ModelProto memory = new NppModelFile(m).inlineProto(dtype);
                 assertEquals(memory.getVersion(), file.getVersion());
                 assertEquals(memory.getClassName(), file.getClassName());
                 assertEquals(NppProtos.unpack(memory.getSerializedData(), NppProtos.NPP_MODEL),
