@@ -147,7 +147,9 @@ class NppModelWeightsFileTest {
             ByteBuffer head = m.getWeights().get("output.weight").data();
             byte[] needle = new byte[64];
             head.get(needle);
-            int at = indexOf(file, needle);
+            // ISO-8859-1 maps each byte to one char: a byte search
+            int at = new String(file, java.nio.charset.StandardCharsets.ISO_8859_1)
+                    .indexOf(new String(needle, java.nio.charset.StandardCharsets.ISO_8859_1));
             assertTrue(at > 0, "the output head's bytes are in the file");
             for (int i = 20; i < 24; i++) {
                 file[at + i] ^= (byte) 0x5a;
@@ -183,19 +185,6 @@ class NppModelWeightsFileTest {
                         NppProtos.unpack(file.getSerializedData(), NppProtos.NPP_MODEL), String.valueOf(dtype));
             }
         }
-    }
-
-    private static int indexOf(byte[] hay, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= hay.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (hay[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
     }
 
     @Test
