@@ -84,6 +84,7 @@ public final class ExtractCodesCommand implements Callable<Integer> {
         ExtractionRecord record = ExtractionRecord.of(s, vq.vqCkpt);
         record.check(codePath); // before loading anything; again under the lock
         try (VqModel model = vq.load(); DirLock lock = DirLock.acquire(codePath, "--code-path " + codePath)) {
+            record = record.withCodebookSize(model.config().codebookSize());
             record.claim(codePath, source.size());
             CodeExtractor.Result r = CodeExtractor.run(model, source, s);
             record.finish(codePath, source.size(), r.written() + r.alreadyThere(), r.unreadable());

@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "import", mixinStandardHelpOptions = true,
         description = "Wrap a LlamaGen/NPP GPT checkpoint as a Tribuo NPP model file (provenance: source file name, size, "
-                + "SHA-256, configuration, tokenizer hash). Weights above 256 MB go to OUT.weights beside the model file.")
+                + "SHA-256, configuration, tokenizer hash). Weights over 2 GB go to OUT.weights beside the model file.")
 public final class ImportCommand implements Callable<Integer> {
 
     @Mixin
@@ -39,8 +39,8 @@ public final class ImportCommand implements Callable<Integer> {
     String weightsDtype;
 
     @Option(names = "--weights", defaultValue = "auto", paramLabel = "auto|inline|external",
-            description = "Where the weights go (default ${DEFAULT-VALUE}: external above 256 MB): inside the model file "
-                    + "(up to 2 GB) or in OUT.weights beside it.")
+            description = "Where the weights go (default ${DEFAULT-VALUE}: inside up to 2 GB, GPT-L in float32 and GPT-XL "
+                    + "in half precision included, else beside): inside the model file or in OUT.weights beside it.")
     String layout;
 
     @Option(names = "--out", required = true, paramLabel = "MODEL", description = "The Tribuo model file to write.")

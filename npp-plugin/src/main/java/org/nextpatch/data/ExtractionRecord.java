@@ -27,8 +27,10 @@ import java.util.Locale;
  * @param imageSize       crop side S
  * @param tenCrop         ten crops (otherwise centre crop and its mirror image)
  * @param cropRange       enlargement before the ten crops (1.0 when not ten-crop)
+ * @param codebookSize    the tokenizer's codebook size (the codes' vocabulary), 0 when not recorded
  */
-public record ExtractionRecord(String tokenizer, String tokenizerSha256, int imageSize, boolean tenCrop, double cropRange) {
+public record ExtractionRecord(String tokenizer, String tokenizerSha256, int imageSize, boolean tenCrop, double cropRange,
+                               int codebookSize) {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Record key: whether the extraction ran to its end. */
     private static final String FINISHED = "finished";
@@ -38,7 +40,12 @@ public record ExtractionRecord(String tokenizer, String tokenizerSha256, int ima
     /** The record of a run with these settings and this tokenizer file (hashed here). */
     public static ExtractionRecord of(CodeExtractor.Settings s, Path tokenizer) {
         return new ExtractionRecord(tokenizer.toString(), sha256(tokenizer), s.imageSize(), s.tenCrop(),
-                s.tenCrop() ? s.cropRange() : 1.0);
+                s.tenCrop() ? s.cropRange() : 1.0, 0);
+    }
+
+    /** This record with the tokenizer's codebook size (known once the tokenizer is loaded). */
+    public ExtractionRecord withCodebookSize(int size) {
+        return new ExtractionRecord(tokenizer, tokenizerSha256, imageSize, tenCrop, cropRange, size);
     }
 
     /** {@code {code_path}/imagenet{S}_extraction.json}. */
@@ -50,7 +57,8 @@ public record ExtractionRecord(String tokenizer, String tokenizerSha256, int ima
     public static ExtractionRecord read(Path codePath, int imageSize) {
         JsonNode n = readJson(codePath, imageSize);
         return n == null ? null : new ExtractionRecord(n.path("tokenizer").asText(), n.path("tokenizer_sha256").asText(),
-                n.path("image_size").asInt(), n.path("ten_crop").asBoolean(), n.path("crop_range").asDouble());
+                n.path("image_size").asInt(), n.path("ten_crop").asBoolean(), n.path("crop_range").asDouble(),
+                n.path("codebook_size").asInt(0));
     }
 
     private static JsonNode readJson(Path codePath, int imageSize) {
@@ -105,6 +113,9 @@ public record ExtractionRecord(String tokenizer, String tokenizerSha256, int ima
         ObjectNode n = JSON.createObjectNode();
         n.put("tokenizer", tokenizer).put("tokenizer_sha256", tokenizerSha256).put("image_size", imageSize)
                 .put("ten_crop", tenCrop).put("crop_range", cropRange).put("flips", !tenCrop ? "horizontal" : "ten-crop");
+        if (codebookSize > 0) {
+            n.put("codebook_size", codebookSize);
+        }
         return n;
     }
 

@@ -1,6 +1,7 @@
 package org.nextpatch.tribuo;
 
 import com.oracle.labs.mlrg.olcut.config.Config;
+import com.oracle.labs.mlrg.olcut.config.PropertyException;
 import com.oracle.labs.mlrg.olcut.provenance.ObjectProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.PrimitiveProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
@@ -56,6 +57,12 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
     public static final String TOKENIZER_HASH = "tokenizer-sha256";
     /** Value of the tokenizer keys when the directory has no extraction record (made by other tools). */
     public static final String UNRECORDED = "unrecorded";
+    /** Provenance key of the codes' vocabulary (the tokenizer's codebook size, from the extraction record; -1 unrecorded). */
+    public static final String VOCAB_SIZE = "vocab-size";
+    /** Provenance key of the class count ({@code classes.txt} beside the code folders; -1 without one). */
+    public static final String NUM_CLASSES = "num-classes";
+    /** The most bytes of {@code classes.txt} read (one name per class). */
+    private static final long MAX_CLASSES_FILE = 16L << 20;
     /** Metadata key of the image index. */
     public static final String IMAGE_KEY = "image";
     /** Metadata key of the augmentation index. */
@@ -127,8 +134,14 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
 
     @Override
     public void postConfig() {
+        if (codePath == null) {
+            throw new PropertyException("", "codePath", "CodeDirectorySource.codePath is required");
+        }
+        if (imageSize <= 0) {
+            throw new PropertyException("", "imageSize", "CodeDirectorySource.imageSize must be positive, got " + imageSize);
+        }
         if (maxImages < 0) {
-            throw new NppException("maxImages must be >= 0, got " + maxImages);
+            throw new PropertyException("", "maxImages", "CodeDirectorySource.maxImages must be >= 0 (0 = all), got " + maxImages);
         }
         if (!allowIncompleteCodes) {
             org.nextpatch.data.ExtractionRecord.requireFinished(codePath, imageSize, "CodeDirectorySource.allowIncompleteCodes");
@@ -151,8 +164,24 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         this.examples = List.copyOf(list);
         List<Path> files = listFiles(codePath, imageSize);
         org.nextpatch.data.ExtractionRecord record = org.nextpatch.data.ExtractionRecord.read(codePath, imageSize);
+        int vocab = record == null || record.codebookSize() <= 0 ? -1 : record.codebookSize();
         this.provenance = new CodeDirectorySourceProvenance(this, files.size(), hash(files),
-                record == null ? UNRECORDED : record.tokenizer(), record == null ? UNRECORDED : record.tokenizerSha256());
+                record == null ? UNRECORDED : record.tokenizer(), record == null ? UNRECORDED : record.tokenizerSha256(),
+                vocab, recordedClasses(codePath));
+    }
+
+    /** The class count {@code classes.txt} beside the code folders names (one line per class), -1 without one. */
+    static int recordedClasses(Path codePath) {
+        Path f = codePath.resolve("classes.txt");
+        try {
+            if (!Files.isRegularFile(f) || Files.size(f) > MAX_CLASSES_FILE) {
+                return -1;
+            }
+            int n = (int) Files.readAllLines(f, StandardCharsets.UTF_8).stream().filter(l -> !l.isBlank()).count();
+            return n > 0 ? n : -1;
+        } catch (IOException e) {
+            throw new NppException("cannot read " + f + ": " + e.getMessage(), e);
+        }
     }
 
     private String hash(List<Path> files) {
@@ -216,14 +245,18 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         private final HashProvenance contentHash;
         private final StringProvenance tokenizer;
         private final StringProvenance tokenizerHash;
+        private final LongProvenance vocabSize;
+        private final LongProvenance numClasses;
 
         CodeDirectorySourceProvenance(CodeDirectorySource host, long files, String sha256, String tokenizer,
-                                      String tokenizerSha256) {
+                                      String tokenizerSha256, int vocabSize, int numClasses) {
             super(host, "DataSource");
             this.fileCount = new LongProvenance(FILE_COUNT, files);
             this.contentHash = new HashProvenance(ProvenanceUtil.HashType.SHA256, CONTENT_HASH, sha256);
             this.tokenizer = new StringProvenance(TOKENIZER, tokenizer);
             this.tokenizerHash = new StringProvenance(TOKENIZER_HASH, tokenizerSha256);
+            this.vocabSize = new LongProvenance(VOCAB_SIZE, vocabSize);
+            this.numClasses = new LongProvenance(NUM_CLASSES, numClasses);
         }
 
         /** Used by OLCUT's provenance unmarshalling. */
@@ -237,6 +270,8 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             this.contentHash = (HashProvenance) info.instanceValues.get(CONTENT_HASH);
             this.tokenizer = (StringProvenance) info.instanceValues.get(TOKENIZER);
             this.tokenizerHash = (StringProvenance) info.instanceValues.get(TOKENIZER_HASH);
+            this.vocabSize = (LongProvenance) info.instanceValues.get(VOCAB_SIZE);
+            this.numClasses = (LongProvenance) info.instanceValues.get(NUM_CLASSES);
         }
 
         private static ExtractedInfo extract(Map<String, Provenance> map) {
@@ -256,6 +291,11 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
                 instance.put(key, configured.containsKey(key)
                         ? ObjectProvenance.checkAndExtractProvenance(configured, key, StringProvenance.class, who)
                         : new StringProvenance(key, UNRECORDED));
+            }
+            for (String key : new String[]{VOCAB_SIZE, NUM_CLASSES}) {
+                instance.put(key, configured.containsKey(key)
+                        ? ObjectProvenance.checkAndExtractProvenance(configured, key, LongProvenance.class, who)
+                        : new LongProvenance(key, -1));
             }
             return new ExtractedInfo(className, hostType, configured, instance);
         }
@@ -277,6 +317,8 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             m.put(CONTENT_HASH, contentHash);
             m.put(TOKENIZER, tokenizer);
             m.put(TOKENIZER_HASH, tokenizerHash);
+            m.put(VOCAB_SIZE, vocabSize);
+            m.put(NUM_CLASSES, numClasses);
             return m;
         }
 
@@ -290,12 +332,22 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             }
             CodeDirectorySourceProvenance p = (CodeDirectorySourceProvenance) o;
             return fileCount.equals(p.fileCount) && contentHash.equals(p.contentHash) && tokenizer.equals(p.tokenizer)
-                    && tokenizerHash.equals(p.tokenizerHash);
+                    && tokenizerHash.equals(p.tokenizerHash) && vocabSize.equals(p.vocabSize) && numClasses.equals(p.numClasses);
         }
 
         @Override
         public int hashCode() {
-            return Objects.hash(super.hashCode(), fileCount, contentHash, tokenizer, tokenizerHash);
+            return Objects.hash(super.hashCode(), fileCount, contentHash, tokenizer, tokenizerHash, vocabSize, numClasses);
+        }
+
+        /** The codes' vocabulary as recorded at extraction, -1 when not recorded. */
+        public int getVocabSize() {
+            return (int) vocabSize.getValue().longValue();
+        }
+
+        /** The class count {@code classes.txt} names, -1 without one. */
+        public int getNumClasses() {
+            return (int) numClasses.getValue().longValue();
         }
 
         /** The tokenizer the codes were extracted with, as recorded ({@link #UNRECORDED} without a record). */

@@ -90,7 +90,7 @@ public final class ConfiguredTraining {
      * @param codePath   code directory in the upstream layout
      * @param imageSize  extraction image size S
      * @param resultsDir where the loop's checkpoints and metrics go
-     * @param modelFile  the Tribuo model file to write (atomically; weights above 256 MB beside it in
+     * @param modelFile  the Tribuo model file to write (atomically; weights over 2 GB beside it in
      *                   {@code modelFile.weights}, see {@link NppModel#save})
      * @return the trained model
      */

@@ -1,6 +1,7 @@
 package org.nextpatch.tribuo;
 
 import com.oracle.labs.mlrg.olcut.config.Config;
+import com.oracle.labs.mlrg.olcut.config.PropertyException;
 import com.oracle.labs.mlrg.olcut.provenance.ObjectProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.PrimitiveProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
@@ -15,7 +16,6 @@ import org.nextpatch.config.VqConfig;
 import org.nextpatch.data.CodeExtractor;
 import org.nextpatch.data.IdxImages;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.util.NppException;
 import org.tribuo.ConfigurableDataSource;
 import org.tribuo.Example;
 import org.tribuo.OutputFactory;
@@ -129,22 +129,51 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
 
     @Override
     public void postConfig() {
-        for (Path p : new Path[]{imagesPath, labelsPath, vqCheckpoint}) {
-            if (!Files.isRegularFile(p)) {
-                throw new NppException("file not found: " + p);
+        String[] fields = {"imagesPath", "labelsPath", "vqCheckpoint"};
+        Path[] files = {imagesPath, labelsPath, vqCheckpoint};
+        for (int i = 0; i < files.length; i++) {
+            if (files[i] == null || !Files.isRegularFile(files[i])) {
+                fail(fields[i], files[i] == null ? "is required" : files[i] + ": file not found");
             }
+        }
+        if (codePath == null) {
+            fail("codePath", "is required");
+        }
+        if (imageSize <= 0) {
+            fail("imageSize", "must be positive, got " + imageSize);
+        }
+        if (!(cropRange >= 1) || !Double.isFinite(cropRange)) {
+            fail("cropRange", "must be >= 1, got " + cropRange);
+        }
+        if (maxImages < 0) {
+            fail("maxImages", "must be >= 0 (0 = all), got " + maxImages);
+        }
+        if (batchSize <= 0) {
+            fail("batchSize", "must be positive, got " + batchSize);
+        }
+        try {
+            org.nextpatch.train.TrainConfig.DeviceSpec.parse(device);
+        } catch (RuntimeException e) {
+            fail("device", "'" + device + "' is not a device: cpu, gpu or gpu:N");
         }
         IdxImages images = IdxImages.read(imagesPath, labelsPath).limit(maxImages);
         CodeExtractor.Settings settings = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);
         VqConfig vqConfig = vqConfigFile == null ? null : VqConfig.fromJson(vqConfigFile);
+        int codebook;
         try (VqModel vq = VqModel.load(vqCheckpoint, vqConfig, NppModel.djlDevice(device))) {
             CodeExtractor.Result r = CodeExtractor.run(vq, images, settings);
             LOG.info("IDX codes in {}: {} written, {} already there", codePath, r.written(), r.alreadyThere());
+            codebook = vq.config().codebookSize();
         }
         this.codes = new CodeDirectorySource(codePath, imageSize, allAugmentations, images.size());
         CodeDirectorySource.CodeDirectorySourceProvenance cp =
                 (CodeDirectorySource.CodeDirectorySourceProvenance) codes.getProvenance();
-        this.provenance = new IdxCodeSourceProvenance(this, cp.getFileCount(), cp.getContentHash());
+        this.provenance = new IdxCodeSourceProvenance(this, cp.getFileCount(), cp.getContentHash(), codebook,
+                cp.getNumClasses());
+    }
+
+    private static void fail(String field, String message) {
+        throw new PropertyException("", field, "IdxCodeSource." + field + " " + message);
     }
 
     /** Number of examples. */
@@ -180,7 +209,7 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
 
         private final Map<String, PrimitiveProvenance<?>> extra = new HashMap<>();
 
-        IdxCodeSourceProvenance(IdxCodeSource host, long codeFiles, String codeHash) {
+        IdxCodeSourceProvenance(IdxCodeSource host, long codeFiles, String codeHash, int vocabSize, int numClasses) {
             super(host, "DataSource");
             ProvenanceUtil.HashType sha = ProvenanceUtil.HashType.SHA256;
             extra.put(IMAGES_HASH, new HashProvenance(sha, IMAGES_HASH, ProvenanceUtil.hashResource(sha, host.imagesPath)));
@@ -188,6 +217,8 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
             extra.put(VQ_HASH, new HashProvenance(sha, VQ_HASH, ProvenanceUtil.hashResource(sha, host.vqCheckpoint)));
             extra.put(CodeDirectorySource.FILE_COUNT, new LongProvenance(CodeDirectorySource.FILE_COUNT, codeFiles));
             extra.put(CodeDirectorySource.CONTENT_HASH, new HashProvenance(sha, CodeDirectorySource.CONTENT_HASH, codeHash));
+            extra.put(CodeDirectorySource.VOCAB_SIZE, new LongProvenance(CodeDirectorySource.VOCAB_SIZE, vocabSize));
+            extra.put(CodeDirectorySource.NUM_CLASSES, new LongProvenance(CodeDirectorySource.NUM_CLASSES, numClasses));
         }
 
         /** Used by OLCUT's provenance unmarshalling. */
@@ -213,6 +244,12 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
             }
             instance.put(CodeDirectorySource.FILE_COUNT, ObjectProvenance.checkAndExtractProvenance(configured,
                     CodeDirectorySource.FILE_COUNT, LongProvenance.class, who));
+            // absent from provenance written before the sizes were recorded
+            for (String k : new String[]{CodeDirectorySource.VOCAB_SIZE, CodeDirectorySource.NUM_CLASSES}) {
+                instance.put(k, configured.containsKey(k)
+                        ? ObjectProvenance.checkAndExtractProvenance(configured, k, LongProvenance.class, who)
+                        : new LongProvenance(k, -1));
+            }
             return new ExtractedInfo(className, hostType, configured, instance);
         }
 

@@ -82,15 +82,72 @@ final class ModelWeightsFile {
                     pos += writeHashed(ch, pad, md);
                 }
                 entries.add(new Entry(e.getKey(), to, t.shape(), pos));
-                if (to == t.dtype()) {
-                    pos += writeHashed(ch, t.data(), md);
-                } else {
-                    pos += writeConverted(ch, t, to, chunk, md);
-                }
+                long[] n = {0};
+                chunks(t, to, chunk, b -> n[0] += writeHashed(ch, b, md));
+                pos += n[0];
             }
             ch.force(true);
         }
         return new Written(entries, pos, Sha256.hex(md));
+    }
+
+    /**
+     * The layout and SHA-256 of weights kept inline in the model file: the tensors' bytes one after
+     * the other (no padding), in order. Offsets are where each tensor starts in that concatenation.
+     */
+    static Written digest(Map<String, Tensor> weights) {
+        return digest(weights, null);
+    }
+
+    /** {@link #digest(Map)} of the weights as they would be stored as {@code storage} (converted chunk by chunk). */
+    static Written digest(Map<String, Tensor> weights, DType storage) {
+        MessageDigest md = Sha256.digest();
+        List<Entry> entries = new ArrayList<>(weights.size());
+        ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+        long pos = 0;
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            Tensor t = e.getValue();
+            DType to = storedType(t, storage);
+            entries.add(new Entry(e.getKey(), to, t.shape(), pos));
+            pos += t.numel() * to.bytes();
+            try {
+                chunks(t, to, chunk, md::update);
+            } catch (IOException impossible) {
+                throw new java.io.UncheckedIOException(impossible);
+            }
+        }
+        return new Written(entries, pos, Sha256.hex(md));
+    }
+
+    /** Receives the bytes of a tensor, chunk by chunk. */
+    interface ChunkSink {
+        void accept(ByteBuffer bytes) throws IOException;
+    }
+
+    /**
+     * Hands a tensor's bytes as stored as {@code to} to {@code sink}: the tensor's own buffer when the
+     * type matches, else converted in chunks of {@code chunk}'s size (no copy of the whole tensor).
+     */
+    static void chunks(Tensor t, DType to, ByteBuffer chunk, ChunkSink sink) throws IOException {
+        if (to == t.dtype()) {
+            sink.accept(t.data());
+            return;
+        }
+        if (!t.dtype().isFloating()) {
+            throw new IllegalArgumentException("cannot store a " + t.dtype() + " tensor as " + to);
+        }
+        ByteBuffer src = t.data();
+        long n = t.numel();
+        int per = chunk.capacity() / to.bytes();
+        for (long start = 0; start < n; start += per) {
+            int len = (int) Math.min(per, n - start);
+            chunk.clear();
+            for (int i = 0; i < len; i++) {
+                put(chunk, to, get(src, t.dtype(), start + i));
+            }
+            chunk.flip();
+            sink.accept(chunk);
+        }
     }
 
     private static long writeHashed(FileChannel ch, ByteBuffer buf, MessageDigest md) throws IOException {
@@ -100,28 +157,6 @@ final class ModelWeightsFile {
             n += ch.write(buf);
         }
         return n;
-    }
-
-    /** Converts one floating tensor to {@code to} chunk by chunk (no copy of the whole tensor). */
-    private static long writeConverted(FileChannel ch, Tensor t, DType to, ByteBuffer chunk, MessageDigest md)
-            throws IOException {
-        if (!t.dtype().isFloating()) {
-            throw new IllegalArgumentException("cannot store a " + t.dtype() + " tensor as " + to);
-        }
-        ByteBuffer src = t.data();
-        long n = t.numel();
-        int per = CHUNK / to.bytes();
-        long written = 0;
-        for (long start = 0; start < n; start += per) {
-            int len = (int) Math.min(per, n - start);
-            chunk.clear();
-            for (int i = 0; i < len; i++) {
-                put(chunk, to, get(src, t.dtype(), start + i));
-            }
-            chunk.flip();
-            written += writeHashed(ch, chunk, md);
-        }
-        return written;
     }
 
     static float get(ByteBuffer b, DType type, long index) {

@@ -1,40 +1,25 @@
 package org.nextpatch.tribuo;
 
 import ai.djl.Device;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.Any;
-import com.google.protobuf.ByteString;
-import com.google.protobuf.DynamicMessage;
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.oracle.labs.mlrg.olcut.provenance.MapProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
-import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
-import com.oracle.labs.mlrg.olcut.provenance.primitives.HashProvenance;
-import com.oracle.labs.mlrg.olcut.provenance.primitives.LongProvenance;
-import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
 import com.oracle.labs.mlrg.olcut.util.Pair;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.model.Gpt;
 import org.nextpatch.onnx.GptOnnxExporter;
-import org.nextpatch.onnx.OnnxGraphBuilder;
 import ai.onnx.proto.OnnxMl;
 import org.tribuo.util.onnx.ONNXNode;
 import org.tribuo.util.onnx.ONNXRef;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import org.nextpatch.sample.DjlSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
-import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
 import org.tribuo.Example;
 import org.tribuo.Excuse;
@@ -43,16 +28,12 @@ import org.tribuo.ImmutableOutputInfo;
 import org.tribuo.Model;
 import org.tribuo.ONNXExportable;
 import org.tribuo.Prediction;
-import org.tribuo.impl.ModelDataCarrier;
-import org.tribuo.protos.core.ModelDataProto;
 import org.tribuo.protos.core.ModelProto;
 import org.tribuo.provenance.ModelProvenance;
 
 import java.io.IOException;
 import java.io.NotSerializableException;
 import java.io.ObjectOutputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -60,7 +41,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * A trained NPP (LlamaGen) model as a Tribuo {@link Model} of {@link TokenGrid}s.
@@ -84,31 +64,28 @@ import java.util.Set;
 public final class NppModel extends Model<TokenGrid> implements TeacherForcedScorer, ONNXExportable, AutoCloseable {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LogManager.getLogger(NppModel.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
-     * The newest serialisation version: 0 keeps the weights inline ({@link #serialize()}, small
-     * models), 1 keeps them in a weights file beside the model file. Both load.
+     * The newest serialisation version: 0 keeps the weights inline ({@link #serialize()}, models up to
+     * {@link #MAX_INLINE_BYTES}), 1 keeps them in a weights file beside the model file. Both load.
      */
     public static final int CURRENT_VERSION = 1;
 
-    /** Above this many MB of weights, {@link #serializeToFile} writes them to a file beside the model file. */
-    public static final long INLINE_LIMIT_MB = 256;
-    /** The most weight bytes one protobuf message can carry (2 GB less room for the rest). */
-    static final long MAX_INLINE_BYTES = (1L << 31) - (64L << 20);
+    /**
+     * The most weight bytes kept inside the model file (2 GiB, protobuf's limit on one message, less
+     * 64 MiB for the rest of the model): GPT-B and GPT-L in float32 (0.44 and 1.4 GB) and GPT-XL in
+     * float16 fit. Larger weights go to a file beside the model file.
+     */
+    public static final long MAX_INLINE_BYTES = (1L << 31) - (64L << 20);
 
     /** Provenance key (instance values) of the weights file's name, when weights are external. */
     public static final String PROV_WEIGHTS_FILE = "weights-file";
-    /** Provenance key of the weights file's size in bytes. */
+    /** Provenance key of the stored weights' size in bytes (the weights file's, or the inline tensors' together). */
     public static final String PROV_WEIGHTS_BYTES = "weights-bytes";
-    /** Provenance key of the weights file's SHA-256. */
+    /** Provenance key of the stored weights' SHA-256 (the weights file's, or the inline tensors' bytes in order). */
     public static final String PROV_WEIGHTS_SHA256 = "weights-sha256";
-    /** Provenance key of the weights' storage type(s) in the weights file. */
+    /** Provenance key of the weights' storage type(s). */
     public static final String PROV_WEIGHTS_DTYPE = "weights-dtype";
-    private static final Set<String> WEIGHTS_PROVENANCE_KEYS =
-            Set.of(PROV_WEIGHTS_FILE, PROV_WEIGHTS_BYTES, PROV_WEIGHTS_SHA256, PROV_WEIGHTS_DTYPE);
-    /** {@code ModelProvenance}'s key of the instance values (protected there). */
-    private static final String INSTANCE_VALUES = "instance-values";
 
     /** Where {@link #save} puts the weights. */
     public enum WeightsLayout {
@@ -116,7 +93,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         INLINE,
         /** In {@code MODEL.weights} beside the model file, memory-mapped on load. */
         EXTERNAL,
-        /** External above {@value NppModel#INLINE_LIMIT_MB} MB, else inline. */
+        /** Inline up to {@link NppModel#MAX_INLINE_BYTES}, else external. */
         AUTO
     }
 
@@ -470,6 +447,16 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
 
     // ---- Tribuo's model contract ---------------------------------------------------------------
 
+    /**
+     * Whether this model produces outputs of {@code clazz}: only {@link TokenGrid}. (Tribuo's default
+     * checks the output domain's members, and a token-grid domain has none, so it would accept any type
+     * and {@link #castModel} would let a {@code Model<Label>} through.)
+     */
+    @Override
+    public boolean validate(Class<? extends org.tribuo.Output<?>> clazz) {
+        return TokenGrid.class.equals(clazz);
+    }
+
     /** An NPP model has no per-feature weights: empty. */
     @Override
     public Map<String, List<Pair<String, Double>>> getTopFeatures(int n) {
@@ -505,17 +492,18 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      */
     @Override
     public ModelProto serialize() {
-        long bytes = weightBytes(null);
+        NppModelFile writer = new NppModelFile(this);
+        long bytes = writer.weightBytes(null);
         if (bytes > MAX_INLINE_BYTES) {
             throw new IllegalStateException("NPP model '" + name + "' has " + bytes + " bytes of weights, more than "
                     + "a protobuf message holds; save it with serializeToFile, which writes them beside the model file");
         }
-        return proto(provenance, null, null, null, null);
+        return writer.inlineProto(null);
     }
 
     /**
-     * Saves the model: weights inline below {@value #INLINE_LIMIT_MB} MB, else in
-     * {@code FILE.weights} beside {@code file} (see {@link #save(Path, DType, WeightsLayout)}).
+     * Saves the model: weights inline up to {@link #MAX_INLINE_BYTES} (one self-contained file), else
+     * in {@code FILE.weights} beside {@code file} (see {@link #save(Path, DType, WeightsLayout)}).
      */
     @Override
     public void serializeToFile(Path file) throws IOException {
@@ -530,232 +518,36 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * copying them onto the Java heap. The model file records the weights file's name, size and
      * SHA-256, which also go into the saved model's provenance (instance values
      * {@value #PROV_WEIGHTS_FILE}, {@value #PROV_WEIGHTS_BYTES}, {@value #PROV_WEIGHTS_SHA256},
-     * {@value #PROV_WEIGHTS_DTYPE}); loading checks them. The pair is saved atomically: the weights
+     * {@value #PROV_WEIGHTS_DTYPE}); loading checks them. Inline weights are recorded and checked the
+     * same way (size and SHA-256 of the tensors' bytes in order, no file name). The pair is saved atomically: the weights
      * file is complete and on disk before the model file that points at it replaces the old one.
      *
      * @param file    the model file
      * @param dtype   storage type of the floating weights: FLOAT32, FLOAT16 or BFLOAT16 (half the size;
      *                loading converts them back to float32 for the engine); null keeps their current type
-     * @param layout  inline, external, or automatic (external above {@value #INLINE_LIMIT_MB} MB)
+     * @param layout  inline, external, or automatic (external above {@link #MAX_INLINE_BYTES})
      * @throws NppException when the files cannot be written (the previous files are left as they were)
      */
     public void save(Path file, DType dtype, WeightsLayout layout) {
-        if (dtype != null && dtype != DType.FLOAT32 && dtype != DType.FLOAT16 && dtype != DType.BFLOAT16) {
-            throw new IllegalArgumentException("weights can be stored as FLOAT32, FLOAT16 or BFLOAT16, not " + dtype);
-        }
-        Path target = file.toAbsolutePath();
-        Path weightsTarget = target.resolveSibling(ModelWeightsFile.nameFor(target));
-        long bytes = weightBytes(dtype);
-        boolean external = layout == WeightsLayout.EXTERNAL
-                || (layout == WeightsLayout.AUTO && bytes > INLINE_LIMIT_MB * (1L << 20));
-        if (!external) {
-            if (bytes > MAX_INLINE_BYTES) {
-                throw new NppException("cannot save " + file + " with inline weights: " + bytes
-                        + " bytes do not fit in a protobuf message; use external weights");
-            }
-            ModelProto proto = proto(withWeightsProvenance(null, null), dtype, null, null, null);
-            AtomicFiles.write(target, proto::writeTo);
-            deleteQuietly(weightsTarget); // a previous external save's weights, now unreferenced
-            return;
-        }
-        Path tmpWeights = null;
-        Path tmpModel = null;
-        try {
-            Files.createDirectories(target.getParent());
-            tmpWeights = org.nextpatch.util.AtomicFiles.createTemp(target.getParent(), weightsTarget.getFileName().toString());
-            tmpModel = org.nextpatch.util.AtomicFiles.createTemp(target.getParent(), target.getFileName().toString());
-            long t0 = System.nanoTime();
-            ModelWeightsFile.Written w = ModelWeightsFile.write(tmpWeights, weights, dtype);
-            ModelProvenance saved = withWeightsProvenance(w, weightsTarget.getFileName().toString());
-            ModelProto proto = proto(saved, dtype, w, weightsTarget.getFileName().toString(), weightsTarget.toString());
-            try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(tmpModel))) {
-                proto.writeTo(out);
-            }
-            AtomicFiles.readableByAll(tmpWeights);
-            AtomicFiles.readableByAll(tmpModel);
-            // weights first: a model file never points at a weights file that is not complete
-            move(tmpWeights, weightsTarget);
-            tmpWeights = null;
-            move(tmpModel, target);
-            tmpModel = null;
-            LOG.info("saved {} and {} ({} bytes of weights, SHA-256 {}) in {} s", target, weightsTarget.getFileName(),
-                    w.size(), w.sha256(), String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
-        } catch (IOException e) {
-            throw new NppException("cannot write " + file + ": " + e.getMessage(), e);
-        } finally {
-            deleteQuietly(tmpWeights);
-            deleteQuietly(tmpModel);
-        }
+        save(file, dtype, layout, MAX_INLINE_BYTES);
     }
 
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-        }
+    /** {@link #save(Path, DType, WeightsLayout)} with another inline limit (tests). */
+    void save(Path file, DType dtype, WeightsLayout layout, long maxInlineBytes) {
+        new NppModelFile(this).save(file, dtype, layout, maxInlineBytes);
     }
-
-    private static void deleteQuietly(Path p) {
-        if (p != null) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException e) {
-                LOG.debug("could not delete {}: {}", p, e.getMessage());
-            }
-        }
-    }
-
-    /** Bytes of the weights when stored as {@code dtype} (null: as they are). */
-    private long weightBytes(DType dtype) {
-        long n = 0;
-        for (Tensor t : weights.values()) {
-            n += t.numel() * ModelWeightsFile.storedType(t, dtype).bytes();
-        }
-        return n;
-    }
-
-    /**
-     * The provenance to save: this model's, with the weights-file values replaced by those of
-     * {@code w} (or removed when the weights are inline). Machine and version fields stay as they were.
-     */
-    private ModelProvenance withWeightsProvenance(ModelWeightsFile.Written w, String fileName) {
-        Map<String, Provenance> instance = new LinkedHashMap<>(provenance.getInstanceProvenance().getMap());
-        boolean had = instance.keySet().removeAll(WEIGHTS_PROVENANCE_KEYS);
-        if (w == null && !had) {
-            return provenance;
-        }
-        if (w != null) {
-            instance.put(PROV_WEIGHTS_FILE, new StringProvenance(PROV_WEIGHTS_FILE, fileName));
-            instance.put(PROV_WEIGHTS_BYTES, new LongProvenance(PROV_WEIGHTS_BYTES, w.size()));
-            instance.put(PROV_WEIGHTS_SHA256, new HashProvenance(ProvenanceUtil.HashType.SHA256, PROV_WEIGHTS_SHA256, w.sha256()));
-            instance.put(PROV_WEIGHTS_DTYPE, new StringProvenance(PROV_WEIGHTS_DTYPE, storageTypes(w.entries())));
-        }
-        Map<String, Provenance> all = new LinkedHashMap<>();
-        for (Pair<String, Provenance> p : provenance) {
-            all.put(p.getA(), p.getB());
-        }
-        all.put(INSTANCE_VALUES, new MapProvenance<>(instance));
-        return new ModelProvenance(all);
-    }
-
-    private static String storageTypes(List<ModelWeightsFile.Entry> entries) {
-        return entries.stream().map(e -> e.dtype().name().toLowerCase(Locale.ROOT)).distinct()
-                .collect(java.util.stream.Collectors.joining(","));
-    }
-
-    /** The model proto: weights inline when {@code external} is null, else the external layout. */
-    private ModelProto proto(ModelProvenance prov, DType dtype, ModelWeightsFile.Written external, String weightsFile,
-                             String savedPath) {
-        ModelDataCarrier<TokenGrid> carrier = new ModelDataCarrier<>(name, prov, featureIDMap, outputIDInfo,
-                generatesProbabilities, org.tribuo.Tribuo.VERSION);
-        DynamicMessage.Builder b = NppProtos.builder(NppProtos.NPP_MODEL)
-                .setField(NppProtos.f(NppProtos.NPP_MODEL, "model_data"), carrier.serialize().toByteString())
-                .setField(NppProtos.f(NppProtos.NPP_MODEL, "gpt_config_json"), config.toJson().toString())
-                .setField(NppProtos.f(NppProtos.NPP_MODEL, "settings_json"), settingsJson());
-        var wf = NppProtos.f(NppProtos.NPP_MODEL, "weights");
-        if (external == null) {
-            for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-                b.addRepeatedField(wf, tensorProto(e.getKey(), ModelWeightsFile.convert(e.getValue(), dtype)));
-            }
-        } else {
-            for (ModelWeightsFile.Entry e : external.entries()) {
-                b.addRepeatedField(wf, entryProto(e));
-            }
-            b.setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_file"), weightsFile)
-                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_bytes"), external.size())
-                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_sha256"), external.sha256())
-                    .setField(NppProtos.f(NppProtos.NPP_MODEL, "weights_saved_path"), savedPath);
-        }
-        return ModelProto.newBuilder().setVersion(external == null ? 0 : CURRENT_VERSION)
-                .setClassName(NppModel.class.getName()).setSerializedData(Any.pack(b.build())).build();
-    }
-
-    private String settingsJson() {
-        ObjectNode s = JSON.createObjectNode();
-        s.put("class_feature", classFeature);
-        s.put("seed", seed);
-        if (seedMetadataKey != null) {
-            s.put("seed_metadata_key", seedMetadataKey);
-        }
-        s.put("device", device);
-        s.put("batch_size", batchSize);
-        ObjectNode sm = s.putObject("sampling");
-        sm.put("cfg_scale", sampling.cfgScale()).put("cfg_interval", sampling.cfgInterval())
-                .put("temperature", sampling.temperature()).put("top_k", sampling.topK())
-                .put("top_p", sampling.topP()).put("greedy", sampling.greedy());
-        return s.toString();
-    }
-
-    private static DynamicMessage tensorProto(String name, Tensor t) {
-        DynamicMessage.Builder b = NppProtos.builder(NppProtos.TENSOR)
-                .setField(NppProtos.f(NppProtos.TENSOR, "name"), name)
-                .setField(NppProtos.f(NppProtos.TENSOR, "dtype"), t.dtype().name())
-                .setField(NppProtos.f(NppProtos.TENSOR, "data"), ByteString.copyFrom(t.data()));
-        var sf = NppProtos.f(NppProtos.TENSOR, "shape");
-        for (long d : t.shape()) {
-            b.addRepeatedField(sf, d);
-        }
-        return b.build();
-    }
-
-    private static DynamicMessage entryProto(ModelWeightsFile.Entry e) {
-        DynamicMessage.Builder b = NppProtos.builder(NppProtos.TENSOR)
-                .setField(NppProtos.f(NppProtos.TENSOR, "name"), e.name())
-                .setField(NppProtos.f(NppProtos.TENSOR, "dtype"), e.dtype().name())
-                .setField(NppProtos.f(NppProtos.TENSOR, "offset"), e.offset());
-        var sf = NppProtos.f(NppProtos.TENSOR, "shape");
-        for (long d : e.shape()) {
-            b.addRepeatedField(sf, d);
-        }
-        return b.build();
-    }
-
-    private static DType readDtype(DynamicMessage m) {
-        try {
-            return DType.valueOf(NppProtos.getString(m, "dtype"));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown tensor type '" + NppProtos.getString(m, "dtype") + "'");
-        }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static long[] readShape(DynamicMessage m) {
-        List<Long> shape = (List<Long>) m.getField(NppProtos.f(NppProtos.TENSOR, "shape"));
-        return shape.stream().mapToLong(Long::longValue).toArray();
-    }
-
-    private static Tensor readTensor(DynamicMessage m) {
-        ByteString data = (ByteString) m.getField(NppProtos.f(NppProtos.TENSOR, "data"));
-        ByteBuffer buf = ByteBuffer.allocateDirect(data.size()).order(ByteOrder.LITTLE_ENDIAN);
-        data.copyTo(buf);
-        buf.flip();
-        return new Tensor(readDtype(m), readShape(m), buf);
-    }
-
-    /** The directory of the model file being read by {@link #load}, where its weights file lies. */
-    private static final ThreadLocal<Path> LOADING_FROM = new ThreadLocal<>();
 
     /**
      * Reads a Tribuo model file like {@code Model.deserializeFromFile}, looking for an NPP model's
      * external weights file beside the model file (Tribuo's hook does not know the file's path; without
-     * this, the weights file is looked for where it was saved, then in the working directory).
+     * this, the weights file is looked for where it was saved, then in the working directory). The file
+     * is memory-mapped and parsed without copies, so inline weights stay mapped too instead of
+     * occupying the Java heap.
      *
      * @throws IOException when the file is not a Tribuo model file
      */
     public static Model<?> deserializeFromFile(Path file) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Path before = LOADING_FROM.get();
-        LOADING_FROM.set(dir);
-        try {
-            return Model.deserializeFromFile(file);
-        } finally {
-            if (before == null) {
-                LOADING_FROM.remove();
-            } else {
-                LOADING_FROM.set(before);
-            }
-        }
+        return NppModelFile.deserializeFromFile(file);
     }
 
     /**
@@ -764,46 +556,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * truncated or altered.
      */
     public static NppModel load(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException("model file not found: " + file);
-        }
-        Model<?> m;
-        try {
-            m = deserializeFromFile(file);
-        } catch (IOException e) {
-            throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
-        } catch (NppException e) {
-            throw e;
-        } catch (RuntimeException e) {
-            Throwable root = e;
-            while (root.getCause() != null && root.getCause() != root) {
-                root = root.getCause();
-                if (root instanceof NppException) {
-                    throw (NppException) root;
-                }
-            }
-            throw new NppException("cannot read model " + file + ": " + root.getMessage(), e);
-        }
-        if (!(m instanceof NppModel)) {
-            throw new NppException(file + " holds a " + m.getClass().getSimpleName() + ", not an NPP model");
-        }
-        return (NppModel) m;
-    }
-
-    /** Where an external weights file is: beside the model file being loaded, else where it was saved. */
-    private static Path weightsPath(String fileName, String savedPath) {
-        if (Path.of(fileName).getNameCount() != 1) {
-            throw new IllegalArgumentException("NPP model file names its weights file '" + fileName
-                    + "', which is not a plain file name");
-        }
-        Path dir = LOADING_FROM.get();
-        if (dir != null) {
-            return dir.resolve(fileName);
-        }
-        if (!savedPath.isEmpty() && Files.isRegularFile(Path.of(savedPath))) {
-            return Path.of(savedPath);
-        }
-        return Path.of(fileName);
+        return NppModelFile.load(file);
     }
 
     /**
@@ -813,64 +566,8 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * @param className the class name recorded in the redirect proto
      * @param message   the packed {@code NppModelProto}
      */
-    @SuppressWarnings("unchecked")
     public static NppModel deserializeFromProto(int version, String className, Any message) {
-        NppProtos.checkVersion(version, CURRENT_VERSION, className);
-        DynamicMessage m = NppProtos.unpack(message, NppProtos.NPP_MODEL);
-        ModelDataCarrier<?> carrier;
-        try {
-            carrier = ModelDataCarrier.deserialize(ModelDataProto.parseFrom(
-                    (ByteString) m.getField(NppProtos.f(NppProtos.NPP_MODEL, "model_data"))));
-        } catch (InvalidProtocolBufferException e) {
-            throw new IllegalArgumentException("corrupt model data in NPP model: " + e.getMessage(), e);
-        }
-        if (!(carrier.outputDomain() instanceof ImmutableTokenGridInfo)) {
-            throw new IllegalArgumentException("NPP model's output domain is not a token grid domain: "
-                    + carrier.outputDomain().getClass().getName());
-        }
-        GptConfig config;
-        JsonNode settings;
-        try {
-            config = GptConfig.fromJson(JSON.readTree(NppProtos.getString(m, "gpt_config_json")));
-            settings = JSON.readTree(NppProtos.getString(m, "settings_json"));
-        } catch (IOException e) {
-            throw new IllegalArgumentException("corrupt configuration in NPP model: " + e.getMessage(), e);
-        }
-        List<Object> tensors = (List<Object>) m.getField(NppProtos.f(NppProtos.NPP_MODEL, "weights"));
-        String weightsFile = NppProtos.getString(m, "weights_file");
-        LinkedHashMap<String, Tensor> weights = new LinkedHashMap<>();
-        String source = "NPP model file";
-        if (weightsFile.isEmpty()) {
-            for (Object o : tensors) {
-                DynamicMessage t = (DynamicMessage) o;
-                weights.put(NppProtos.getString(t, "name"), readTensor(t));
-            }
-        } else {
-            List<ModelWeightsFile.Entry> entries = new ArrayList<>(tensors.size());
-            for (Object o : tensors) {
-                DynamicMessage t = (DynamicMessage) o;
-                entries.add(new ModelWeightsFile.Entry(NppProtos.getString(t, "name"), readDtype(t), readShape(t),
-                        NppProtos.getLong(t, "offset")));
-            }
-            Path wp = weightsPath(weightsFile, NppProtos.getString(m, "weights_saved_path"));
-            long t0 = System.nanoTime();
-            weights = ModelWeightsFile.open(wp, entries, NppProtos.getLong(m, "weights_bytes"),
-                    NppProtos.getString(m, "weights_sha256"));
-            LOG.info("mapped the weights of {} ({} tensors, SHA-256 checked in {} s)", wp, entries.size(),
-                    String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
-            source = "NPP model weights file " + wp;
-        }
-        org.nextpatch.model.GptWeights.check(config, weights, source);
-        JsonNode sm = settings.path("sampling");
-        SamplingSettings sampling = new SamplingSettings(sm.path("cfg_scale").asDouble(2.0),
-                sm.path("cfg_interval").asInt(-1), sm.path("temperature").asDouble(1.0), sm.path("top_k").asInt(0),
-                sm.path("top_p").asDouble(1.0), sm.path("greedy").asBoolean(false));
-        JsonNode key = settings.get("seed_metadata_key");
-        return new NppModel(carrier.name(), carrier.provenance(), carrier.featureDomain(),
-                (ImmutableOutputInfo<TokenGrid>) carrier.outputDomain(), config, weights,
-                settings.path("class_feature").asText(ClassCondition.DEFAULT_NAME), settings.path("seed").asLong(),
-                sampling, key == null || key.isNull() ? null : key.asText(), settings.path("device").asText("cpu"),
-                settings.path("batch_size").asInt(16));
+        return NppModelFile.read(version, className, message);
     }
 
     // ---- ONNX -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package org.nextpatch.tribuo;
 
 import com.google.protobuf.Any;
+import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.DescriptorProtos.DescriptorProto;
 import com.google.protobuf.DescriptorProtos.FieldDescriptorProto;
 import com.google.protobuf.DescriptorProtos.FieldDescriptorProto.Label;
@@ -10,7 +11,6 @@ import com.google.protobuf.Descriptors;
 import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.DynamicMessage;
-import com.google.protobuf.InvalidProtocolBufferException;
 
 /**
  * The protobuf messages the Tribuo integration stores inside Tribuo's redirect protos
@@ -136,8 +136,11 @@ public final class NppProtos {
                     + any.getTypeUrl() + "'");
         }
         try {
-            return DynamicMessage.parseFrom(type, any.getValue());
-        } catch (InvalidProtocolBufferException e) {
+            // bytes fields share the Any's bytes instead of copying them (a model's inline weights)
+            CodedInputStream in = any.getValue().newCodedInput();
+            in.enableAliasing(true);
+            return DynamicMessage.parseFrom(type, in);
+        } catch (java.io.IOException e) {
             throw new IllegalArgumentException("corrupt " + type.getFullName() + " message: " + e.getMessage(), e);
         }
     }

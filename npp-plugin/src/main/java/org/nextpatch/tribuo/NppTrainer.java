@@ -14,8 +14,12 @@ import org.tribuo.provenance.impl.TrainerProvenanceImpl;
 
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SplittableRandom;
+import java.util.function.DoublePredicate;
 
 /**
  * Trains a class-conditional LlamaGen transformer with Next Patch Prediction as a Tribuo
@@ -59,11 +63,12 @@ public final class NppTrainer implements Trainer<TokenGrid> {
     @Config(description = "Inline custom size: the FFN hidden size is rounded up to a multiple of this.")
     private int multipleOf = 256;
 
-    @Config(description = "Token vocabulary (codebook) size; -1 = largest token in the data + 1. "
+    @Config(description = "Token vocabulary (codebook) size; -1 = the data source's (the tokenizer's codebook size "
+            + "its extraction record gives), else largest token in the data + 1. "
             + "Used by named and inline sizes; a config file's vocab_size wins.")
     private int vocabSize = -1;
 
-    @Config(description = "Number of classes; -1 = largest class in the data + 1. "
+    @Config(description = "Number of classes; -1 = the data source's (its classes.txt), else largest class in the data + 1. "
             + "Used by named and inline sizes; a config file's num_classes wins.")
     private int numClasses = -1;
 
@@ -179,6 +184,7 @@ public final class NppTrainer implements Trainer<TokenGrid> {
      * @param nHead  attention heads
      */
     public static NppTrainer customSize(int dim, int nLayer, int nHead) {
+        checkInlineSize(dim, nLayer, nHead);
         NppTrainer t = new NppTrainer();
         t.dim = dim;
         t.nLayer = nLayer;
@@ -187,37 +193,178 @@ public final class NppTrainer implements Trainer<TokenGrid> {
         return t;
     }
 
-    /** Validates the settings and creates the random stream (Tribuo's SGD convention). */
+    /** The range of a numeric setting: what it must be, and the test. */
+    private record Rule(String text, DoublePredicate ok) {
+    }
+
+    /** Every numeric setting's range, checked by {@link #postConfig()} and by the setters. */
+    private static final Map<String, Rule> RULES = new LinkedHashMap<>();
+
+    static {
+        String fromData = "must be -1 (from the data) or positive";
+        String dropout = "must be -1 (the model's) or in [0, 1)";
+        rule("multipleOf", "must be positive", v -> v > 0);
+        rule("vocabSize", fromData, v -> v == -1 || v > 0);
+        rule("numClasses", fromData, v -> v == -1 || v > 0);
+        rule("downsampleSize", "must be positive", v -> v > 0);
+        rule("epochs", "must be positive", v -> v > 0);
+        rule("epochRate", "must be in (0, 1]", v -> v > 0 && v <= 1);
+        rule("warmupEpochs", "must be >= 0", v -> v >= 0);
+        rule("decayRatio", "must be in [0, 1]", v -> v >= 0 && v <= 1);
+        rule("lr", "must be positive", v -> v > 0);
+        rule("endLr", "must be >= 0", v -> v >= 0);
+        rule("beta1", "must be in [0, 1)", v -> v >= 0 && v < 1);
+        rule("beta2", "must be in [0, 1)", v -> v >= 0 && v < 1);
+        rule("weightDecay", "must be >= 0", v -> v >= 0);
+        rule("eps", "must be positive", v -> v > 0);
+        rule("maxGradNorm", "must be >= 0 (0 disables clipping)", v -> v >= 0);
+        rule("globalBatchSize", "must be positive", v -> v > 0);
+        rule("gradientAccumulationSteps", "must be positive", v -> v > 0);
+        rule("classDropoutProb", dropout, v -> v == -1 || (v >= 0 && v < 1));
+        rule("tokenDropoutP", dropout, v -> v == -1 || (v >= 0 && v < 1));
+        rule("residDropoutP", dropout, v -> v == -1 || (v >= 0 && v < 1));
+        rule("ffnDropoutP", dropout, v -> v == -1 || (v >= 0 && v < 1));
+        rule("emaDecay", "must be in (0, 1)", v -> v > 0 && v < 1);
+        rule("ckptEvery", "must be >= 0 (0 = only at the end)", v -> v >= 0);
+        rule("heldOutFraction", "must be in [0, 1)", v -> v >= 0 && v < 1);
+        rule("maxSteps", "must be >= 0 (0 = no limit)", v -> v >= 0);
+    }
+
+    private static void rule(String field, String text, DoublePredicate ok) {
+        RULES.put(field, new Rule(text, ok));
+    }
+
+    /** The current value of a numeric setting. */
+    private double value(String field) {
+        return switch (field) {
+            case "multipleOf" -> multipleOf;
+            case "vocabSize" -> vocabSize;
+            case "numClasses" -> numClasses;
+            case "downsampleSize" -> downsampleSize;
+            case "epochs" -> epochs;
+            case "epochRate" -> epochRate;
+            case "warmupEpochs" -> warmupEpochs;
+            case "decayRatio" -> decayRatio;
+            case "lr" -> lr;
+            case "endLr" -> endLr;
+            case "beta1" -> beta1;
+            case "beta2" -> beta2;
+            case "weightDecay" -> weightDecay;
+            case "eps" -> eps;
+            case "maxGradNorm" -> maxGradNorm;
+            case "globalBatchSize" -> globalBatchSize;
+            case "gradientAccumulationSteps" -> gradientAccumulationSteps;
+            case "classDropoutProb" -> classDropoutProb;
+            case "tokenDropoutP" -> tokenDropoutP;
+            case "residDropoutP" -> residDropoutP;
+            case "ffnDropoutP" -> ffnDropoutP;
+            case "emaDecay" -> emaDecay;
+            case "ckptEvery" -> ckptEvery;
+            case "heldOutFraction" -> heldOutFraction;
+            case "maxSteps" -> maxSteps;
+            default -> throw new IllegalArgumentException("no numeric setting " + field);
+        };
+    }
+
+    /** Refuses a value outside the setting's range, naming the field. */
+    private static void check(String field, double v) {
+        Rule r = RULES.get(field);
+        if (!Double.isFinite(v) || !r.ok().test(v)) {
+            fail(field, r.text() + ", got " + v);
+        }
+    }
+
+    private static void fail(String field, String message) {
+        throw new PropertyException("", field, "NppTrainer." + field + " " + message);
+    }
+
+    /**
+     * Validates every setting and their fit with each other (so a bad configuration fails at
+     * {@code ConfigurationManager.lookup}, not at {@code train}), then creates the random stream
+     * (Tribuo's SGD convention).
+     *
+     * @throws PropertyException naming the field and the problem
+     */
     @Override
     public synchronized void postConfig() {
-        int sources = (gptModel != null && !gptModel.isBlank() ? 1 : 0) + (gptConfigFile != null ? 1 : 0) + (dim > 0 ? 1 : 0);
+        boolean named = gptModel != null && !gptModel.isBlank();
+        int sources = (named ? 1 : 0) + (gptConfigFile != null ? 1 : 0) + (dim != 0 ? 1 : 0);
         if (sources != 1) {
             throw new PropertyException("", "gptModel", sources == 0
                     ? "NppTrainer needs a model: set gptModel (e.g. GPT-B), gptConfigFile, or an inline size (dim, nLayer, nHead)"
                     : "NppTrainer: set only one of gptModel, gptConfigFile and an inline size (dim, nLayer, nHead)");
         }
-        if (dim > 0 && (nLayer <= 0 || nHead <= 0)) {
-            throw new PropertyException("", "nLayer", "NppTrainer: an inline size needs positive dim, nLayer and nHead");
+        if (named && !GptConfig.names().contains(gptModel.toUpperCase(Locale.ROOT))) {
+            fail("gptModel", "'" + gptModel + "' is not a LlamaGen size; choose one of " + GptConfig.names());
+        }
+        if (gptConfigFile != null) {
+            try {
+                GptConfig.fromJson(gptConfigFile);
+            } catch (NppException e) {
+                fail("gptConfigFile", gptConfigFile + ": " + e.getMessage());
+            }
+        }
+        if (dim != 0) {
+            checkInlineSize(dim, nLayer, nHead);
+        }
+        for (String field : RULES.keySet()) {
+            check(field, value(field));
+        }
+        if (globalBatchSize % gradientAccumulationSteps != 0) {
+            fail("globalBatchSize", globalBatchSize + " must be divisible by gradientAccumulationSteps "
+                    + gradientAccumulationSteps);
+        }
+        checkDevice(device);
+        if (classFeature == null || classFeature.isBlank()) {
+            fail("classFeature", "must name the feature holding the class index");
         }
         this.rng = new SplittableRandom(seed);
+    }
+
+    private static void checkInlineSize(int dim, int nLayer, int nHead) {
+        if (dim <= 0) {
+            fail("dim", "must be positive, got " + dim);
+        }
+        if (nLayer <= 0) {
+            fail("nLayer", "must be positive for an inline size, got " + nLayer);
+        }
+        if (nHead <= 0 || dim % nHead != 0 || (dim / nHead) % 4 != 0) {
+            fail("nHead", nHead + " must divide dim " + dim + " into heads whose size is a multiple of 4 (2-D RoPE)");
+        }
+    }
+
+    private static void checkDevice(String device) {
+        try {
+            TrainConfig.DeviceSpec.parse(Objects.requireNonNull(device, "device"));
+        } catch (RuntimeException e) {
+            fail("device", "'" + device + "' is not a device: cpu, gpu, gpu:N or gpu:0,1,...");
+        }
     }
 
     // ---- fluent setters for programmatic use (each returns this) ------------------------------
 
     /** Sets the epochs. */
-    public NppTrainer setEpochs(int v) { epochs = v; return this; }
+    public NppTrainer setEpochs(int v) { check("epochs", v); epochs = v; return this; }
     /** Sets the NPP patch level. */
     public NppTrainer setPatchLevel(int v) { patchLevel = v; return this; }
     /** Sets the NPP epoch rate. */
-    public NppTrainer setEpochRate(double v) { epochRate = v; return this; }
+    public NppTrainer setEpochRate(double v) { check("epochRate", v); epochRate = v; return this; }
     /** Turns the per-stage learning-rate cycle on or off. */
     public NppTrainer setScheduler(boolean v) { scheduler = v; return this; }
     /** Sets the peak learning rate. */
-    public NppTrainer setLr(double v) { lr = v; return this; }
+    public NppTrainer setLr(double v) { check("lr", v); lr = v; return this; }
     /** Sets the examples per optimizer step. */
-    public NppTrainer setGlobalBatchSize(int v) { globalBatchSize = v; return this; }
+    public NppTrainer setGlobalBatchSize(int v) {
+        check("globalBatchSize", v);
+        if (v % gradientAccumulationSteps != 0) {
+            fail("globalBatchSize", v + " must be divisible by gradientAccumulationSteps " + gradientAccumulationSteps);
+        }
+        globalBatchSize = v;
+        return this;
+    }
     /** Sets every dropout (class, token, residual, FFN) at once. */
     public NppTrainer setAllDropouts(double v) {
+        check("classDropoutProb", v);
         classDropoutProb = v;
         tokenDropoutP = v;
         residDropoutP = v;
@@ -225,23 +372,23 @@ public final class NppTrainer implements Trainer<TokenGrid> {
         return this;
     }
     /** Sets the FFN rounding of an inline size. */
-    public NppTrainer setMultipleOf(int v) { multipleOf = v; return this; }
+    public NppTrainer setMultipleOf(int v) { check("multipleOf", v); multipleOf = v; return this; }
     /** Sets the vocabulary size (-1: from the data). */
-    public NppTrainer setVocabSize(int v) { vocabSize = v; return this; }
+    public NppTrainer setVocabSize(int v) { check("vocabSize", v); vocabSize = v; return this; }
     /** Sets the class count (-1: from the data). */
-    public NppTrainer setNumClasses(int v) { numClasses = v; return this; }
+    public NppTrainer setNumClasses(int v) { check("numClasses", v); numClasses = v; return this; }
     /** Sets the device. */
-    public NppTrainer setDevice(String v) { device = v; return this; }
+    public NppTrainer setDevice(String v) { checkDevice(v); device = v; return this; }
     /** Sets the results directory (checkpoints, metrics). */
     public NppTrainer setResultsDir(Path v) { resultsDir = v; return this; }
     /** Sets the step limit. */
-    public NppTrainer setMaxSteps(long v) { maxSteps = v; return this; }
+    public NppTrainer setMaxSteps(long v) { check("maxSteps", v); maxSteps = v; return this; }
     /** Sets the tokenizer's downsampling factor (recorded as the image size in checkpoints). */
-    public NppTrainer setDownsampleSize(int v) { downsampleSize = v; return this; }
+    public NppTrainer setDownsampleSize(int v) { check("downsampleSize", v); downsampleSize = v; return this; }
     /** Sets the warm-up length of each stage's learning-rate cycle, in epochs. */
-    public NppTrainer setWarmupEpochs(double v) { warmupEpochs = v; return this; }
+    public NppTrainer setWarmupEpochs(double v) { check("warmupEpochs", v); warmupEpochs = v; return this; }
     /** Sets the share of examples held out for a per-epoch next-token loss. */
-    public NppTrainer setHeldOutFraction(double v) { heldOutFraction = v; return this; }
+    public NppTrainer setHeldOutFraction(double v) { check("heldOutFraction", v); heldOutFraction = v; return this; }
     /** Sets the seed and restarts the random stream (invocation count 0). */
     public synchronized NppTrainer setSeed(long v) {
         seed = v;
@@ -340,8 +487,17 @@ public final class NppTrainer implements Trainer<TokenGrid> {
      * @param results   the results directory of this run
      */
     TrainConfig toTrainConfig(int gridSide, int dataVocab, int dataClass, long runSeed, Path results) {
-        int vocab = vocabSize > 0 ? vocabSize : dataVocab;
-        int classes = numClasses > 0 ? numClasses : dataClass;
+        return toTrainConfig(gridSide, dataVocab, dataClass, -1, -1, runSeed, results);
+    }
+
+    /**
+     * As {@link #toTrainConfig(int, int, int, long, Path)}, with the vocabulary and class count the data
+     * source records (-1: not recorded), which win over the data's largest values when the trainer sets none.
+     */
+    TrainConfig toTrainConfig(int gridSide, int dataVocab, int dataClass, int sourceVocab, int sourceClasses,
+                              long runSeed, Path results) {
+        int vocab = vocabSize > 0 ? vocabSize : sourceVocab > 0 ? sourceVocab : dataVocab;
+        int classes = numClasses > 0 ? numClasses : sourceClasses > 0 ? sourceClasses : dataClass;
         TrainConfig.Builder b = TrainConfig.builder()
                 .imageSize(gridSide * downsampleSize).downsampleSize(downsampleSize)
                 .vocabSize(vocab).numClasses(classes)

@@ -167,7 +167,8 @@ final class NppTraining {
         }
         try {
             TrainConfig config = trainer.toTrainConfig(data.gridSide(), data.vocabSeen(), data.classesSeen(),
-                    runSeed, results);
+                    recordedSize(dataset, CodeDirectorySource.VOCAB_SIZE),
+                    recordedSize(dataset, CodeDirectorySource.NUM_CLASSES), runSeed, results);
             GptConfig model = config.model();
             LOG.info("Training NPP model ({} parameters) on {} images of {}x{} tokens, {} classes, device {}",
                     model.parameterCount(), data.images(), data.gridSide(), data.gridSide(),
@@ -192,6 +193,8 @@ final class NppTraining {
             instance.put(NPP_VERSION, new StringProvenance(NPP_VERSION, org.nextpatch.util.BuildInfo.version()));
             instance.put(GIT_COMMIT, new StringProvenance(GIT_COMMIT, org.nextpatch.util.BuildInfo.commit()));
             // results are bit-identical for the same seed and thread count (RecordedThreads compares it)
+            // size and SHA-256 of the trained weights (saving inline as float32 keeps the provenance equal)
+            instance.putAll(NppModelFile.inlineWeightsProvenance(r.weights()));
             instance.put(INTRA_OP_THREADS, new LongProvenance(INTRA_OP_THREADS, ai.djl.pytorch.jni.JniUtils.getNumThreads()));
             ModelProvenance provenance = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                     (DatasetProvenance) dataset.getProvenance(), trainerProvenance, instance);
@@ -207,6 +210,22 @@ final class NppTraining {
                 deleteQuietly(results);
             }
         }
+    }
+
+    /**
+     * A size the dataset's source records in its provenance ({@link CodeDirectorySource#VOCAB_SIZE},
+     * {@link CodeDirectorySource#NUM_CLASSES}; the codebook and class count of the extraction), -1 when none.
+     */
+    static int recordedSize(Dataset<TokenGrid> dataset, String key) {
+        DatasetProvenance dp = dataset.getProvenance();
+        if (dp != null && dp.getSourceProvenance() != null) {
+            for (com.oracle.labs.mlrg.olcut.util.Pair<String, Provenance> p : dp.getSourceProvenance()) {
+                if (p.getA().equals(key) && p.getB() instanceof LongProvenance v && v.getValue() > 0) {
+                    return Math.toIntExact(v.getValue());
+                }
+            }
+        }
+        return -1;
     }
 
     /** What the loop hands back. */

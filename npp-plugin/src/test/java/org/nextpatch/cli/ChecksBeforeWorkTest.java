@@ -253,6 +253,10 @@ public class ChecksBeforeWorkTest {
         assertTrue(Files.isRegularFile(codes.resolve("imagenet16_extraction.json")));
         org.nextpatch.data.ExtractionRecord.Completion done = org.nextpatch.data.ExtractionRecord.completion(codes, 16);
         assertEquals(new org.nextpatch.data.ExtractionRecord.Completion(true, 4, 4, 0), done);
+        // the record gives the data source the tokenizer's codebook (64 codes), whatever the codes hold
+        var recorded = (org.nextpatch.tribuo.CodeDirectorySource.CodeDirectorySourceProvenance)
+                new org.nextpatch.tribuo.CodeDirectorySource(codes, 16).getProvenance();
+        assertEquals(64, recorded.getVocabSize());
         assertRefused(run(extract(data, codes, "--ten-crop")), 1, "--code-path", "other settings", "--ten-crop");
         // the Spark job checks the same record on the driver, before Spark starts
         assertRefused(run(extract(data, codes, "--ten-crop", "--spark-master", "local[1]")), 1, "other settings");

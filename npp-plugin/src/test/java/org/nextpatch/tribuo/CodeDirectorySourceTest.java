@@ -66,6 +66,47 @@ class CodeDirectorySourceTest {
                 ((CodeDirectorySource.CodeDirectorySourceProvenance) new CodeDirectorySource(root, 64).getProvenance()).getContentHash());
     }
 
+    /**
+     * The vocabulary and class count come from the extraction record (codebook size) and classes.txt
+     * when the directory has them, not from the largest token and class the codes happen to hold.
+     */
+    @Test
+    void trainingTakesVocabularyAndClassesFromTheExtractionRecord(@TempDir Path dir) throws Exception {
+        Path root = codeDir(dir.resolve("codes"), 6); // tokens 0..15, classes 0..2
+        NppTrainer trainer = NppTrainer.customSize(32, 1, 2).setMultipleOf(32).setEpochs(1).setGlobalBatchSize(6)
+                .setAllDropouts(0.0);
+        try (NppModel plain = trainer.train(new MutableDataset<>(new CodeDirectorySource(root, 64)))) {
+            assertEquals(16, plain.getGptConfig().vocabSize(), "no record: largest token + 1");
+            assertEquals(3, plain.getGptConfig().numClasses(), "no classes.txt: largest class + 1");
+        }
+        new org.nextpatch.data.ExtractionRecord("vq.pt", "00", 64, false, 1.0, 20).finish(root, 6, 6, java.util.List.of());
+        Files.writeString(root.resolve("classes.txt"), "a\nb\nc\nd\n");
+        CodeDirectorySource src = new CodeDirectorySource(root, 64);
+        var p = (CodeDirectorySource.CodeDirectorySourceProvenance) src.getProvenance();
+        assertEquals(20, p.getVocabSize());
+        assertEquals(4, p.getNumClasses());
+        assertEquals(p, ProvenanceUtil.unmarshalProvenance(ProvenanceUtil.marshalProvenance(p)));
+        try (NppModel m = trainer.train(new MutableDataset<>(src))) {
+            assertEquals(20, m.getGptConfig().vocabSize(), "the tokenizer's codebook size");
+            assertEquals(4, m.getGptConfig().numClasses(), "the classes classes.txt names");
+        }
+        // the trainer's own setting still wins
+        try (NppModel m = trainer.setVocabSize(18).train(new MutableDataset<>(src))) {
+            assertEquals(18, m.getGptConfig().vocabSize());
+        }
+    }
+
+    @Test
+    void badSettingsNameTheField(@TempDir Path dir) throws Exception {
+        Path root = codeDir(dir.resolve("codes"), 2);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(com.oracle.labs.mlrg.olcut.config.PropertyException.class,
+                () -> new CodeDirectorySource(root, 64, false, -1));
+        assertEquals("maxImages", e.getProperty());
+        e = org.junit.jupiter.api.Assertions.assertThrows(com.oracle.labs.mlrg.olcut.config.PropertyException.class,
+                () -> new CodeDirectorySource(root, 0));
+        assertEquals("imageSize", e.getProperty());
+    }
+
     @Test
     void rebuildsFromProvenanceAndWorksInADataset(@TempDir Path dir) throws Exception {
         Path root = codeDir(dir.resolve("codes"), 4);

@@ -65,6 +65,7 @@ class IdxCodeSourceTest {
         assertEquals(ProvenanceUtil.hashResource(ProvenanceUtil.HashType.SHA256, Fixtures.file("vq.pt")),
                 values.get(IdxCodeSource.VQ_HASH).getValue());
         assertEquals(2L * n, values.get(CodeDirectorySource.FILE_COUNT).getValue());
+        assertEquals(64L, values.get(CodeDirectorySource.VOCAB_SIZE).getValue(), "the tokenizer's codebook");
 
         // A second source reuses the extracted codes and sees the same data.
         IdxCodeSource again = new IdxCodeSource(images, labels, Fixtures.file("vq.pt"), Fixtures.file("vq-config.json"),

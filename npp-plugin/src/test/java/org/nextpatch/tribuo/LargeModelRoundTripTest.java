@@ -30,11 +30,13 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A GPT-XL-shaped model (775 M parameters, 3.1 GB in float32, over protobuf's 2 GB) through
- * {@code npp import}, the Tribuo model file and {@code sample --tribuo-model}: the greedy tokens
+ * A GPT-XL-shaped model (775 M parameters, 3.1 GB in float32, over protobuf's 2 GB: weights beside the
+ * model file; 1.55 GB in half precision: inline) through {@code npp import}, the Tribuo model file and
+ * {@code sample --tribuo-model}: the greedy tokens
  * must equal {@code sample --gpt-ckpt}'s from the same random checkpoint. Each step runs in its own
  * JVM with a 2 GB heap (so not even one float32 copy of the weights fits on the heap) under
  * {@code /usr/bin/time}, which gives its peak resident memory; half-precision imports are compared
@@ -104,6 +106,9 @@ class LargeModelRoundTripTest {
                 Path m = dir.resolve(dtype + ".tribuo");
                 steps.add(run("import " + dtype, "import", "--gpt-ckpt", ck.toString(), size, "--weights-dtype", dtype,
                         "--out", m.toString()));
+                // 1.55 GB in half precision: below protobuf's 2 GiB, so one self-contained file
+                assertFalse(Files.exists(dir.resolve(dtype + ".tribuo.weights")));
+                assertTrue(Files.size(m) >= c.parameterCount() * 2);
                 Path l = dir.resolve("logits-" + dtype + ".npy");
                 steps.add(run("forward --tribuo-model " + dtype, "forward", "--tribuo-model", m.toString(), fw, "--out", l.toString()));
                 float[] got = Npy.read(l).toFloatArray();
@@ -120,8 +125,8 @@ class LargeModelRoundTripTest {
                     argmaxSame += argmax(ref, row * v, v) == argmax(got, row * v, v) ? 1 : 0;
                 }
                 System.out.printf(Locale.ROOT, "%s weights vs float32: logits max |diff| %.2e, mean %.2e, largest |logit| %.3f, "
-                        + "argmax equal at %d of %d positions; weights file %.2f GB%n", dtype, err, sum / ref.length, max,
-                        argmaxSame, ref.length / v, Files.size(dir.resolve(dtype + ".tribuo.weights")) / 1e9);
+                        + "argmax equal at %d of %d positions; model file %.2f GB (weights inline)%n", dtype, err,
+                        sum / ref.length, max, argmaxSame, ref.length / v, Files.size(m) / 1e9);
                 assertTrue(err <= (dtype.equals("float16") ? 1e-2 : 1e-1) * Math.max(max, 1e-3), dtype + ": " + err);
             }
             for (Step s : steps) {

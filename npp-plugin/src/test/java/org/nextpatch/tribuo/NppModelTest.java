@@ -64,12 +64,14 @@ class NppModelTest {
         return w;
     }
 
+    /** A model with the provenance a trained one has (which records the weights' size and SHA-256). */
     static NppModel model(MutableDataset<TokenGrid> ds) {
+        LinkedHashMap<String, Tensor> w = weights(7);
         ModelProvenance p = new ModelProvenance(NppModel.class.getName(), OffsetDateTime.now(),
                 (DatasetProvenance) ds.getProvenance(), NppTrainer.customSize(32, 1, 2).getProvenance(),
-                Map.of());
+                NppModelFile.inlineWeightsProvenance(w));
         return new NppModel("tiny", p, new ImmutableFeatureMap(ds.getFeatureMap()), ds.getOutputIDInfo(), TINY,
-                weights(7), "class", 42, NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, "cpu", 4);
+                w, "class", 42, NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, "cpu", 4);
     }
 
     @Test
@@ -192,6 +194,43 @@ class NppModelTest {
                     assertTrue(java.util.Arrays.equals(djl.get(i).tokensAsLongs(), onnx[i]), "image " + i);
                 }
             }
+        }
+    }
+
+    /** Another Tribuo output type (as a Label would be), for the type checks. */
+    static final class OtherOutput implements org.tribuo.Output<OtherOutput> {
+        @Override
+        public OtherOutput copy() {
+            return this;
+        }
+
+        @Override
+        public String getSerializableForm(boolean includeConfidence) {
+            return "other";
+        }
+
+        @Override
+        public boolean fullEquals(OtherOutput o) {
+            return o == this;
+        }
+
+        @Override
+        public org.tribuo.protos.core.OutputProto serialize() {
+            throw new UnsupportedOperationException();
+        }
+    }
+
+    @Test
+    void tribuosTypeCheckAcceptsTokenGridsOnly(@TempDir Path dir) throws Exception {
+        try (NppModel m = model(data(2, 8))) {
+            Path file = dir.resolve("m.tribuo");
+            m.serializeToFile(file);
+            Model<?> back = Model.deserializeFromFile(file);
+            assertTrue(back.validate(TokenGrid.class));
+            org.junit.jupiter.api.Assertions.assertFalse(back.validate(OtherOutput.class));
+            assertEquals(back, back.castModel(TokenGrid.class));
+            org.junit.jupiter.api.Assertions.assertThrows(ClassCastException.class, () -> back.castModel(OtherOutput.class));
+            ((NppModel) back).close();
         }
     }
 

@@ -102,14 +102,106 @@ class NppModelWeightsFileTest {
             // generation is identical from the mapped weights
             assertEquals(m.generate(new int[]{0, 2}, 5), back.generate(new int[]{0, 2}, 5));
 
-            // a re-save inline drops the weights-file values and the now unreferenced weights file
+            // a re-save inline drops the weights file's name and the now unreferenced weights file
             back.save(f, null, NppModel.WeightsLayout.INLINE);
             assertFalse(Files.exists(w));
             NppModel inline = NppModel.load(f);
             assertSameWeights(m, inline);
-            assertFalse(instance(inline).containsKey(NppModel.PROV_WEIGHTS_SHA256));
+            assertFalse(instance(inline).containsKey(NppModel.PROV_WEIGHTS_FILE));
+            assertEquals(inlineSha256(m), value(inline, NppModel.PROV_WEIGHTS_SHA256));
             back.close();
             inline.close();
+        }
+    }
+
+    /** SHA-256 of the tensors' little-endian bytes one after the other, computed here from the floats. */
+    static String inlineSha256(NppModel m) throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        for (Tensor t : m.getWeights().values()) {
+            ByteBuffer b = ByteBuffer.allocate((int) t.numel() * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float v : t.toFloatArray()) {
+                b.putFloat(v);
+            }
+            md.update(b.array());
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    @Test
+    void inlineWeightsAreChecksummedAndFlippedBytesFailNamingTheFile(@TempDir Path dir) throws Exception {
+        try (NppModel m = model()) {
+            Path f = dir.resolve("m.tribuo");
+            m.save(f, null, NppModel.WeightsLayout.INLINE);
+            NppModel back = NppModel.load(f);
+            assertSameWeights(m, back);
+            assertEquals(inlineSha256(m), value(back, NppModel.PROV_WEIGHTS_SHA256));
+            assertEquals(m.getWeights().values().stream().mapToLong(t -> t.numel() * 4).sum(),
+                    value(back, NppModel.PROV_WEIGHTS_BYTES));
+            assertEquals("float32", value(back, NppModel.PROV_WEIGHTS_DTYPE));
+            // NppModel.load maps the file: the inline weights are not copied onto the heap
+            assertTrue(back.getWeights().get("output.weight").data().isDirect());
+            back.close();
+
+            // four flipped bytes inside the output head's weights (found by their content)
+            byte[] file = Files.readAllBytes(f);
+            ByteBuffer head = m.getWeights().get("output.weight").data();
+            byte[] needle = new byte[64];
+            head.get(needle);
+            // ISO-8859-1 maps each byte to one char: a byte search
+            int at = new String(file, java.nio.charset.StandardCharsets.ISO_8859_1)
+                    .indexOf(new String(needle, java.nio.charset.StandardCharsets.ISO_8859_1));
+            assertTrue(at > 0, "the output head's bytes are in the file");
+            for (int i = 20; i < 24; i++) {
+                file[at + i] ^= (byte) 0x5a;
+            }
+            Path bad = dir.resolve("flipped.tribuo");
+            Files.write(bad, file);
+            NppException e = assertThrows(NppException.class, () -> NppModel.load(bad));
+            assertTrue(e.getMessage().contains(bad.toString()) && e.getMessage().contains("SHA-256")
+                    && e.getMessage().contains("corrupted"), e.getMessage());
+            assertEquals(1, e.getMessage().lines().count());
+            // Tribuo's own reader refuses it too
+            Exception t = assertThrows(Exception.class, () -> Model.deserializeFromFile(bad));
+            Throwable root = t;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            assertTrue(root.getMessage().contains("SHA-256"), root.getMessage());
+        }
+    }
+
+    /** The streamed inline file holds the same message as serialize() builds in memory, for each storage type. */
+    @Test
+    void savedInlineFileIsTheMessageSerializeBuilds(@TempDir Path dir) throws Exception {
+        try (NppModel m = model()) {
+            for (DType dtype : new DType[]{null, DType.FLOAT16}) {
+                Path f = dir.resolve("m.tribuo");
+                m.save(f, dtype, NppModel.WeightsLayout.INLINE);
+                org.tribuo.protos.core.ModelProto file = org.tribuo.protos.core.ModelProto.parseFrom(Files.readAllBytes(f));
+                org.tribuo.protos.core.ModelProto memory = new NppModelFile(m).inlineProto(dtype);
+                assertEquals(memory.getVersion(), file.getVersion());
+                assertEquals(memory.getClassName(), file.getClassName());
+                assertEquals(NppProtos.unpack(memory.getSerializedData(), NppProtos.NPP_MODEL),
+                        NppProtos.unpack(file.getSerializedData(), NppProtos.NPP_MODEL), String.valueOf(dtype));
+            }
+        }
+    }
+
+    @Test
+    void automaticLayoutKeepsWeightsInlineUpToTheLimit(@TempDir Path dir) throws Exception {
+        try (NppModel m = model()) {
+            long bytes = m.getWeights().values().stream().mapToLong(t -> t.numel() * 4).sum();
+            Path f = dir.resolve("m.tribuo");
+            m.save(f, null, NppModel.WeightsLayout.AUTO, bytes);
+            assertFalse(Files.exists(dir.resolve("m.tribuo.weights")));
+            assertTrue(Files.size(f) > bytes);
+            m.save(f, null, NppModel.WeightsLayout.AUTO, bytes - 1);
+            assertTrue(Files.isRegularFile(dir.resolve("m.tribuo.weights")));
+            assertTrue(Files.size(f) < bytes);
+            assertSameWeights(m, NppModel.load(f));
+            // the real limit: protobuf's 2 GiB less room for the rest of the model
+            assertEquals((1L << 31) - (64L << 20), NppModel.MAX_INLINE_BYTES);
+            assertThrows(NppException.class, () -> m.save(dir.resolve("x.tribuo"), null, NppModel.WeightsLayout.INLINE, bytes - 1));
         }
     }
 
@@ -124,6 +216,14 @@ class NppModelWeightsFileTest {
             Files.move(f, g);
             Files.move(dir.resolve("a").resolve("m.tribuo.weights"), dir.resolve("b").resolve("m.tribuo.weights"));
             assertSameWeights(m, NppModel.load(g));
+            // Tribuo's own reader cannot know where the moved pair is: its error says what to call instead
+            Exception e = assertThrows(Exception.class, () -> Model.deserializeFromFile(g));
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            assertTrue(root.getMessage().contains("NppModel.load(path)") && root.getMessage().contains("m.tribuo.weights"),
+                    root.getMessage());
         }
     }
 
