@@ -21,6 +21,7 @@ import org.nextpatch.npp.StageSchedule;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
+import org.nextpatch.util.RandomStreams;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -126,7 +127,7 @@ public final class NppTrainingLoop {
                 java.util.Arrays.toString(stages.stageEndEpochs()), data.describe());
 
         EngineSelfTest.requireCorrectGradients("train");
-        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0x1A17, 0));
+        Engine.getInstance().setRandomSeed((int) RandomStreams.streamSeed(cfg.seed(), RandomStreams.Purpose.ENGINE_INIT, 0));
         Object resumed = cfg.resume() == null ? null : TorchCheckpoint.load(cfg.resume());
         Map<String, Tensor> initial = resumed != null ? StateDicts.select(resumed, false)
                 : org.nextpatch.model.GptWeights.init(model, cfg.seed());
@@ -178,7 +179,7 @@ public final class NppTrainingLoop {
                         int side = stages.patchSideAt(epoch);
                         double lr = lrs.lr(step);
                         // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
-                        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
+                        Engine.getInstance().setRandomSeed((int) RandomStreams.streamSeed(cfg.seed(), RandomStreams.Purpose.ENGINE_STEP, step));
                         double loss = forwardBackward(replicas, b, side);
                         if (replicas.size() > 1) {
                             sumGradientsOntoFirst(replicas);
