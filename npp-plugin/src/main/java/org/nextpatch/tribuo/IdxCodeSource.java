@@ -134,7 +134,7 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
                 throw new NppException("file not found: " + p);
             }
         }
-        IdxImages images = IdxImages.read(imagesPath, labelsPath).limit(maxImages);
+        IdxImages images = IdxImages.read(imagesPath, labelsPath, maxImages);
         CodeExtractor.Settings settings = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);
         VqConfig vqConfig = vqConfigFile == null ? null : VqConfig.fromJson(vqConfigFile);
         try (VqModel vq = VqModel.load(vqCheckpoint, vqConfig, NppModel.djlDevice(device))) {

@@ -36,6 +36,7 @@ import org.nextpatch.train.NppTrainingLoop;
 import org.nextpatch.train.TrainConfig;
 import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import org.tribuo.Example;
 import org.tribuo.Excuse;
 import org.tribuo.ImmutableFeatureMap;
@@ -764,25 +765,14 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * truncated or altered.
      */
     public static NppModel load(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException("model file not found: " + file);
-        }
+        RegularFiles.requireRegular(file, "model file");
         Model<?> m;
         try {
             m = deserializeFromFile(file);
         } catch (IOException e) {
             throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
-        } catch (NppException e) {
-            throw e;
         } catch (RuntimeException e) {
-            Throwable root = e;
-            while (root.getCause() != null && root.getCause() != root) {
-                root = root.getCause();
-                if (root instanceof NppException) {
-                    throw (NppException) root;
-                }
-            }
-            throw new NppException("cannot read model " + file + ": " + root.getMessage(), e);
+            throw ModelFileErrors.unreadable(file, e);
         }
         if (!(m instanceof NppModel)) {
             throw new NppException(file + " holds a " + m.getClass().getSimpleName() + ", not an NPP model");
