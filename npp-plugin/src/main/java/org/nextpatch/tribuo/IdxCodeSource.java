@@ -15,13 +15,12 @@ import org.nextpatch.config.VqConfig;
 import org.nextpatch.data.CodeExtractor;
 import org.nextpatch.data.IdxImages;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import org.tribuo.ConfigurableDataSource;
 import org.tribuo.Example;
 import org.tribuo.OutputFactory;
 import org.tribuo.provenance.ConfiguredDataSourceProvenance;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -130,9 +129,7 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
     @Override
     public void postConfig() {
         for (Path p : new Path[]{imagesPath, labelsPath, vqCheckpoint}) {
-            if (!Files.isRegularFile(p)) {
-                throw new NppException("file not found: " + p);
-            }
+            RegularFiles.requireRegular(p, "IdxCodeSource file");
         }
         IdxImages images = IdxImages.read(imagesPath, labelsPath, maxImages);
         CodeExtractor.Settings settings = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);

@@ -241,10 +241,16 @@ final class HostileCorpus {
         try {
             if (new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0) {
                 cases.add(new Case("gpt-config-fifo", "gpt-config", fifo, 1, "is not a regular file"));
+                cases.add(new Case("checkpoint-fifo", "inspect", fifo, 1, "is not a regular file"));
+                cases.add(new Case("tribuo-fifo", "tribuo", fifo, 1, "is not a regular file"));
             }
         } catch (IOException | InterruptedException e) {
-            // no mkfifo here: the case is left out
+            // no mkfifo here: the cases are left out
         }
+        // a symbolic link to itself is a loop, not a missing file
+        Path loop = Files.createSymbolicLink(dir.resolve("loop.pt"), dir.resolve("loop.pt"));
+        cases.add(new Case("checkpoint-symlink-loop", "inspect", loop, 1, "symbolic links"));
+        cases.add(new Case("tribuo-symlink-loop", "tribuo", loop, 1, "symbolic links"));
 
         // 17. a 300 MB IDX image file gzipped to a few hundred KB, read with --limit 10 in a 256 MB heap
         cases.add(new Case("idx-gzip-bomb-limit-10", "idx-limit-10", idxBomb(dir.resolve("bomb-idx3-ubyte.gz"), 382_000), 0, "10 images"));
