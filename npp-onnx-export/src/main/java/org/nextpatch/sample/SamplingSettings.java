@@ -18,7 +18,7 @@ import org.nextpatch.util.BadValueException;
 public record SamplingSettings(double cfgScale, int cfgInterval, double temperature, int topK, double topP,
                                boolean greedy) {
 
-    /** Largest guidance scale accepted (docs/user-guide.md, "Limits and ranges"). */
+    /** Largest guidance scale accepted (docs/formats.md, "Limits and ranges"). */
     public static final double MAX_CFG_SCALE = 100;
     /** Largest temperature accepted. */
     public static final double MAX_TEMPERATURE = 100;
