@@ -121,7 +121,7 @@ public final class NppCommand implements Runnable {
         return cl;
     }
 
-    static String describe(Throwable ex) {
+    private static String describe(Throwable ex) {
         if (ex instanceof NppException || ex instanceof UsageException) {
             return ex.getMessage();
         }
