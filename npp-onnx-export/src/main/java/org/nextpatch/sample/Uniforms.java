@@ -1,6 +1,5 @@
 package org.nextpatch.sample;
 
-
 import org.nextpatch.util.RandomStreams;
 
 import java.util.SplittableRandom;
