@@ -270,7 +270,7 @@ class SparkJobsTest {
         // an image folder of PNGs in three classes, as torchvision's ImageFolder lays it out
         Path folder = tmp.resolve("images");
         FashionMnistFiles fm = FashionMnistFiles.copyShipped(tmp.resolve("fashion"));
-        org.nextpatch.data.IdxImages idx = org.nextpatch.data.IdxImages.read(fm.testImages(), fm.testLabels()).limit(12);
+        org.nextpatch.data.IdxImages idx = org.nextpatch.data.IdxImages.read(fm.testImages(), fm.testLabels(), 12);
         for (int i = 0; i < 12; i++) {
             Path dir = folder.resolve("class" + (i % 3)).resolve(i % 2 == 0 ? "" : "sub");
             Files.createDirectories(dir);

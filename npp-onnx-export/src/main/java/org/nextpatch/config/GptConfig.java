@@ -40,6 +40,12 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The keys of upstream {@code ModelArgs}; those that do not shape the model are accepted and ignored. */
+    private static final java.util.Set<String> KEYS = java.util.Set.of("dim", "n_layer", "n_head", "n_kv_head",
+            "multiple_of", "ffn_dim_multiplier", "rope_base", "norm_eps", "initializer_range", "token_dropout_p",
+            "attn_dropout_p", "resid_dropout_p", "ffn_dropout_p", "drop_path_rate", "num_classes", "caption_dim",
+            "class_dropout_prob", "model_type", "vocab_size", "cls_token_num", "block_size", "max_batch_size", "max_seq_len");
+
     /** The named sizes of LlamaGen: layers, heads, width. */
     private static final Map<String, int[]> NAMED = new LinkedHashMap<>();
 
@@ -50,22 +56,50 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
         NAMED.put("GPT-XXL", new int[]{48, 24, 1536});
     }
 
-    /** Validates the configuration. */
+    /** Largest accepted {@code dim} (documented in docs/formats.md, "Limits and ranges"). */
+    public static final int MAX_DIM = 8192;
+    /** Largest accepted {@code n_layer}. */
+    public static final int MAX_LAYERS = 512;
+    /** Largest accepted {@code vocab_size}. */
+    public static final int MAX_VOCAB = 1 << 20;
+    /** Largest accepted {@code num_classes}. */
+    public static final int MAX_CLASSES = 1_000_000;
+    /** Largest accepted {@code block_size} (a 256 x 256 token grid). */
+    public static final int MAX_BLOCK_SIZE = 65536;
+    /** Largest accepted {@code multiple_of}. */
+    public static final int MAX_MULTIPLE_OF = 65536;
+    /** Largest accepted {@code ffn_dim_multiplier}. */
+    public static final double MAX_FFN_MULTIPLIER = 16;
+
+    /** Validates the configuration: every size against its limit before anything is computed from it. */
     public GptConfig {
-        require(dim > 0 && nLayer > 0 && nHead > 0, "dim, n_layer and n_head must be positive");
+        String c = "GPT configuration";
+        Ranges.intIn(c, "dim", dim, 1, MAX_DIM);
+        Ranges.intIn(c, "n_layer", nLayer, 1, MAX_LAYERS);
+        Ranges.intIn(c, "n_head", nHead, 1, dim);
+        Ranges.intIn(c, "vocab_size", vocabSize, 1, MAX_VOCAB);
+        Ranges.intIn(c, "num_classes", numClasses, 1, MAX_CLASSES);
+        Ranges.intIn(c, "block_size", blockSize, 1, MAX_BLOCK_SIZE);
+        Ranges.intIn(c, "multiple_of", multipleOf, 1, MAX_MULTIPLE_OF);
+        if (ffnDimMultiplier != null) {
+            Ranges.floatIn(c, "ffn_dim_multiplier", ffnDimMultiplier, Float.MIN_NORMAL, MAX_FFN_MULTIPLIER);
+        }
+        Ranges.floatIn(c, "norm_eps", normEps, 1e-12, 1);
+        Ranges.floatIn(c, "rope_base", ropeBase, 1, 1e12);
+        Ranges.probability(c, "token_dropout_p", tokenDropoutP);
+        Ranges.probability(c, "attn_dropout_p", attnDropoutP);
+        Ranges.probability(c, "resid_dropout_p", residDropoutP);
+        Ranges.probability(c, "ffn_dropout_p", ffnDropoutP);
+        Ranges.probability(c, "class_dropout_prob", classDropoutProb);
         require(dim % nHead == 0, "dim " + dim + " is not divisible by n_head " + nHead);
         require((dim / nHead) % 4 == 0, "head dim " + dim / nHead + " must be a multiple of 4 for 2-D RoPE");
-        require(vocabSize > 0, "vocab_size must be positive");
-        require(numClasses > 0, "num_classes must be positive");
         require(clsTokenNum == 1, "only cls_token_num 1 (class-conditional LlamaGen) is supported, got " + clsTokenNum);
         int g = (int) Math.round(Math.sqrt(blockSize));
-        require(blockSize > 0 && g * g == blockSize, "block_size " + blockSize + " is not a square token grid");
-        require(multipleOf > 0, "multiple_of must be positive");
-        require(normEps > 0, "norm_eps must be positive");
-        require(ropeBase > 0, "rope_base must be positive");
-        for (double p : new double[]{tokenDropoutP, attnDropoutP, residDropoutP, ffnDropoutP, classDropoutProb}) {
-            require(p >= 0 && p < 1, "dropout probabilities must be in [0, 1), got " + p);
-        }
+        require(g * g == blockSize, "block_size " + blockSize + " is not a square token grid");
+        long h = ffnHidden(dim, ffnDimMultiplier, multipleOf);
+        Ranges.tensor(c, "tok_embeddings.weight / output.weight [vocab_size, dim]", (long) vocabSize * dim);
+        Ranges.tensor(c, "cls_embedding [num_classes + 1, dim]", (numClasses + 1L) * dim);
+        Ranges.tensor(c, "feed_forward weights [ffn hidden, dim]", h * dim);
     }
 
     private static void require(boolean ok, String message) {
@@ -112,7 +146,7 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
 
     /** Reads a JSON file with upstream {@code ModelArgs} field names. */
     public static GptConfig fromJson(Path file) {
-        return JsonFiles.read(file, WHAT, GptConfig::fromJson);
+        return JsonFiles.read(file, WHAT, KEYS, GptConfig::fromJson);
     }
 
     /** Builds a configuration from a parsed JSON object with upstream field names. */
@@ -141,15 +175,12 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
                 JsonFiles.reqInt(node, "dim", WHAT), JsonFiles.reqInt(node, "n_layer", WHAT), nHead,
                 JsonFiles.optInt(node, "vocab_size", 16384, WHAT), JsonFiles.optInt(node, "num_classes", 1000, WHAT), JsonFiles.reqInt(node, "block_size", WHAT),
                 JsonFiles.optInt(node, "cls_token_num", 1, WHAT), JsonFiles.optInt(node, "multiple_of", 256, WHAT),
-                mult == null || mult.isNull() ? null : mult.asDouble(),
+                mult == null || mult.isNull() ? null : JsonFiles.optDouble(node, "ffn_dim_multiplier", 0, WHAT),
                 JsonFiles.optDouble(node, "norm_eps", 1e-5, WHAT), JsonFiles.optDouble(node, "rope_base", 10000, WHAT),
                 JsonFiles.optDouble(node, "token_dropout_p", 0.1, WHAT), JsonFiles.optDouble(node, "attn_dropout_p", 0.0, WHAT),
                 JsonFiles.optDouble(node, "resid_dropout_p", 0.1, WHAT), JsonFiles.optDouble(node, "ffn_dropout_p", 0.1, WHAT),
                 JsonFiles.optDouble(node, "class_dropout_prob", 0.1, WHAT));
     }
-
-
-
 
     /** The configuration as a JSON object with upstream field names. */
     public ObjectNode toJson() {
@@ -189,7 +220,11 @@ public record GptConfig(int dim, int nLayer, int nHead, int vocabSize, int numCl
      * multiple of {@code multipleOf} (spec 6.1).
      */
     public int ffnHidden() {
-        int h = (int) (2.0 * 4 * dim / 3);
+        return (int) ffnHidden(dim, ffnDimMultiplier, multipleOf);
+    }
+
+    private static long ffnHidden(int dim, Double ffnDimMultiplier, int multipleOf) {
+        long h = (int) (2.0 * 4 * dim / 3);
         if (ffnDimMultiplier != null) {
             h = (int) (ffnDimMultiplier * h);
         }

@@ -39,21 +39,40 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Validates the configuration and freezes the multiplier list. */
+    /** The keys read here, their upstream aliases, and upstream training arguments that do not shape the model. */
+    private static final java.util.Set<String> KEYS = java.util.Set.of("codebook_size", "codebook_embed_dim", "ch",
+            "ch_mult", "encoder_ch_mult", "decoder_ch_mult", "z_channels", "num_res_blocks", "codebook_l2_norm", "dropout",
+            "dropout_p", "codebook_show_usage", "commit_loss_beta", "entropy_loss_ratio");
+
+    /** Largest accepted {@code codebook_size} (documented in docs/formats.md, "Limits and ranges"). */
+    public static final int MAX_CODEBOOK = 1 << 20;
+    /** Largest accepted {@code codebook_embed_dim}, {@code z_channels} and channels of a level ({@code ch * ch_mult[l]}). */
+    public static final int MAX_CHANNELS = 4096;
+    /** Most entries in {@code ch_mult} (a downsampling of 2^7 = 128). */
+    public static final int MAX_LEVELS = 8;
+    /** Largest accepted {@code num_res_blocks}. */
+    public static final int MAX_RES_BLOCKS = 16;
+
+    /** Validates the configuration (sizes against their limits first) and freezes the multiplier list. */
     public VqConfig {
-        require(codebookSize > 0, "codebook_size must be positive");
-        require(codebookEmbedDim > 0, "codebook_embed_dim must be positive");
-        require(ch > 0, "ch must be positive");
+        String c = "VQ configuration";
+        Ranges.intIn(c, "codebook_size", codebookSize, 1, MAX_CODEBOOK);
+        Ranges.intIn(c, "codebook_embed_dim", codebookEmbedDim, 1, MAX_CHANNELS);
+        Ranges.intIn(c, "ch", ch, 1, MAX_CHANNELS);
         require(chMult != null && !chMult.isEmpty(), "ch_mult must be a non-empty list");
+        Ranges.intIn(c, "the length of ch_mult", chMult.size(), 1, MAX_LEVELS);
         chMult = List.copyOf(chMult);
         for (int m : chMult) {
-            require(m > 0, "ch_mult entries must be positive, got " + chMult);
-            require((ch * m) % NORM_GROUPS == 0, "ch * ch_mult = " + ch * m
-                    + " is not a multiple of the " + NORM_GROUPS + " GroupNorm groups");
+            Ranges.intIn(c, "ch * ch_mult entry", (long) ch * m, 1, MAX_CHANNELS);
+            if ((ch * m) % NORM_GROUPS != 0) {
+                throw new NppException("invalid VQ configuration: ch * ch_mult = " + ch * m + " is not a multiple of the "
+                        + NORM_GROUPS + " GroupNorm groups");
+            }
         }
-        require(zChannels > 0, "z_channels must be positive");
-        require(numResBlocks > 0, "num_res_blocks must be positive");
-        require(dropout >= 0 && dropout < 1, "dropout must be in [0, 1), got " + dropout);
+        Ranges.intIn(c, "z_channels", zChannels, 1, MAX_CHANNELS);
+        Ranges.intIn(c, "num_res_blocks", numResBlocks, 1, MAX_RES_BLOCKS);
+        Ranges.probability(c, "dropout", dropout);
+        Ranges.tensor(c, "the codebook [codebook_size, codebook_embed_dim]", (long) codebookSize * codebookEmbedDim);
     }
 
     private static void require(boolean ok, String message) {
@@ -114,7 +133,7 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
 
     /** Reads a JSON file with the fixture's field names. */
     public static VqConfig fromJson(Path file) {
-        return JsonFiles.read(file, WHAT, VqConfig::fromJson);
+        return JsonFiles.read(file, WHAT, KEYS, VqConfig::fromJson);
     }
 
     /** A JSON list of integers, or null when the field is absent or null. */
@@ -166,8 +185,6 @@ public record VqConfig(int codebookSize, int codebookEmbedDim, int ch, List<Inte
                 l2 == null || l2.isNull() ? d.codebookL2Norm() : l2.asBoolean(),
                 JsonFiles.optDouble(node, dropKey, d.dropout(), WHAT));
     }
-
-
 
     /** The configuration as a JSON object with the fixture's field names. */
     public ObjectNode toJson() {

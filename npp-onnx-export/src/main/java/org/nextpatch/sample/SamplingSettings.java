@@ -1,6 +1,6 @@
 package org.nextpatch.sample;
 
-import org.nextpatch.util.NppException;
+import org.nextpatch.util.BadValueException;
 
 /**
  * How tokens are drawn at generation time (spec 6.5), shared by the DJL and ONNX samplers.
@@ -18,20 +18,44 @@ import org.nextpatch.util.NppException;
 public record SamplingSettings(double cfgScale, int cfgInterval, double temperature, int topK, double topP,
                                boolean greedy) {
 
+    /** Largest guidance scale accepted (docs/formats.md, "Limits and ranges"). */
+    public static final double MAX_CFG_SCALE = 100;
+    /** Largest temperature accepted. */
+    public static final double MAX_TEMPERATURE = 100;
+
     /** Validates the settings (messages name the command-line flag). */
     public SamplingSettings {
-        if (!(cfgScale > 0) || Double.isInfinite(cfgScale)) {
-            throw new org.nextpatch.util.BadValueException("--cfg-scale must be a positive number, got " + cfgScale);
+        if (!validCfgScale(cfgScale)) {
+            throw new BadValueException("--cfg-scale must be in (0, " + MAX_CFG_SCALE + "], got " + cfgScale);
         }
-        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
-            throw new org.nextpatch.util.BadValueException("--temperature must be >= 0, got " + temperature);
+        if (!validTemperature(temperature)) {
+            throw new BadValueException("--temperature must be in [0, " + MAX_TEMPERATURE + "], got " + temperature);
         }
         if (topK < 0) {
-            throw new org.nextpatch.util.BadValueException("--top-k must be >= 0 (0 = off), got " + topK);
+            throw new BadValueException("--top-k must be >= 0 (0 = off), got " + topK);
         }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new org.nextpatch.util.BadValueException("--top-p must be in (0, 1] (1 = off), got " + topP);
+        if (!validTopP(topP)) {
+            throw new BadValueException("--top-p must be in (0, 1] (1 = off) and positive as float32, got " + topP);
         }
+    }
+
+    /**
+     * Whether a guidance scale is in (0, {@value #MAX_CFG_SCALE}]: the samplers compute with it in
+     * float32, where 1e308 is infinity and every guided logit NaN. The command line, {@code npp serve}
+     * and the Tribuo API all check with this.
+     */
+    public static boolean validCfgScale(double cfgScale) {
+        return cfgScale > 0 && cfgScale <= MAX_CFG_SCALE;
+    }
+
+    /** Whether a temperature is in [0, {@value #MAX_TEMPERATURE}] (0 divides by 1e-5: nearly greedy). */
+    public static boolean validTemperature(double temperature) {
+        return temperature >= 0 && temperature <= MAX_TEMPERATURE;
+    }
+
+    /** Whether a top-p is in (0, 1] and still positive as float32 (1e-50 is 0 there). */
+    public static boolean validTopP(double topP) {
+        return topP > 0 && topP <= 1 && (float) topP > 0;
     }
 
     /** The upstream FID defaults: temperature 1, no top-k, no top-p, drawing, with a guidance scale. */

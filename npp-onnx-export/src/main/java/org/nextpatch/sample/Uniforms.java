@@ -1,23 +1,25 @@
 package org.nextpatch.sample;
 
+import org.nextpatch.util.RandomStreams;
+
 import java.util.SplittableRandom;
+
+import static org.nextpatch.util.RandomStreams.Purpose.SAMPLE_LABELS;
+import static org.nextpatch.util.RandomStreams.Purpose.SAMPLE_TOKENS;
 
 /**
  * The engine-independent random numbers of sampling: image {@code i} of a run with seed {@code S}
- * gets its own generator {@code new SplittableRandom(S * 0x9E3779B97F4A7C15L + i)} and draws one
- * uniform per token, {@code (float) nextDouble()} for t = 0..T-1 in order. One number is consumed per
+ * gets its own generator {@code RandomStreams.stream(S, SAMPLE_TOKENS, i)} and draws
+ * one uniform per token, {@code (float) nextDouble()} for t = 0..T-1 in order. One number is consumed per
  * token even for greedy decoding, so an image's draws depend only on (seed, image index), not on the
  * batch size, the engine or the device.
  */
 public final class Uniforms {
-    /** The golden-ratio constant that spreads consecutive seeds apart. */
-    public static final long GOLDEN = 0x9E3779B97F4A7C15L;
-
     private Uniforms() {}
 
     /** The T uniforms of image {@code imageIndex} of a run seeded with {@code seed}. */
     public static float[] forImage(long seed, long imageIndex, int tokens) {
-        SplittableRandom rng = new SplittableRandom(seed * GOLDEN + imageIndex);
+        SplittableRandom rng = RandomStreams.stream(seed, SAMPLE_TOKENS, imageIndex);
         float[] u = new float[tokens];
         for (int t = 0; t < tokens; t++) {
             u[t] = (float) rng.nextDouble();
@@ -39,11 +41,11 @@ public final class Uniforms {
 
     /**
      * Labels for a run without given classes (FID sample sets): image {@code i}'s label is the
-     * {@code i}-th {@code nextInt(numClasses)} of {@code new SplittableRandom(seed * GOLDEN - 1)},
+     * {@code i}-th {@code nextInt(numClasses)} of {@code RandomStreams.stream(seed, SAMPLE_LABELS, 0)},
      * uniform over the classes and independent of the token uniforms.
      */
     public static long[] labels(long seed, int count, int numClasses) {
-        SplittableRandom rng = new SplittableRandom(seed * GOLDEN - 1);
+        SplittableRandom rng = RandomStreams.stream(seed, SAMPLE_LABELS, 0);
         long[] out = new long[count];
         for (int i = 0; i < count; i++) {
             out[i] = rng.nextInt(numClasses);
@@ -61,7 +63,7 @@ public final class Uniforms {
         private final int numClasses;
 
         public LabelStream(long seed, int numClasses) {
-            this.rng = new SplittableRandom(seed * GOLDEN - 1);
+            this.rng = RandomStreams.stream(seed, SAMPLE_LABELS, 0);
             this.numClasses = numClasses;
         }
 

@@ -75,20 +75,20 @@ public record GenerateRequest(long[] classes, SamplingSettings settings, long se
         }
         long[] classes = classes(root.get("classes"), model, maxClasses);
         double cfg = number(root, "cfg_scale", 4.0);
-        if (!(cfg > 0)) {
-            throw new BadRequest("cfg_scale", "cfg_scale must be > 0 (1 or below: no guidance), got " + cfg);
+        if (!SamplingSettings.validCfgScale(cfg)) {
+            throw new BadRequest("cfg_scale", "cfg_scale must be in (0, " + SamplingSettings.MAX_CFG_SCALE + "] (1 or below: no guidance), got " + cfg);
         }
         double temperature = number(root, "temperature", 1.0);
-        if (!(temperature > 0)) {
-            throw new BadRequest("temperature", "temperature must be > 0, got " + temperature);
+        if (!(temperature > 0) || !SamplingSettings.validTemperature(temperature)) {
+            throw new BadRequest("temperature", "temperature must be in (0, " + SamplingSettings.MAX_TEMPERATURE + "], got " + temperature);
         }
         long topK = integer(root, "top_k", 0);
         if (topK < 0 || topK > Integer.MAX_VALUE) {
             throw new BadRequest("top_k", "top_k must be >= 0 (0 = off), got " + topK);
         }
         double topP = number(root, "top_p", 1.0);
-        if (!(topP > 0 && topP <= 1)) {
-            throw new BadRequest("top_p", "top_p must be in (0, 1] (1 = off), got " + topP);
+        if (!SamplingSettings.validTopP(topP)) {
+            throw new BadRequest("top_p", "top_p must be in (0, 1] (1 = off) and positive as float32, got " + topP);
         }
         long seed = root.has("seed") ? integer(root, "seed", 0) : ThreadLocalRandom.current().nextLong(1L << 53);
         boolean tokens = true;

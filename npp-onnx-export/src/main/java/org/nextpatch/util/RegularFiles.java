@@ -1,6 +1,8 @@
 package org.nextpatch.util;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -8,10 +10,11 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 
 /**
- * Inputs are opened only when they are regular files: opening a FIFO blocks until some other process
- * writes to it, and a device such as {@code /dev/zero} never ends, so either would hang a command
- * or fill the heap. {@link #requireRegular} refuses anything else in one line that names the file
- * and what it is; {@link #kind} says it without throwing, for folders whose odd entries are skipped.
+ * Inputs are opened only when they are regular files, and read within bounds: opening a FIFO blocks
+ * until some other process writes to it, and a device such as {@code /dev/zero} never ends, so either
+ * would hang a command or fill the heap. {@link #requireRegular} refuses anything else in one line
+ * that names the file and what it is; {@link #kind} says it without throwing, for folders whose odd
+ * entries are skipped; {@link #readBounded} reads a small file whole, never past its bound.
  */
 public final class RegularFiles {
     private RegularFiles() {}
@@ -19,33 +22,47 @@ public final class RegularFiles {
     /**
      * The path, when it is a regular file (links followed).
      *
-     * @param what how to name it in the message, e.g. {@code "--labels-path"}
+     * @param what how to name it in the message, e.g. {@code "--labels-path"} or {@code "GPT config"}
+     *             (null: the path alone)
      * @throws NppException naming the file and what it is instead: missing, a directory, a FIFO, a
      *                      device, a socket, a symbolic-link loop
      */
     public static Path requireRegular(Path path, String what) {
         String kind = kind(path);
-        if (kind != null) {
-            throw new NppException((what == null || what.isEmpty() ? "" : what + " ") + path + ": " + kind
-                    + (kind.startsWith("not found") ? "" : ", not a regular file"));
+        if (kind == null) {
+            return path;
         }
-        return path;
+        String prefix = what == null || what.isEmpty() ? "" : what + " ";
+        if (kind.equals(DIRECTORY)) {
+            throw new NppException(prefix + path + " is a directory, not a file");
+        }
+        if (kind.startsWith(NOT_FOUND) || kind.startsWith("a symbolic link to") || kind.startsWith("a loop")
+                || kind.startsWith("cannot") || kind.startsWith("permission")) {
+            throw new NppException(prefix + path + ": " + kind);
+        }
+        throw new NppException(prefix + path + " is not a regular file: " + kind);
     }
+
+    private static final String DIRECTORY = "a directory";
+    private static final String NOT_FOUND = "file not found";
 
     /**
      * What a path is when it is not a regular file ("a FIFO (named pipe)", "a directory", "a
-     * character device", "a symbolic-link loop", "not found", ...), or null for a regular file.
-     * Never opens the file.
+     * character device", "a loop of symbolic links", "file not found", ...), or null for a regular
+     * file. Never opens the file.
      */
     public static String kind(Path path) {
         BasicFileAttributes a;
         try {
             a = Files.readAttributes(path, BasicFileAttributes.class);
         } catch (NoSuchFileException e) {
-            return Files.isSymbolicLink(path) ? "a symbolic link to a missing file" : "not found";
+            return Files.isSymbolicLink(path) ? "a symbolic link to a missing file" : NOT_FOUND;
+        } catch (AccessDeniedException e) {
+            return "permission denied";
         } catch (FileSystemException e) {
             String r = e.getReason() == null ? "" : e.getReason().toLowerCase(java.util.Locale.ROOT);
-            return r.contains("symbolic links") ? "a symbolic-link loop" : "cannot be read (" + AtomicFiles.reason(e) + ")";
+            return r.contains("symbolic links") ? "a loop of symbolic links (" + e.getReason() + ")"
+                    : "cannot be read (" + AtomicFiles.reason(e) + ")";
         } catch (IOException e) {
             return "cannot be read (" + AtomicFiles.reason(e) + ")";
         }
@@ -53,7 +70,7 @@ public final class RegularFiles {
             return null;
         }
         if (a.isDirectory()) {
-            return "a directory";
+            return DIRECTORY;
         }
         int type;
         try {
@@ -68,5 +85,31 @@ public final class RegularFiles {
             case 0140000 -> "a socket";
             default -> "a device, pipe or socket";
         };
+    }
+
+    /**
+     * The whole content of a regular file of at most {@code max} bytes; a larger file (or one that
+     * grows while read) is refused without reading past {@code max + 1} bytes.
+     */
+    public static byte[] readBounded(Path file, long max, String what) {
+        requireRegular(file, what);
+        String prefix = what == null || what.isEmpty() ? "" : what + " ";
+        byte[] b;
+        try {
+            long size = Files.size(file);
+            if (size > max) {
+                throw new NppException(prefix + file + " has " + size + " bytes, more than the " + max
+                        + " such a file may have");
+            }
+            try (InputStream in = Files.newInputStream(file)) {
+                b = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));
+            }
+        } catch (IOException e) {
+            throw new NppException(prefix + file + ": cannot read: " + AtomicFiles.reason(e), e);
+        }
+        if (b.length > max) {
+            throw new NppException(prefix + file + " has more than the " + max + " bytes such a file may have");
+        }
+        return b;
     }
 }

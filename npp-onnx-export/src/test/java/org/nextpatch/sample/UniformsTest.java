@@ -1,6 +1,7 @@
 package org.nextpatch.sample;
 
 import org.junit.jupiter.api.Test;
+import org.nextpatch.util.RandomStreams;
 
 import java.util.SplittableRandom;
 
@@ -16,7 +17,7 @@ class UniformsTest {
     void followsTheContract() {
         long seed = 42;
         float[] u = Uniforms.forImage(seed, 7, 16);
-        SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + 7);
+        SplittableRandom rng = RandomStreams.stream(seed, RandomStreams.Purpose.SAMPLE_TOKENS, 7);
         for (int t = 0; t < 16; t++) {
             assertEquals((float) rng.nextDouble(), u[t]);
             assertTrue(u[t] >= 0 && u[t] < 1);

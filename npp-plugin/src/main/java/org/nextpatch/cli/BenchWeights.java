@@ -2,6 +2,7 @@ package org.nextpatch.cli;
 
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.RandomStreams;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -17,7 +18,7 @@ public final class BenchWeights {
      * (the upstream init zeroes the head, which would make every draw uniform).
      */
     public static Map<String, Tensor> random(GptConfig c, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
+        SplittableRandom r = RandomStreams.stream(seed, RandomStreams.Purpose.BENCH_WEIGHTS, 0);
         Map<String, Tensor> m = new LinkedHashMap<>();
         int d = c.dim();
         int h = c.ffnHidden();

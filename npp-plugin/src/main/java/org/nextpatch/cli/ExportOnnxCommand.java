@@ -8,6 +8,7 @@ import org.nextpatch.model.VqModel;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -128,9 +129,7 @@ public final class ExportOnnxCommand implements Runnable {
 
     /** A checkpoint's tree; a missing or unreadable file is one line naming the flag. */
     static Object loadRoot(Path ckpt, String flag) {
-        if (!Files.exists(ckpt)) {
-            throw new NppException(flag + " " + ckpt + ": file not found");
-        }
+        RegularFiles.requireRegular(ckpt, flag);
         try {
             return TorchCheckpoint.load(ckpt);
         } catch (NppException e) {

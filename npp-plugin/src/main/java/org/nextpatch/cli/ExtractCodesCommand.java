@@ -79,7 +79,7 @@ public final class ExtractCodesCommand implements Callable<Integer> {
         CodeExtractor.Settings s = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);
         Outputs.writableDir(codePath, "--code-path");
         CodeExtractor.Source source = IdxImages.looksLikeIdx(dataPath)
-                ? IdxImages.read(dataPath, labelsPath).limit(limit)
+                ? IdxImages.read(dataPath, labelsPath, limit)
                 : limited(CodeExtractor.of(ImageFolder.scan(dataPath)), limit);
         ExtractionRecord record = ExtractionRecord.of(s, vq.vqCkpt);
         record.check(codePath); // before loading anything; again under the lock

@@ -6,6 +6,7 @@ import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.tribuo.NppModel;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -103,9 +104,7 @@ final class GptSource {
     /** The checkpoint's tree (its {@code args} record a training run's configuration), read once. */
     Object checkpointRoot() {
         if (root == null) {
-            if (!Files.exists(ckpt)) {
-                throw new NppException("--gpt-ckpt " + ckpt + ": file not found");
-            }
+            RegularFiles.requireRegular(ckpt, "--gpt-ckpt");
             try {
                 root = TorchCheckpoint.load(ckpt);
             } catch (NppException e) {

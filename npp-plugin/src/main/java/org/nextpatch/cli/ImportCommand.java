@@ -2,7 +2,7 @@ package org.nextpatch.cli;
 
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tribuo.NppModel;
-import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -64,8 +64,8 @@ public final class ImportCommand implements Callable<Integer> {
         }
         DType dtype = weightsDtype(weightsDtype);
         NppModel.WeightsLayout where = layout(layout);
-        if (vqCkpt != null && !Files.isRegularFile(vqCkpt)) {
-            throw new NppException("--vq-ckpt " + vqCkpt + ": file not found");
+        if (vqCkpt != null) {
+            RegularFiles.requireRegular(vqCkpt, "--vq-ckpt");
         }
         if (Files.isDirectory(out)) {
             throw new NppCommand.UsageException("--out " + out + " is a directory; give the model file to write");

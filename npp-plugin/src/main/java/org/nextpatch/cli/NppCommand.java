@@ -97,6 +97,19 @@ public final class NppCommand implements Runnable {
             err.flush();
             return 2;
         });
+        // picocli hands only Exceptions to the handler below: an Error (out of memory, stack overflow)
+        // thrown by a command would leave execute() as a raw stack trace, so it is wrapped here
+        cl.setExecutionStrategy(parseResult -> {
+            try {
+                return new CommandLine.RunLast().execute(parseResult);
+            } catch (OutOfMemoryError | StackOverflowError e) {
+                CommandLine.ParseResult last = parseResult;
+                while (last.hasSubcommand()) {
+                    last = last.subcommand();
+                }
+                throw new CommandLine.ExecutionException(last.commandSpec().commandLine(), String.valueOf(e), e);
+            }
+        });
         cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
             PrintWriter err = c.getErr();
             err.println(c.getCommandSpec().qualifiedName() + ": " + describe(ex));
@@ -113,8 +126,14 @@ public final class NppCommand implements Runnable {
         if (ex instanceof NppException || ex instanceof UsageException) {
             return ex.getMessage();
         }
-        if (ex instanceof OutOfMemoryError) {
-            return "out of memory (" + ex.getMessage() + "); use a smaller batch or model";
+        for (Throwable c = ex; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof OutOfMemoryError) {
+                return "out of memory (" + c.getMessage() + ", at most " + Runtime.getRuntime().maxMemory() / (1 << 20)
+                        + " MiB of Java heap); use a smaller batch or model, or give Java more memory (-Xmx)";
+            }
+            if (c instanceof StackOverflowError) {
+                return "stack overflow: the input is nested too deeply";
+            }
         }
         String msg = ex.getMessage();
         return "unexpected error: " + ex.getClass().getSimpleName() + (msg == null ? "" : ": " + msg)

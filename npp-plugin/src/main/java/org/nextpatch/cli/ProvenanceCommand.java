@@ -14,7 +14,6 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -52,20 +51,14 @@ public final class ProvenanceCommand implements Callable<Integer> {
 
     /** Reads a Tribuo model file with one-line errors naming the file. */
     public static Model<?> load(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException("model file not found: " + file);
-        }
+        org.nextpatch.util.RegularFiles.requireRegular(file, "model file");
         try {
             // NppModel's reader finds an NPP model's weights file beside the model file
             return org.nextpatch.tribuo.NppModel.deserializeFromFile(file);
         } catch (IOException e) {
             throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
         } catch (RuntimeException e) {
-            Throwable root = e;
-            while (root.getCause() != null && root.getCause() != root) {
-                root = root.getCause();
-            }
-            throw new NppException("cannot read model " + file + ": " + root.getMessage(), e);
+            throw org.nextpatch.tribuo.ModelFileErrors.unreadable(file, e);
         }
     }
 

@@ -14,6 +14,7 @@ import org.nextpatch.eval.OnnxFeatureModel.Kind;
 import org.nextpatch.eval.PyFloat;
 import org.nextpatch.util.AtomicFiles;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RandomStreams;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -191,7 +192,7 @@ public final class TrainFeatureNetCommand implements Callable<Integer> {
     static FidCheck fidCheck(LabelledImages test, Path model, long seed) {
         int half = test.n() / 2;
         byte[] noise = new byte[half * 28 * 28];
-        SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
+        SplittableRandom rng = RandomStreams.stream(seed, RandomStreams.Purpose.FEATURE_NET_NOISE, 0);
         for (int i = 0; i < noise.length; i++) {
             noise[i] = (byte) rng.nextInt(256);
         }

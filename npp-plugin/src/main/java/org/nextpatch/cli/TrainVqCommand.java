@@ -77,7 +77,7 @@ public final class TrainVqCommand implements Callable<Integer> {
         Outputs.writableDir(out, "--out");
         VqTrainer.Settings settings = new VqTrainer.Settings(steps, batchSize, lr, beta, imageSize, seed, saveEvery);
         CodeExtractor.Source source = IdxImages.looksLikeIdx(dataPath)
-                ? IdxImages.read(dataPath, null).limit(limit)
+                ? IdxImages.read(dataPath, null, limit)
                 : CodeExtractor.of(ImageFolder.scan(dataPath));
         if (limit > 0 && !IdxImages.looksLikeIdx(dataPath)) {
             throw new NppCommand.UsageException("--limit is only supported for IDX data");

@@ -1,5 +1,7 @@
 package org.nextpatch.data;
 
+import org.nextpatch.util.RandomStreams;
+
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -13,7 +15,6 @@ import java.util.SplittableRandom;
  * would have read.
  */
 public final class CodeSampler {
-    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
     private final CodeSet data;
     private final long seed;
     private final int[] train;
@@ -29,7 +30,7 @@ public final class CodeSampler {
         this.data = data;
         this.seed = seed;
         int n = data.size();
-        int[] all = permutation(n, new SplittableRandom(mix(seed, 0x5EED_0001L, 0)));
+        int[] all = permutation(n, RandomStreams.stream(seed, RandomStreams.Purpose.DATA_SPLIT, 0));
         int h = heldOutFraction > 0 ? Math.max(1, (int) Math.round(n * heldOutFraction)) : 0;
         if (h >= n) {
             throw new org.nextpatch.util.NppException("--held-out " + heldOutFraction + " leaves no training images out of " + n);
@@ -57,7 +58,7 @@ public final class CodeSampler {
 
     /** The order of training images in epoch {@code epoch}. */
     public int[] epochOrder(int epoch) {
-        int[] p = permutation(train.length, new SplittableRandom(mix(seed, 0x5EED_0002L, epoch)));
+        int[] p = permutation(train.length, RandomStreams.stream(seed, RandomStreams.Purpose.DATA_EPOCH_ORDER, epoch));
         int[] out = new int[p.length];
         for (int i = 0; i < p.length; i++) {
             out[i] = train[p[i]];
@@ -72,7 +73,7 @@ public final class CodeSampler {
      * @return the image's label
      */
     public int draw(int epoch, int position, int image, long[] out, int offset) {
-        SplittableRandom rng = new SplittableRandom(mix(seed, epoch, position));
+        SplittableRandom rng = RandomStreams.stream(seed, RandomStreams.Purpose.DATA_ACCESS, epoch, position);
         boolean sibling = data.hasSibling() && rng.nextDouble() < 0.5;
         int n = sibling ? data.siblingAugmentations(image) : data.augmentations(image);
         data.read(image, rng.nextInt(n), sibling, out, offset);
@@ -92,13 +93,5 @@ public final class CodeSampler {
             p[j] = t;
         }
         return p;
-    }
-
-    /** Mixes three values into one 64-bit seed (SplitMix-style finalisation). */
-    public static long mix(long a, long b, long c) {
-        long z = a * GOLDEN + b;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L + c;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
     }
 }

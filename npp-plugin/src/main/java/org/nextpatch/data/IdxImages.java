@@ -46,26 +46,32 @@ public final class IdxImages implements CodeExtractor.Source {
      * Fashion-MNIST class names are attached when the path says "fashion".
      */
     public static IdxImages read(Path images, Path labelsFile) {
-        Tensor img = Idx.read(images);
-        Tensor lab = labelsFile == null ? Tensor.ofLongs(new long[]{img.shape()[0]}, new long[(int) img.shape()[0]])
-                : Idx.read(labelsFile);
-        if (img.rank() != 3 || img.dtype() != DType.UINT8) {
-            throw new NppException(images + ": expected uint8 IDX images [N, H, W], got " + img.dtype() + " " + Arrays.toString(img.shape()));
-        }
-        if (lab.rank() != 1 || lab.shape()[0] != img.shape()[0]) {
-            throw new NppException(labelsFile + ": expected " + img.shape()[0] + " labels, got shape " + Arrays.toString(lab.shape()));
-        }
-        boolean fashion = images.toString().toLowerCase(Locale.ROOT).contains("fashion");
-        return new IdxImages(images, img.data(), lab.toLongArray(), (int) img.shape()[0], (int) img.shape()[1],
-                (int) img.shape()[2], fashion ? FashionMnist.CLASS_NAMES : List.of());
+        return read(images, labelsFile, 0);
     }
 
-    /** Keeps the first {@code limit} images (all when limit &lt;= 0 or larger than the set). */
-    public IdxImages limit(int limit) {
-        if (limit <= 0 || limit >= n) {
-            return this;
+    /**
+     * Reads the first {@code limit} images and labels (all when limit &lt;= 0): both headers are checked
+     * against each other first, and only the rows kept are read (a gzip file that inflates to gigabytes
+     * costs the limit's worth).
+     */
+    public static IdxImages read(Path images, Path labelsFile, int limit) {
+        Idx.Header ih = Idx.header(images);
+        if (ih.shape().length != 3 || ih.type() != DType.UINT8) {
+            throw new NppException(images + ": expected uint8 IDX images [N, H, W], got " + ih.type() + " " + Arrays.toString(ih.shape()));
         }
-        return new IdxImages(imagesFile, pixels, Arrays.copyOf(labels, limit), limit, h, w, names);
+        long count = ih.shape()[0];
+        if (labelsFile != null) {
+            Idx.Header lh = Idx.header(labelsFile);
+            if (lh.shape().length != 1 || lh.shape()[0] != count) {
+                throw new NppException(labelsFile + ": expected " + count + " labels, got shape " + Arrays.toString(lh.shape()));
+            }
+        }
+        long rows = limit > 0 ? Math.min(limit, count) : count;
+        Tensor img = Idx.read(images, rows);
+        Tensor lab = labelsFile == null ? Tensor.ofLongs(new long[]{rows}, new long[(int) rows]) : Idx.read(labelsFile, rows);
+        boolean fashion = images.toString().toLowerCase(Locale.ROOT).contains("fashion");
+        return new IdxImages(images, img.data(), lab.toLongArray(), (int) rows, (int) img.shape()[1],
+                (int) img.shape()[2], fashion ? FashionMnist.CLASS_NAMES : List.of());
     }
 
     @Override

@@ -160,7 +160,7 @@ public final class DemoPipeline {
         // 2. tokenizer
         Path vqDir = out.resolve("vq");
         Path vqCkpt = vqDir.resolve("vq.pt");
-        IdxImages trainSource = IdxImages.read(trainImagesFile, trainLabelsFile).limit(nTrain);
+        IdxImages trainSource = IdxImages.read(trainImagesFile, trainLabelsFile, nTrain);
         VqConfig vqConfig = TrainVqCommand.demoConfig();
         try (VqModel vq = VqModel.initialise(vqConfig, s.seed(), Device.cpu())) {
             VqTrainer.Result vr = clock.time("train VQ tokenizer", () -> {

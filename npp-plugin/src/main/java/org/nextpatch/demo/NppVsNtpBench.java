@@ -109,7 +109,7 @@ public final class NppVsNtpBench {
         FashionMnistFiles files = FashionMnistFiles.locate(s.dataDir(), s.out().resolve("data"));
         Path imagesFile = files.hasTrain() ? files.trainImages() : files.testImages();
         Path labelsFile = files.hasTrain() ? files.trainLabels() : files.testLabels();
-        IdxImages source = IdxImages.read(imagesFile, labelsFile).limit(s.images());
+        IdxImages source = IdxImages.read(imagesFile, labelsFile, s.images());
         LabelledImages test = FashionMnist.read(files.testImages(), files.testLabels());
 
         Path vqCkpt = s.vqCkpt() != null ? s.vqCkpt() : trainTokenizer(s, source);

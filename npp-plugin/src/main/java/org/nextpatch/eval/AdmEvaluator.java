@@ -7,8 +7,8 @@ import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -107,11 +107,8 @@ public final class AdmEvaluator {
      * in batches of {@code batchSize}.
      */
     public static Report evaluate(Path refFile, Path sampleFile, FeatureModel model, int batchSize, FeatureExtractor extractor) {
-        for (Path p : new Path[]{refFile, sampleFile}) {
-            if (!Files.isRegularFile(p)) {
-                throw new NppException(p + ": file not found");
-            }
-        }
+        RegularFiles.requireRegular(refFile, "reference batch");
+        RegularFiles.requireRegular(sampleFile, "sample batch");
         try (Npz.Reader ref = Npz.open(refFile); Npz.Reader sam = Npz.open(sampleFile)) {
             Side r = side(refFile, ref, false);
             Side s = side(sampleFile, sam, true);
@@ -243,9 +240,7 @@ public final class AdmEvaluator {
 
     /** Reads a float [N, D] feature matrix from a .npy file (for {@code --ref-features}). */
     public static Features readFeatures(Path file, String flag) {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException(flag + " " + file + ": file not found");
-        }
+        RegularFiles.requireRegular(file, flag);
         try (Npy.Reader r = Npy.open(file)) {
             Npy.Header h = r.header();
             if (h.shape().length != 2) {

@@ -34,6 +34,7 @@ import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
+import org.nextpatch.util.RandomStreams;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -142,7 +143,7 @@ public final class FeatureNet implements AutoCloseable {
     public double train(LabelledImages data, int epochs, int batchSize, float learningRate, long seed, boolean augment) {
         checkImages(data);
         EngineSelfTest.requireCorrectGradients("train-feature-net");
-        SplittableRandom rng = new SplittableRandom(seed);
+        SplittableRandom rng = RandomStreams.stream(seed, RandomStreams.Purpose.FEATURE_NET, 0);
         int n = data.n();
         int steps = (n + batchSize - 1) / batchSize;
         // cosine decay to 1% over the whole run: the last steps refine instead of bouncing around

@@ -12,11 +12,11 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Sha256;
+import org.nextpatch.util.RegularFiles;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -67,9 +67,7 @@ public final class OnnxFeatureModel implements FeatureModel {
         this.file = file;
         this.spatialChannels = spatialChannels;
         this.spatialNchw = spatialNchw;
-        if (!Files.isRegularFile(file)) {
-            throw new NppException("--feature-model " + file + ": file not found");
-        }
+        RegularFiles.requireRegular(file, "--feature-model");
         env = OrtEnvironment.getEnvironment();
         try {
             OrtSession.SessionOptions opts = new OrtSession.SessionOptions();

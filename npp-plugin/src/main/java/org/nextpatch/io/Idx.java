@@ -3,6 +3,7 @@ package org.nextpatch.io;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -10,7 +11,6 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.zip.GZIPInputStream;
@@ -18,34 +18,79 @@ import java.util.zip.GZIPInputStream;
 /**
  * Reads IDX files, the format of MNIST and Fashion-MNIST ({@code train-images-idx3-ubyte[.gz]}):
  * two zero bytes, a type code, the rank, the big-endian int32 dimensions, then big-endian elements.
- * Gzip-compressed files are recognised by their magic number, whatever their name.
+ * Gzip-compressed files are recognised by their magic number, whatever their name. Reading streams
+ * and stops after the rows asked for, so a small file that inflates to gigabytes costs only what the
+ * caller needs; a plain file's size is checked against its header before anything is allocated.
  */
 public final class Idx {
     private Idx() {}
+
+    /** An IDX file's element type and dimensions, as its header declares them. */
+    public record Header(DType type, long[] shape) {
+        /** Bytes of one row (one entry along the first dimension). */
+        long rowBytes() {
+            long n = type.bytes();
+            for (int i = 1; i < shape.length; i++) {
+                n = Math.multiplyExact(n, shape[i]);
+            }
+            return n;
+        }
+    }
 
     /**
      * Reads a whole IDX file: uint8 images [N, 28, 28] or labels [N] for (Fashion-)MNIST; the other IDX
      * types (int8, int16, int32, float32, float64) are converted to little-endian tensors of that type.
      */
     public static Tensor read(Path path) {
-        org.nextpatch.util.RegularFiles.requireRegular(path, null);
+        return read(path, Long.MAX_VALUE);
+    }
+
+    /** Reads only the header (type and dimensions). */
+    public static Header header(Path path) {
+        return open(path, (in, h) -> h);
+    }
+
+    /**
+     * Reads the first {@code maxRows} entries along the first dimension (all when the file has fewer):
+     * the tensor's first dimension is the number read.
+     */
+    public static Tensor read(Path path, long maxRows) {
+        return open(path, (in, h) -> data(in, h, Math.min(h.shape()[0], Math.max(0, maxRows)), path));
+    }
+
+    private interface Body<T> {
+        T read(InputStream in, Header h) throws IOException;
+    }
+
+    private static <T> T open(Path path, Body<T> body) {
+        RegularFiles.requireRegular(path, "IDX file");
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(path), 1 << 16)) {
             raw.mark(2);
             int b0 = raw.read();
             int b1 = raw.read();
             raw.reset();
-            InputStream in = (b0 == 0x1f && b1 == 0x8b) ? new GZIPInputStream(raw, 1 << 16) : raw;
-            return read(in, path);
-        } catch (NoSuchFileException e) {
-            throw new NppException(path + ": file not found");
+            boolean gzip = b0 == 0x1f && b1 == 0x8b;
+            InputStream in = gzip ? new GZIPInputStream(raw, 1 << 16) : raw;
+            Header h = header(in, path);
+            if (!gzip) {
+                long fileSize = Files.size(path);
+                long need = 4 + 4L * h.shape().length + Math.multiplyExact(h.rowBytes(), h.shape()[0]);
+                if (fileSize < need) {
+                    throw new NppException(path + ": truncated IDX file: " + Arrays.toString(h.shape()) + " needs " + need
+                            + " bytes, the file has " + fileSize);
+                }
+            }
+            return body.read(in, h);
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
             throw new NppException(path + ": truncated or corrupt IDX file (" + e.getMessage() + ")");
+        } catch (ArithmeticException e) {
+            throw new NppException(path + ": IDX dimensions overflow a 64-bit size");
         } catch (IOException e) {
             throw new NppException(path + ": cannot read: " + org.nextpatch.util.AtomicFiles.reason(e), e);
         }
     }
 
-    private static Tensor read(InputStream in, Path path) throws IOException {
+    private static Header header(InputStream in, Path path) throws IOException {
         byte[] magic = in.readNBytes(4);
         if (magic.length < 4 || magic[0] != 0 || magic[1] != 0) {
             throw new NppException(path + ": not an IDX file (bad magic number)");
@@ -72,15 +117,23 @@ public final class Idx {
         for (int i = 0; i < rank; i++) {
             shape[i] = db.getInt() & 0xffffffffL;
         }
-        long bytes = Math.multiplyExact(Tensor.numel(shape), type.bytes());
-        if (bytes > Integer.MAX_VALUE) {
+        return new Header(type, shape);
+    }
+
+    private static Tensor data(InputStream in, Header h, long rows, Path path) throws IOException {
+        long[] shape = h.shape().clone();
+        shape[0] = rows;
+        long bytes = Math.multiplyExact(rows, h.rowBytes());
+        if (bytes > Integer.MAX_VALUE - 8) {
             throw new NppException(path + ": IDX array " + Arrays.toString(shape) + " exceeds the 2 GiB limit of one tensor");
         }
+        // readNBytes grows its buffer as data arrives: a lying header in a gzip file costs what it holds
         byte[] data = in.readNBytes((int) bytes);
         if (data.length < bytes) {
             throw new NppException(path + ": truncated IDX file: " + Arrays.toString(shape) + " needs " + bytes
                     + " bytes of data, found " + data.length);
         }
+        DType type = h.type();
         if (type.bytes() > 1) {
             // IDX is big-endian; tensors are little-endian
             int es = type.bytes();

@@ -9,6 +9,7 @@ import org.nextpatch.tensor.ZipArchive;
 import org.nextpatch.tensor.ZipArchiveWriter;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
+import org.nextpatch.util.RegularFiles;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -159,15 +160,7 @@ public final class TorchCheckpoint {
 
     /** A path that is a readable regular file, or one line saying why not (with the system's reason). */
     static void checkReadableFile(Path path) {
-        if (Files.isDirectory(path)) {
-            throw new NppException(path + ": is a directory, not a checkpoint file");
-        }
-        if (!Files.exists(path)) {
-            throw new NppException(path + ": file not found");
-        }
-        if (!Files.isRegularFile(path)) {
-            throw new NppException(path + ": not a regular file (a device, pipe or socket); a checkpoint must be a file");
-        }
+        RegularFiles.requireRegular(path, "checkpoint");
         try (InputStream in = Files.newInputStream(path)) {
             in.read();
         } catch (AccessDeniedException e) {

@@ -3,6 +3,7 @@ package org.nextpatch.model;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.tensor.StateDictCheck;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.RandomStreams;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -43,7 +44,7 @@ public final class GptWeights {
     /**
      * Upstream initialisation from a seed: every Linear and Embedding weight N(0, 0.02), the output
      * head zero, norm gains 1 (spec 6.2). Each parameter has its own generator
-     * ({@code SplittableRandom(seed * GOLDEN + index)}), so the result does not depend on the engine or
+     * ({@code RandomStreams.stream(seed, GPT_INIT, index)}), so the result does not depend on the engine or
      * device.
      */
     public static LinkedHashMap<String, Tensor> init(GptConfig c, long seed) {
@@ -56,7 +57,7 @@ public final class GptWeights {
             if (isNormGain(key)) {
                 Arrays.fill(v, 1f);
             } else if (!key.equals("output.weight")) {
-                SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + index);
+                SplittableRandom rng = RandomStreams.stream(seed, RandomStreams.Purpose.GPT_INIT, index);
                 for (int i = 0; i < v.length; i++) {
                     v[i] = (float) (0.02 * rng.nextGaussian());
                 }

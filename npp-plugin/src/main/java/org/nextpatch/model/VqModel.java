@@ -19,6 +19,7 @@ import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.StateDictCheck;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RandomStreams;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -263,7 +264,7 @@ public final class VqModel implements AutoCloseable {
      * in +-1/K (upstream), all from one seeded generator so that runs are reproducible.
      */
     public static VqModel initialise(VqConfig config, long seed, Device device) {
-        SplittableRandom rng = new SplittableRandom(seed);
+        SplittableRandom rng = RandomStreams.stream(seed, RandomStreams.Purpose.VQ_INIT, 0);
         NDManager m = NDManager.newBaseManager(device);
         LinkedHashMap<String, NDArray> p = new LinkedHashMap<>();
         for (Map.Entry<String, long[]> e : parameterShapes(config).entrySet()) {

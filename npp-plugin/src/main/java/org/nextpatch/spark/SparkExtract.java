@@ -113,8 +113,8 @@ public final class SparkExtract {
             }
             labelsUri = Storage.qualify(spec.labelsPath());
             Storage.requireFile(labelsUri, "--labels-path");
-            IdxImages all = readIdx(data, labelsUri);
-            n = spec.limit() > 0 ? Math.min(spec.limit(), all.size()) : all.size();
+            IdxImages all = readIdx(data, labelsUri, spec.limit());
+            n = all.size();
             classes = all.classNames().isEmpty() && data.toLowerCase(Locale.ROOT).contains("fashion")
                     ? FashionMnist.CLASS_NAMES : all.classNames();
         } else {
@@ -196,7 +196,7 @@ public final class SparkExtract {
     /** One task: encode the partition's missing images and write their files. */
     private static Stats runPartition(Job job, Work w, LongAccumulator acc) {
         CodeExtractor.Settings s = job.settings();
-        CodeExtractor.Source source = job.idx() ? readIdx(job.dataPath(), job.labelsPath()).limit(job.n())
+        CodeExtractor.Source source = job.idx() ? readIdx(job.dataPath(), job.labelsPath(), job.n())
                 : folderSource(w);
         Set<String> codes = Storage.list(job.codesDir(), "--code-path");
         Set<String> labs = Storage.list(job.labelsDir(), "--code-path");
@@ -271,8 +271,8 @@ public final class SparkExtract {
         return Engine.getInstance().defaultDevice();
     }
 
-    private static IdxImages readIdx(String images, String labels) {
-        return IdxImages.read(Storage.localCopy(images, "idx", "--data-path"), Storage.localCopy(labels, "idx", "--labels-path"));
+    private static IdxImages readIdx(String images, String labels, int limit) {
+        return IdxImages.read(Storage.localCopy(images, "idx", "--data-path"), Storage.localCopy(labels, "idx", "--labels-path"), limit);
     }
 
     /** A partition's image files as an extraction source (index i is the run's index). */

@@ -23,6 +23,7 @@ import org.nextpatch.npp.StageSchedule;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
+import org.nextpatch.util.RandomStreams;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -140,6 +141,7 @@ public final class NppTrainingLoop {
                 java.util.Arrays.toString(stages.stageEndEpochs()), data.describe());
 
         EngineSelfTest.requireCorrectGradients("train");
+        Engine.getInstance().setRandomSeed((int) RandomStreams.streamSeed(cfg.seed(), RandomStreams.Purpose.ENGINE_INIT, 0));
         Object resumed = cfg.resume() == null ? null : TorchCheckpoint.load(cfg.resume());
         Map<String, Tensor> initial = resumed != null ? StateDicts.select(resumed, false)
                 : org.nextpatch.model.GptWeights.init(model, cfg.seed());
@@ -195,7 +197,7 @@ public final class NppTrainingLoop {
                         // and torch's generator is the process's); the rest of the step runs in parallel.
                         try (Autograd.Scope recording = Autograd.recording()) {
                             // Dropout masks depend only on (seed, step): resumed runs replay them exactly.
-                            Engine.getInstance().setRandomSeed((int) CodeSampler.mix(cfg.seed(), 0xD809, step));
+                            Engine.getInstance().setRandomSeed((int) RandomStreams.streamSeed(cfg.seed(), RandomStreams.Purpose.ENGINE_STEP, step));
                             loss = forwardBackward(replicas, b, side);
                         }
                         if (replicas.size() > 1) {

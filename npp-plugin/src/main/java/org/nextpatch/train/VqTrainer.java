@@ -21,6 +21,7 @@ import org.nextpatch.model.VqModel;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
+import org.nextpatch.util.RandomStreams;
 
 import java.nio.file.Path;
 import java.util.BitSet;
@@ -128,7 +129,7 @@ public final class VqTrainer {
             int window = Math.max(1, Math.min(50, (s.steps() - startStep) / 4));
             try (Progress p = Progress.start("train-vq", s.steps() - startStep, "step")) {
                 for (int step = startStep; step < s.steps(); step++) {
-                    SplittableRandom rng = new SplittableRandom(s.seed() * 0x9E3779B97F4A7C15L + step);
+                    SplittableRandom rng = RandomStreams.stream(s.seed(), RandomStreams.Purpose.VQ_BATCHES, step);
                     float[] x = batch(source, s.batchSize(), side, rng);
                     double rec;
                     double cb;

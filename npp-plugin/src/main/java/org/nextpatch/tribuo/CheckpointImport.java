@@ -13,6 +13,7 @@ import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.model.GptWeights;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import org.tribuo.ImmutableFeatureMap;
 import org.tribuo.MutableFeatureMap;
 import org.tribuo.provenance.ModelProvenance;
@@ -51,11 +52,9 @@ final class CheckpointImport {
     }
 
     static NppModel run(Path checkpoint, GptConfig config, boolean useEma, Path tokenizer) {
-        if (!Files.isRegularFile(checkpoint)) {
-            throw new NppException("checkpoint not found: " + checkpoint);
-        }
-        if (tokenizer != null && !Files.isRegularFile(tokenizer)) {
-            throw new NppException("tokenizer checkpoint not found: " + tokenizer);
+        RegularFiles.requireRegular(checkpoint, "checkpoint");
+        if (tokenizer != null) {
+            RegularFiles.requireRegular(tokenizer, "tokenizer checkpoint");
         }
         Object root = TorchCheckpoint.load(checkpoint);
         LinkedHashMap<String, Tensor> weights;

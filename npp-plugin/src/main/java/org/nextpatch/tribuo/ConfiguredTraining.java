@@ -3,9 +3,9 @@ package org.nextpatch.tribuo;
 import com.oracle.labs.mlrg.olcut.config.ConfigurationManager;
 import com.oracle.labs.mlrg.olcut.config.json.JsonConfigFactory;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import org.tribuo.MutableDataset;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -42,9 +42,7 @@ public final class ConfiguredTraining {
      * @throws NppException naming the file and the problem
      */
     public static NppTrainer loadTrainer(Path file, String name) {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException("--config " + file + ": file not found");
-        }
+        RegularFiles.requireRegular(file, "--config");
         registerJson();
         ConfigurationManager cm;
         try {

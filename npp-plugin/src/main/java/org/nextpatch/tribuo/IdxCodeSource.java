@@ -16,12 +16,12 @@ import org.nextpatch.config.VqConfig;
 import org.nextpatch.data.CodeExtractor;
 import org.nextpatch.data.IdxImages;
 import org.nextpatch.model.VqModel;
+import org.nextpatch.util.RegularFiles;
 import org.tribuo.ConfigurableDataSource;
 import org.tribuo.Example;
 import org.tribuo.OutputFactory;
 import org.tribuo.provenance.ConfiguredDataSourceProvenance;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -132,8 +132,12 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
         String[] fields = {"imagesPath", "labelsPath", "vqCheckpoint"};
         Path[] files = {imagesPath, labelsPath, vqCheckpoint};
         for (int i = 0; i < files.length; i++) {
-            if (files[i] == null || !Files.isRegularFile(files[i])) {
-                fail(fields[i], files[i] == null ? "is required" : files[i] + ": file not found");
+            if (files[i] == null) {
+                fail(fields[i], "is required");
+            }
+            String kind = RegularFiles.kind(files[i]);
+            if (kind != null) {
+                fail(fields[i], files[i] + ": " + kind + (kind.contains("not found") ? "" : ", not a regular file"));
             }
         }
         if (codePath == null) {
@@ -156,7 +160,7 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
         } catch (RuntimeException e) {
             fail("device", "'" + device + "' is not a device: cpu, gpu or gpu:N");
         }
-        IdxImages images = IdxImages.read(imagesPath, labelsPath).limit(maxImages);
+        IdxImages images = IdxImages.read(imagesPath, labelsPath, maxImages);
         CodeExtractor.Settings settings = new CodeExtractor.Settings(imageSize, tenCrop, cropRange, codePath, batchSize);
         VqConfig vqConfig = vqConfigFile == null ? null : VqConfig.fromJson(vqConfigFile);
         int codebook;

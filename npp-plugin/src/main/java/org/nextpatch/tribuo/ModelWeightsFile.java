@@ -4,6 +4,7 @@ import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Half;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.RegularFiles;
 import org.nextpatch.util.Sha256;
 
 import java.io.IOException;
@@ -217,10 +218,11 @@ final class ModelWeightsFile {
      * @throws NppException naming the file when it is missing, has another size or another hash
      */
     static LinkedHashMap<String, Tensor> open(Path file, List<Entry> entries, long size, String sha256) {
-        if (!Files.isRegularFile(file)) {
+        if (!Files.exists(file) && !Files.isSymbolicLink(file)) {
             throw new NppException("NPP model weights file " + file + " is missing (the model file's weights live "
                     + "in this file beside it; copy or move the two together)");
         }
+        RegularFiles.requireRegular(file, "NPP model weights file");
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long actual = ch.size();
             if (actual != size) {

@@ -380,25 +380,14 @@ final class NppModelFile {
      * truncated or altered.
      */
     static NppModel load(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new NppException("model file not found: " + file);
-        }
+        org.nextpatch.util.RegularFiles.requireRegular(file, "model file");
         Model<?> m;
         try {
             m = deserializeFromFile(file);
         } catch (IOException e) {
             throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
-        } catch (NppException e) {
-            throw e;
         } catch (RuntimeException e) {
-            Throwable root = e;
-            while (root.getCause() != null && root.getCause() != root) {
-                root = root.getCause();
-                if (root instanceof NppException) {
-                    throw (NppException) root;
-                }
-            }
-            throw new NppException("cannot read model " + file + ": " + root.getMessage(), e);
+            throw ModelFileErrors.unreadable(file, e);
         }
         if (!(m instanceof NppModel)) {
             throw new NppException(file + " holds a " + m.getClass().getSimpleName() + ", not an NPP model");

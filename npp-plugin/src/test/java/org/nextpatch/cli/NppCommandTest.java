@@ -37,4 +37,32 @@ public class NppCommandTest {
         assertEquals(1, e.lines().count(), e);
         assertTrue(e.contains("no-such-command"), e);
     }
+
+    /** A subcommand that fails with an Error, as a command that runs out of memory does. */
+    @picocli.CommandLine.Command(name = "fail")
+    static final class Fail implements java.util.concurrent.Callable<Integer> {
+        @picocli.CommandLine.Parameters
+        String kind;
+
+        @Override
+        public Integer call() {
+            if (kind.equals("oom")) {
+                throw new OutOfMemoryError("Java heap space");
+            }
+            throw new StackOverflowError();
+        }
+    }
+
+    @Test
+    void errorsSuchAsOutOfMemoryGetOneLineNotAStackTrace() {
+        for (String kind : new String[]{"oom", "deep"}) {
+            StringWriter err = new StringWriter();
+            picocli.CommandLine cl = NppCommand.commandLine().addSubcommand(new Fail());
+            cl.setErr(new PrintWriter(err, true));
+            assertEquals(1, cl.execute("fail", kind));
+            String e = err.toString().strip();
+            assertEquals(1, e.lines().count(), e);
+            assertTrue(e.startsWith("npp fail: " + (kind.equals("oom") ? "out of memory (Java heap space, at most" : "stack overflow")), e);
+        }
+    }
 }

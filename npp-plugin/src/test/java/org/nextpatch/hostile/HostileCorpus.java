@@ -24,8 +24,10 @@ final class HostileCorpus {
      * @param kind     {@code inspect} (the inspect-ckpt command), {@code load} (the weight loader,
      *                 as every command that loads weights uses it), {@code npy} (the .npy reader),
      *                 {@code tribuo} (a Tribuo model file, as {@code npp provenance} reads it),
-     *                 {@code image} (the image reader of extract-codes), {@code idx} (the IDX reader) or
-     *                 {@code lock} (an output folder's lock file)
+     *                 {@code image} (the image reader of extract-codes), {@code idx} (the IDX reader),
+     *                 {@code lock} (an output folder's lock file), {@code gpt-config} / {@code vq-config}
+     *                 (a {@code --gpt-config} / {@code --vq-config} file) or {@code idx-limit-10} (an IDX
+     *                 image file read with {@code --limit 10})
      * @param exit     the expected exit status (0: handled, 1: refused, 3: out of memory, an error)
      * @param file     the input
      * @param fragment words the answer must contain (stderr on refusal, stdout otherwise)
@@ -238,12 +240,57 @@ final class HostileCorpus {
         cases.add(new Case("idx-fifo", "idx", mkfifo(dir.resolve("labels-fifo-idx1-ubyte")), 1, "FIFO"));
         cases.add(new Case("npy-fifo", "npy", mkfifo(dir.resolve("npy-fifo.npy")), 1, "FIFO"));
         if (Files.exists(Path.of("/dev/zero"))) {
-            cases.add(new Case("npy-dev-zero", "npy", Path.of("/dev/zero"), 1, "a character device, not a regular file"));
+            cases.add(new Case("npy-dev-zero", "npy", Path.of("/dev/zero"), 1, "is not a regular file: a character device"));
         }
         Path locked = Files.createDirectories(dir.resolve("locked-folder"));
         cases.add(new Case("lock-fifo", "lock", mkfifo(locked.resolve(org.nextpatch.util.DirLock.FILE)), 1,
                 "not a regular lock file"));
+        // 18. configuration files: numbers that overflow float32, sizes that would allocate or loop for
+        // minutes, duplicate keys, not a file at all
+        String gpt = "{\"dim\":64,\"n_head\":4,\"block_size\":16,";
+        cases.add(write(dir, "gpt-norm-eps-infinite", "gpt-config", (gpt + "\"n_layer\":2,\"norm_eps\":1e400}").getBytes(StandardCharsets.UTF_8),
+                1, "'norm_eps' must be a finite number"));
+        cases.add(write(dir, "gpt-rope-base-tiny", "gpt-config", (gpt + "\"n_layer\":2,\"rope_base\":1e-300}").getBytes(StandardCharsets.UTF_8),
+                1, "rope_base 1.0E-300 is out of range"));
+        cases.add(write(dir, "gpt-n-layer-1e8", "gpt-config", (gpt + "\"n_layer\":100000000}").getBytes(StandardCharsets.UTF_8),
+                1, "n_layer 100000000 is out of range"));
+        cases.add(write(dir, "gpt-duplicate-key", "gpt-config", (gpt + "\"n_layer\":2,\"n_layer\":3}").getBytes(StandardCharsets.UTF_8),
+                1, "Duplicate field 'n_layer'"));
+        cases.add(write(dir, "vq-ch-mult-100k", "vq-config", ("{\"ch_mult\":[" + "1,".repeat(99_999) + "1]}").getBytes(StandardCharsets.UTF_8),
+                1, "the length of ch_mult 100000 is out of range"));
+        if (Files.exists(zero)) {
+            cases.add(new Case("gpt-config-dev-zero", "gpt-config", zero, 1, "is not a regular file"));
+        }
+        Path fifo = dir.resolve("gpt-config.fifo");
+        try {
+            if (new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0) {
+                cases.add(new Case("gpt-config-fifo", "gpt-config", fifo, 1, "is not a regular file"));
+                cases.add(new Case("checkpoint-fifo", "inspect", fifo, 1, "is not a regular file"));
+                cases.add(new Case("tribuo-fifo", "tribuo", fifo, 1, "is not a regular file"));
+            }
+        } catch (IOException | InterruptedException e) {
+            // no mkfifo here: the cases are left out
+        }
+        // a symbolic link to itself is a loop, not a missing file
+        Path loop = Files.createSymbolicLink(dir.resolve("loop.pt"), dir.resolve("loop.pt"));
+        cases.add(new Case("checkpoint-symlink-loop", "inspect", loop, 1, "symbolic links"));
+        cases.add(new Case("tribuo-symlink-loop", "tribuo", loop, 1, "symbolic links"));
+
+        // 19. a 300 MB IDX image file gzipped to a few hundred KB, read with --limit 10 in a 256 MB heap
+        cases.add(new Case("idx-gzip-bomb-limit-10", "idx-limit-10", idxBomb(dir.resolve("bomb-idx3-ubyte.gz"), 382_000), 0, "10 images"));
         return cases;
+    }
+
+    /** A gzipped IDX image file of {@code rows} 28x28 zero images. */
+    private static Path idxBomb(Path f, int rows) throws IOException {
+        try (java.util.zip.GZIPOutputStream g = new java.util.zip.GZIPOutputStream(Files.newOutputStream(f), 1 << 16)) {
+            g.write(ByteBuffer.allocate(16).putInt(0x803).putInt(rows).putInt(28).putInt(28).array());
+            byte[] zeros = new byte[28 * 28 * 1000];
+            for (int i = 0; i < rows; i += 1000) {
+                g.write(zeros, 0, 28 * 28 * Math.min(1000, rows - i));
+            }
+        }
+        return f;
     }
 
     private static Case image(Path dir, String name, byte[] content, int exit, String fragment) throws IOException {
@@ -296,7 +343,7 @@ final class HostileCorpus {
     }
 
     private static Case write(Path dir, String name, String kind, byte[] content, int exit, String fragment) throws IOException {
-        Path f = dir.resolve(name + (kind.equals("npy") ? ".npy" : kind.equals("tribuo") ? ".tribuo" : ".pt"));
+        Path f = dir.resolve(name + (kind.equals("npy") ? ".npy" : kind.equals("tribuo") ? ".tribuo" : kind.endsWith("config") ? ".json" : ".pt"));
         Files.write(f, content);
         return new Case(name, kind, f, exit, fragment);
     }

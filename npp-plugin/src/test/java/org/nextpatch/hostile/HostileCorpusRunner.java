@@ -75,6 +75,17 @@ public final class HostileCorpusRunner {
                     org.nextpatch.cli.ProvenanceCommand.load(file);
                     return "0\tread";
                 }
+                case "gpt-config" -> {
+                    org.nextpatch.config.GptConfig.fromJson(file);
+                    return "0\tread";
+                }
+                case "vq-config" -> {
+                    org.nextpatch.config.VqConfig.fromJson(file);
+                    return "0\tread";
+                }
+                case "idx-limit-10" -> {
+                    return "0\tread " + org.nextpatch.data.IdxImages.read(file, null, 10).size() + " images";
+                }
                 case "npy" -> {
                     Npy.read(file);
                     return "0\tread";

@@ -59,6 +59,30 @@ class IdxTest {
         }
     }
 
+    /** A header that claims two million rows with ten present: a limited read takes the rows it needs. */
+    @Test
+    void readsOnlyTheRowsAskedFor() throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(16 + 10 * 12);
+        b.putInt(0x00000803).putInt(2_000_000).putInt(4).putInt(3);
+        b.put(java.util.Arrays.copyOfRange(images(10), 16, 16 + 120));
+        Path p = dir.resolve("claims-idx3-ubyte.gz");
+        Files.write(p, gzip(b.array()));
+        assertArrayEquals(new long[]{2_000_000, 4, 3}, Idx.header(p).shape());
+        Tensor t = Idx.read(p, 3);
+        assertArrayEquals(new long[]{3, 4, 3}, t.shape());
+        long[] v = t.toLongArray();
+        for (int i = 0; i < v.length; i++) {
+            assertEquals((i * 7 + 200) & 0xff, v[i]);
+        }
+        NppException e = assertThrows(NppException.class, () -> Idx.read(p));
+        assertTrue(e.getMessage().contains("truncated IDX file"), e.getMessage());
+        // a plain file is checked against its header's size before anything is allocated
+        Path raw = dir.resolve("claims-idx3-ubyte");
+        Files.write(raw, b.array());
+        e = assertThrows(NppException.class, () -> Idx.read(raw, 3));
+        assertTrue(e.getMessage().contains("needs 24000016 bytes, the file has 136"), e.getMessage());
+    }
+
     @Test
     void convertsBigEndianInts() throws IOException {
         ByteBuffer b = ByteBuffer.allocate(4 + 4 + 12);

@@ -174,6 +174,6 @@ class ImagesTest {
     void aFifoNamedLikeAnImageIsRefusedWithoutOpeningIt(@TempDir Path dir) throws Exception {
         Path fifo = org.nextpatch.cli.ChecksBeforeWorkTest.mkfifo(dir.resolve("pipe.png"));
         NppException e = assertThrows(NppException.class, () -> Images.readRgb(fifo));
-        assertEquals(fifo + ": a FIFO (named pipe), not a regular file", e.getMessage());
+        assertEquals(fifo + " is not a regular file: a FIFO (named pipe)", e.getMessage());
     }
 }

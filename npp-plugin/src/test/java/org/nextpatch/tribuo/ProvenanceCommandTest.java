@@ -42,7 +42,7 @@ class ProvenanceCommandTest {
         StringWriter err = new StringWriter();
         assertEquals(1, NppCommandTest.run(new StringWriter(), err, "provenance", dir.resolve("none.model").toString()));
         assertEquals(1, err.toString().strip().lines().count(), err.toString());
-        assertTrue(err.toString().contains("model file not found"), err.toString());
+        assertTrue(err.toString().contains("model file " + dir.resolve("none.model") + ": file not found"), err.toString());
 
         Path junk = dir.resolve("junk.model");
         Files.writeString(junk, "not a model");
