@@ -2,6 +2,7 @@ package org.nextpatch.cli;
 
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
+import org.nextpatch.data.ClassNames;
 import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.model.VqModel;
@@ -74,6 +75,11 @@ public final class ExportOnnxCommand implements Runnable {
     @Option(names = "--overwrite", description = "Write into --out even if it holds an earlier export or other files.")
     boolean overwrite;
 
+    @Option(names = "--class-names", paramLabel = "FILE",
+            description = "Class names, one per line in class order (as extract-codes writes classes.txt), recorded in "
+                    + "manifest.json for 'npp serve'; default: the --tribuo-model's own, if it has them.")
+    Path classNamesFile;
+
     @Option(names = "--fp16", description = "Store GPT projection weights as float16 and run projections in float16 (for GPUs).")
     boolean fp16;
 
@@ -102,6 +108,8 @@ public final class ExportOnnxCommand implements Runnable {
         GptConfig cfg = GptConfigResolver.resolve(new GptConfigResolver.Flags(size == null ? null : size.model,
                         size == null ? null : size.config, imageSize, downsample, codebookSize, numClasses),
                 rec, source.flag(), vq, "--vq-ckpt " + vqCkpt).config();
+        List<String> names = classNamesFile != null ? ClassNames.read(classNamesFile, "--class-names", cfg.numClasses())
+                : source.classNames();
         Map<String, Tensor> gptWeights = source.weights();
         Map<String, String> prov = new LinkedHashMap<>(source.provenance());
         if (vqCkpt != null) {
@@ -109,6 +117,9 @@ public final class ExportOnnxCommand implements Runnable {
             prov.put("vq_ckpt_bytes", Long.toString(size(vqCkpt)));
         }
         List<Path> files = OnnxExport.export(cfg, gptWeights, vq, vqWeights, out, fp16, externalData ? Boolean.TRUE : null, prov);
+        if (!names.isEmpty()) {
+            OnnxExport.recordClassNames(out, names);
+        }
         for (Path f : files) {
             System.out.println(f);
         }

@@ -74,6 +74,11 @@ final class GptSource {
         return model;
     }
 
+    /** The Tribuo model's class names, in class order; empty for a checkpoint or a model without names. */
+    java.util.List<String> classNames() {
+        return tribuoModel != null ? model().getClassNames() : java.util.List.of();
+    }
+
     /** The weights as an upstream state dict (memory-mapped where the file allows), read once. */
     Map<String, Tensor> weights() {
         if (weights != null) {

@@ -1,5 +1,6 @@
 package org.nextpatch.cli;
 
+import org.nextpatch.data.ClassNames;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tribuo.NppModel;
 import org.nextpatch.util.RegularFiles;
@@ -12,6 +13,7 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -43,6 +45,11 @@ public final class ImportCommand implements Callable<Integer> {
                     + "in half precision included, else beside): inside the model file or in OUT.weights beside it.")
     String layout;
 
+    @Option(names = "--class-names", paramLabel = "FILE",
+            description = "Class names, one per line in class order (as extract-codes writes classes.txt): the model "
+                    + "keeps them, and its ONNX exports record them for 'npp serve'.")
+    Path classNamesFile;
+
     @Option(names = "--out", required = true, paramLabel = "MODEL", description = "The Tribuo model file to write.")
     Path out;
 
@@ -73,10 +80,14 @@ public final class ImportCommand implements Callable<Integer> {
         if (out.toAbsolutePath().normalize().equals(gpt.ckpt.toAbsolutePath().normalize())) {
             throw new NppCommand.UsageException("--out must not be the checkpoint itself");
         }
-        Outputs.notAnInput(out, "--out", "--gpt-ckpt", gpt.ckpt, "--vq-ckpt", vqCkpt, "--gpt-config", gpt.configFile);
+        Outputs.notAnInput(out, "--out", "--gpt-ckpt", gpt.ckpt, "--vq-ckpt", vqCkpt, "--gpt-config", gpt.configFile,
+                "--class-names", classNamesFile);
         Outputs.writableFile(out, "--out");
+        List<String> names = classNamesFile == null ? List.of()
+                : ClassNames.read(classNamesFile, "--class-names", gpt.config().numClasses());
         long t0 = System.nanoTime();
         try (NppModel model = NppModel.fromCheckpoint(gpt.ckpt, gpt.config(), gpt.useEma, vqCkpt)) {
+            model.setClassNames(names);
             model.save(out, dtype, where);
         }
         PrintWriter o = spec.commandLine().getOut();

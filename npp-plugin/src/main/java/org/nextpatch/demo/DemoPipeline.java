@@ -198,7 +198,7 @@ public final class DemoPipeline {
                 // 5. ONNX graphs (the GPT's carry the Tribuo provenance as metadata)
                 Path onnxDir = out.resolve("onnx");
                 List<Path> graphs = clock.time("export ONNX", () -> {
-                    List<Path> written = model.exportOnnxGraphs(onnxDir, false, vqConfig, vq.stateDict());
+                    List<Path> written = model.exportOnnxGraphs(onnxDir, false, vqConfig, vq.stateDict(), true); // its own folder of an earlier run
                     org.nextpatch.onnx.OnnxExport.recordClassNames(onnxDir, CLASSES); // npp serve shows them
                     return written;
                 });

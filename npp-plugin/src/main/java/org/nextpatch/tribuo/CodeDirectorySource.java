@@ -61,8 +61,11 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
     public static final String VOCAB_SIZE = "vocab-size";
     /** Provenance key of the class count ({@code classes.txt} beside the code folders; -1 without one). */
     public static final String NUM_CLASSES = "num-classes";
-    /** The most bytes of {@code classes.txt} read (one name per class). */
-    private static final long MAX_CLASSES_FILE = 16L << 20;
+    /**
+     * Provenance key of the class names ({@code classes.txt}, in class order, one per line of the value;
+     * empty without one).
+     */
+    public static final String CLASS_NAMES = "class-names";
     /** Metadata key of the image index. */
     public static final String IMAGE_KEY = "image";
     /** Metadata key of the augmentation index. */
@@ -167,21 +170,17 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         int vocab = record == null || record.codebookSize() <= 0 ? -1 : record.codebookSize();
         this.provenance = new CodeDirectorySourceProvenance(this, files.size(), hash(files),
                 record == null ? UNRECORDED : record.tokenizer(), record == null ? UNRECORDED : record.tokenizerSha256(),
-                vocab, recordedClasses(codePath));
+                vocab, org.nextpatch.data.ClassNames.inCodeDirectory(codePath));
     }
 
-    /** The class count {@code classes.txt} beside the code folders names (one line per class), -1 without one. */
-    static int recordedClasses(Path codePath) {
-        Path f = codePath.resolve("classes.txt");
-        try {
-            if (!Files.isRegularFile(f) || Files.size(f) > MAX_CLASSES_FILE) {
-                return -1;
-            }
-            int n = (int) Files.readAllLines(f, StandardCharsets.UTF_8).stream().filter(l -> !l.isBlank()).count();
-            return n > 0 ? n : -1;
-        } catch (IOException e) {
-            throw new NppException("cannot read " + f + ": " + e.getMessage(), e);
-        }
+    /** Class names as one provenance value: one per line, empty for none. */
+    static StringProvenance classNamesProvenance(List<String> names) {
+        return new StringProvenance(CLASS_NAMES, String.join("\n", names));
+    }
+
+    /** The class names a provenance value holds (see {@link #classNamesProvenance}); empty for none. */
+    static List<String> classNames(StringProvenance p) {
+        return p.getValue().isEmpty() ? List.of() : List.of(p.getValue().split("\n"));
     }
 
     private String hash(List<Path> files) {
@@ -247,16 +246,18 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         private final StringProvenance tokenizerHash;
         private final LongProvenance vocabSize;
         private final LongProvenance numClasses;
+        private final StringProvenance classNames;
 
         CodeDirectorySourceProvenance(CodeDirectorySource host, long files, String sha256, String tokenizer,
-                                      String tokenizerSha256, int vocabSize, int numClasses) {
+                                      String tokenizerSha256, int vocabSize, List<String> classNames) {
             super(host, "DataSource");
             this.fileCount = new LongProvenance(FILE_COUNT, files);
             this.contentHash = new HashProvenance(ProvenanceUtil.HashType.SHA256, CONTENT_HASH, sha256);
             this.tokenizer = new StringProvenance(TOKENIZER, tokenizer);
             this.tokenizerHash = new StringProvenance(TOKENIZER_HASH, tokenizerSha256);
             this.vocabSize = new LongProvenance(VOCAB_SIZE, vocabSize);
-            this.numClasses = new LongProvenance(NUM_CLASSES, numClasses);
+            this.numClasses = new LongProvenance(NUM_CLASSES, classNames.isEmpty() ? -1 : classNames.size());
+            this.classNames = classNamesProvenance(classNames);
         }
 
         /** Used by OLCUT's provenance unmarshalling. */
@@ -272,6 +273,7 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             this.tokenizerHash = (StringProvenance) info.instanceValues.get(TOKENIZER_HASH);
             this.vocabSize = (LongProvenance) info.instanceValues.get(VOCAB_SIZE);
             this.numClasses = (LongProvenance) info.instanceValues.get(NUM_CLASSES);
+            this.classNames = (StringProvenance) info.instanceValues.get(CLASS_NAMES);
         }
 
         private static ExtractedInfo extract(Map<String, Provenance> map) {
@@ -287,10 +289,10 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             instance.put(CONTENT_HASH, ObjectProvenance.checkAndExtractProvenance(configured, CONTENT_HASH,
                     HashProvenance.class, who));
             // absent from provenance written before extraction records were kept
-            for (String key : new String[]{TOKENIZER, TOKENIZER_HASH}) {
+            for (String key : new String[]{TOKENIZER, TOKENIZER_HASH, CLASS_NAMES}) {
                 instance.put(key, configured.containsKey(key)
                         ? ObjectProvenance.checkAndExtractProvenance(configured, key, StringProvenance.class, who)
-                        : new StringProvenance(key, UNRECORDED));
+                        : new StringProvenance(key, key.equals(CLASS_NAMES) ? "" : UNRECORDED));
             }
             for (String key : new String[]{VOCAB_SIZE, NUM_CLASSES}) {
                 instance.put(key, configured.containsKey(key)
@@ -319,6 +321,7 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             m.put(TOKENIZER_HASH, tokenizerHash);
             m.put(VOCAB_SIZE, vocabSize);
             m.put(NUM_CLASSES, numClasses);
+            m.put(CLASS_NAMES, classNames);
             return m;
         }
 
@@ -332,12 +335,13 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
             }
             CodeDirectorySourceProvenance p = (CodeDirectorySourceProvenance) o;
             return fileCount.equals(p.fileCount) && contentHash.equals(p.contentHash) && tokenizer.equals(p.tokenizer)
-                    && tokenizerHash.equals(p.tokenizerHash) && vocabSize.equals(p.vocabSize) && numClasses.equals(p.numClasses);
+                    && tokenizerHash.equals(p.tokenizerHash) && vocabSize.equals(p.vocabSize) && numClasses.equals(p.numClasses)
+                    && classNames.equals(p.classNames);
         }
 
         @Override
         public int hashCode() {
-            return Objects.hash(super.hashCode(), fileCount, contentHash, tokenizer, tokenizerHash, vocabSize, numClasses);
+            return Objects.hash(super.hashCode(), fileCount, contentHash, tokenizer, tokenizerHash, vocabSize, numClasses, classNames);
         }
 
         /** The codes' vocabulary as recorded at extraction, -1 when not recorded. */
@@ -348,6 +352,11 @@ public final class CodeDirectorySource implements ConfigurableDataSource<TokenGr
         /** The class count {@code classes.txt} names, -1 without one. */
         public int getNumClasses() {
             return (int) numClasses.getValue().longValue();
+        }
+
+        /** The class names {@code classes.txt} gives, in class order; empty without one. */
+        public List<String> getClassNames() {
+            return classNames(classNames);
         }
 
         /** The tokenizer the codes were extracted with, as recorded ({@link #UNRECORDED} without a record). */

@@ -25,6 +25,7 @@ import org.tribuo.provenance.ConfiguredDataSourceProvenance;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -173,7 +174,7 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
         CodeDirectorySource.CodeDirectorySourceProvenance cp =
                 (CodeDirectorySource.CodeDirectorySourceProvenance) codes.getProvenance();
         this.provenance = new IdxCodeSourceProvenance(this, cp.getFileCount(), cp.getContentHash(), codebook,
-                cp.getNumClasses());
+                cp.getClassNames());
     }
 
     private static void fail(String field, String message) {
@@ -213,7 +214,7 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
 
         private final Map<String, PrimitiveProvenance<?>> extra = new HashMap<>();
 
-        IdxCodeSourceProvenance(IdxCodeSource host, long codeFiles, String codeHash, int vocabSize, int numClasses) {
+        IdxCodeSourceProvenance(IdxCodeSource host, long codeFiles, String codeHash, int vocabSize, List<String> classNames) {
             super(host, "DataSource");
             ProvenanceUtil.HashType sha = ProvenanceUtil.HashType.SHA256;
             extra.put(IMAGES_HASH, new HashProvenance(sha, IMAGES_HASH, ProvenanceUtil.hashResource(sha, host.imagesPath)));
@@ -222,7 +223,9 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
             extra.put(CodeDirectorySource.FILE_COUNT, new LongProvenance(CodeDirectorySource.FILE_COUNT, codeFiles));
             extra.put(CodeDirectorySource.CONTENT_HASH, new HashProvenance(sha, CodeDirectorySource.CONTENT_HASH, codeHash));
             extra.put(CodeDirectorySource.VOCAB_SIZE, new LongProvenance(CodeDirectorySource.VOCAB_SIZE, vocabSize));
-            extra.put(CodeDirectorySource.NUM_CLASSES, new LongProvenance(CodeDirectorySource.NUM_CLASSES, numClasses));
+            extra.put(CodeDirectorySource.NUM_CLASSES, new LongProvenance(CodeDirectorySource.NUM_CLASSES,
+                    classNames.isEmpty() ? -1 : classNames.size()));
+            extra.put(CodeDirectorySource.CLASS_NAMES, CodeDirectorySource.classNamesProvenance(classNames));
         }
 
         /** Used by OLCUT's provenance unmarshalling. */
@@ -254,6 +257,10 @@ public final class IdxCodeSource implements ConfigurableDataSource<TokenGrid> {
                         ? ObjectProvenance.checkAndExtractProvenance(configured, k, LongProvenance.class, who)
                         : new LongProvenance(k, -1));
             }
+            String names = CodeDirectorySource.CLASS_NAMES;
+            instance.put(names, configured.containsKey(names)
+                    ? ObjectProvenance.checkAndExtractProvenance(configured, names, StringProvenance.class, who)
+                    : CodeDirectorySource.classNamesProvenance(List.of()));
             return new ExtractedInfo(className, hostType, configured, instance);
         }
 

@@ -108,6 +108,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
     private volatile String seedMetadataKey;
     private volatile String device;
     private volatile int batchSize;
+    private volatile List<String> classNames = List.of();
 
     private transient Gpt gpt;
     private transient Object lock = new Object();
@@ -225,6 +226,35 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
             throw new IllegalArgumentException("batch size must be positive, got " + rows);
         }
         this.batchSize = rows;
+    }
+
+    /**
+     * The class names in class order (name of class {@code i} at {@code i}), or an empty list when
+     * unknown. A model trained from a source that records them ({@code classes.txt} of a code
+     * directory) has them; {@link #exportOnnxGraphs} puts them in the export's manifest.
+     */
+    public List<String> getClassNames() {
+        return classNames;
+    }
+
+    /**
+     * Names the classes, in class order.
+     *
+     * @param names one non-blank name per class ({@code num_classes} of them), or an empty list for unknown
+     * @throws IllegalArgumentException when the count differs from the model's class count or a name is blank
+     */
+    public void setClassNames(List<String> names) {
+        List<String> copy = List.copyOf(names);
+        if (!copy.isEmpty() && copy.size() != config.numClasses()) {
+            throw new IllegalArgumentException("classNames: " + copy.size() + " names for a model of num_classes = "
+                    + config.numClasses() + " (one name per class, in class order)");
+        }
+        for (int i = 0; i < copy.size(); i++) {
+            if (copy.get(i).isBlank() || copy.get(i).contains("\n")) {
+                throw new IllegalArgumentException("classNames: the name of class " + i + " is blank or spans lines");
+            }
+        }
+        this.classNames = copy;
     }
 
     private Object lock() {
@@ -471,8 +501,10 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
 
     @Override
     protected NppModel copy(String newName, ModelProvenance newProvenance) {
-        return new NppModel(newName, newProvenance, featureIDMap, outputIDInfo, config, weights, classFeature,
+        NppModel m = new NppModel(newName, newProvenance, featureIDMap, outputIDInfo, config, weights, classFeature,
                 seed, sampling, seedMetadataKey, device, batchSize);
+        m.classNames = classNames;
+        return m;
     }
 
     /** Java serialisation is not supported (Tribuo 5 removes it): use {@link #serialize()}. */
@@ -600,15 +632,22 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * Writes the prefill, step and generate graphs and {@code manifest.json} into a directory, as
      * {@code npp export-onnx} does: the folder {@code OnnxSampler.open(dir, options)} and
      * {@code npp sample --engine onnx --onnx-dir} take. Each graph carries the model's provenance;
-     * the manifest records the configuration and a digest of the weights. Files of an earlier export
-     * in the directory are replaced.
+     * the manifest records the configuration, a digest of the weights and the class names when the
+     * model knows them ({@code class_names}, which {@code npp serve} shows). The directory must be new,
+     * empty, or hold an earlier export of this model's weights, which is replaced.
      *
      * @param dir  output directory (created)
      * @param fp16 store the projection weights as float16
      * @return the files written
+     * @throws NppException when {@code dir} holds another model's export or other files
      */
     public List<Path> exportOnnxGraphs(Path dir, boolean fp16) {
         return exportOnnxGraphs(dir, fp16, null, null);
+    }
+
+    /** As {@link #exportOnnxGraphs(Path, boolean, org.nextpatch.config.VqConfig, Map, boolean)}, refusing a folder that holds something else. */
+    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
+        return exportOnnxGraphs(dir, fp16, vq, vqWeights, false);
     }
 
     /**
@@ -617,9 +656,16 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      *
      * @param vq        the tokenizer's configuration (null: no decoder)
      * @param vqWeights the tokenizer's state dict
+     * @param overwrite replace whatever {@code dir} holds (another model's export included); false: only a new or
+     *                  empty folder, or an earlier export of this model's weights
      * @return the files written
+     * @throws NppException when {@code dir} holds another model's export or other files and {@code overwrite} is false
      */
-    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
+    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights,
+                                       boolean overwrite) {
+        if (!overwrite) {
+            checkExportTarget(dir);
+        }
         if (vq != null) {
             org.nextpatch.config.ModelFit.check(config, vq, "the NPP model", "the tokenizer");
         }
@@ -627,8 +673,41 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         prov.put("tribuo_model", name);
         prov.put("exported_by", "NppModel.exportOnnxGraphs");
         // The exporter decides when weights go to an external file (protobuf's 2 GB limit).
-        return org.nextpatch.onnx.OnnxExport.export(config, weights, vq, vqWeights, dir, fp16, null, prov,
+        List<Path> files = org.nextpatch.onnx.OnnxExport.export(config, weights, vq, vqWeights, dir, fp16, null, prov,
                 Map.of(ONNXExportable.PROVENANCE_METADATA_FIELD, serializeProvenance(provenance)));
+        List<String> names = classNames;
+        if (!names.isEmpty()) {
+            org.nextpatch.onnx.OnnxExport.recordClassNames(dir, names);
+        }
+        return files;
+    }
+
+    /**
+     * Refuses an export folder that holds something other than an export of this model's weights
+     * (by the weights digest its manifest records).
+     */
+    private void checkExportTarget(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (var s = Files.list(dir)) {
+            if (s.findAny().isEmpty()) {
+                return;
+            }
+        } catch (IOException e) {
+            throw new NppException("exportOnnxGraphs: cannot list " + dir + ": " + e.getMessage(), e);
+        }
+        if (!Files.isRegularFile(dir.resolve(org.nextpatch.onnx.OnnxExport.MANIFEST))) {
+            throw new NppException("exportOnnxGraphs: " + dir + " is not empty and holds no ONNX export; give a new "
+                    + "folder, or overwrite = true to replace what it holds");
+        }
+        String have = org.nextpatch.onnx.OnnxExport.readManifest(dir).path("source")
+                .path(org.nextpatch.onnx.OnnxExport.GPT_WEIGHTS_SHA256).asText("");
+        if (!have.equals(org.nextpatch.onnx.OnnxExport.weightsDigest(weights))) {
+            throw new NppException("exportOnnxGraphs: " + dir + " holds the ONNX export of another model ("
+                    + (have.isEmpty() ? "no weights digest recorded" : "weights sha256 " + have.substring(0, Math.min(12, have.length())) + "...")
+                    + "); give a new folder, or overwrite = true to replace it");
+        }
     }
 
     private Map<String, String> onnxMetadata(GptOnnxExporter ex, String graph) {

@@ -81,6 +81,7 @@ final class NppModelFile {
     private final String device;
     private final int batchSize;
     private final SamplingSettings sampling;
+    private final List<String> classNames;
 
     /** A writer of {@code model} (its settings as they are now). */
     NppModelFile(NppModel model) {
@@ -97,6 +98,7 @@ final class NppModelFile {
         this.device = model.getDevice();
         this.batchSize = model.getBatchSize();
         this.sampling = model.getSamplingSettings();
+        this.classNames = model.getClassNames();
     }
 
     /** {@link NppModel#save(Path, DType, NppModel.WeightsLayout)} with a given inline limit. */
@@ -294,6 +296,9 @@ final class NppModelFile {
         sm.put("cfg_scale", sampling.cfgScale()).put("cfg_interval", sampling.cfgInterval())
                 .put("temperature", sampling.temperature()).put("top_k", sampling.topK())
                 .put("top_p", sampling.topP()).put("greedy", sampling.greedy());
+        if (!classNames.isEmpty()) {
+            classNames.forEach(s.putArray("class_names")::add);
+        }
         return s.toString();
     }
 
@@ -487,11 +492,33 @@ final class NppModelFile {
                 sm.path("cfg_interval").asInt(-1), sm.path("temperature").asDouble(1.0), sm.path("top_k").asInt(0),
                 sm.path("top_p").asDouble(1.0), sm.path("greedy").asBoolean(false));
         JsonNode key = settings.get("seed_metadata_key");
-        return new NppModel(carrier.name(), carrier.provenance(), carrier.featureDomain(),
+        NppModel model = new NppModel(carrier.name(), carrier.provenance(), carrier.featureDomain(),
                 (ImmutableOutputInfo<TokenGrid>) carrier.outputDomain(), config, weights,
                 settings.path("class_feature").asText(ClassCondition.DEFAULT_NAME), settings.path("seed").asLong(),
                 sampling, key == null || key.isNull() ? null : key.asText(), settings.path("device").asText("cpu"),
                 settings.path("batch_size").asInt(16));
+        try {
+            model.setClassNames(classNames(settings));
+        } catch (IllegalArgumentException e) {
+            throw new NppException(modelFileName() + ": " + e.getMessage().replaceFirst("^classNames", "settings_json class_names"), e);
+        }
+        return model;
+    }
+
+    /** The settings' {@code class_names} (absent in files written before names were kept: none). */
+    private static List<String> classNames(JsonNode settings) {
+        JsonNode a = settings.get("class_names");
+        if (a == null || a.isNull()) {
+            return List.of();
+        }
+        List<String> names = new ArrayList<>();
+        if (a.isArray()) {
+            a.forEach(n -> names.add(n.isTextual() ? n.asText() : ""));
+        }
+        if (!a.isArray() || names.contains("")) {
+            throw new NppException(modelFileName() + ": settings_json class_names must be an array of non-empty names");
+        }
+        return names;
     }
 
     /**

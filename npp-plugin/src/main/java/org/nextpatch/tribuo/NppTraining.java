@@ -202,9 +202,17 @@ final class NppTraining {
             TokenGridInfo seen = (TokenGridInfo) dataset.getOutputInfo();
             ImmutableTokenGridInfo produces = new ImmutableTokenGridInfo(model.gridSide(),
                     Math.max(model.vocabSize(), seen.getVocabularySeen()), seen.getGridCount());
-            return new NppModel("npp-model", provenance, new ImmutableFeatureMap(dataset.getFeatureMap()),
+            NppModel trained = new NppModel("npp-model", provenance, new ImmutableFeatureMap(dataset.getFeatureMap()),
                     produces, model, r.weights(), trainer.getClassFeature(), runSeed,
                     NppModel.defaultSampling(), NppModel.DEFAULT_SEED_KEY, config.device(), 16);
+            List<String> names = recordedClassNames(dataset);
+            if (names.size() == model.numClasses()) {
+                trained.setClassNames(names);
+            } else if (!names.isEmpty()) {
+                LOG.warn("the data source names {} classes but the model has {} (numClasses): the model keeps no class names",
+                        names.size(), model.numClasses());
+            }
+            return trained;
         } finally {
             if (configured == null) {
                 deleteQuietly(results);
@@ -226,6 +234,19 @@ final class NppTraining {
             }
         }
         return -1;
+    }
+
+    /** The class names the dataset's source records ({@link CodeDirectorySource#CLASS_NAMES}), empty when none. */
+    static List<String> recordedClassNames(Dataset<TokenGrid> dataset) {
+        DatasetProvenance dp = dataset.getProvenance();
+        if (dp != null && dp.getSourceProvenance() != null) {
+            for (com.oracle.labs.mlrg.olcut.util.Pair<String, Provenance> p : dp.getSourceProvenance()) {
+                if (p.getA().equals(CodeDirectorySource.CLASS_NAMES) && p.getB() instanceof StringProvenance v) {
+                    return CodeDirectorySource.classNames(v);
+                }
+            }
+        }
+        return List.of();
     }
 
     /** What the loop hands back. */

@@ -150,6 +150,38 @@ class TribuoModelCommandsTest {
     }
 
     /**
+     * {@code import --class-names} gives the model its names; {@code export-onnx --tribuo-model} records them in
+     * the manifest without being told, {@code npp serve} shows them; a wrong count is one line naming the flag.
+     */
+    @Test
+    void classNamesGoFromImportThroughExportToServe(@TempDir Path tmp) throws Exception {
+        java.util.List<String> names = java.util.stream.IntStream.range(0, 10).mapToObj(i -> "class " + i).toList();
+        Path file = Files.writeString(tmp.resolve("classes.txt"), String.join("\n", names) + "\n");
+        Path m = importFixture(tmp, "m.tribuo", "--class-names", file.toString());
+        try (NppModel model = NppModel.load(m)) {
+            assertEquals(names, model.getClassNames());
+        }
+        Path e = tmp.resolve("onnx");
+        ok("export-onnx", "--tribuo-model", m.toString(), "--out", e.toString());
+        assertEquals(names, org.nextpatch.serve.ServedModel.open(e, null).classNames());
+        // a checkpoint has none unless given
+        Path c = tmp.resolve("onnx-ckpt");
+        ok(args("export-onnx", CKPT, "--out", c.toString()));
+        assertEquals(null, org.nextpatch.serve.ServedModel.open(c, null).classNames());
+        ok(args("export-onnx", CKPT, "--class-names", file.toString(), "--out", c.toString(), "--overwrite"));
+        assertEquals(names, org.nextpatch.serve.ServedModel.open(c, null).classNames());
+
+        Path three = Files.writeString(tmp.resolve("three.txt"), "a\nb\nc\n");
+        String err = fails(1, args("import", CKPT, "--class-names", three.toString(), "--out", tmp.resolve("y").toString()));
+        assertTrue(err.contains("--class-names " + three) && err.contains("3 names for a model of 10 classes"), err);
+        assertFalse(Files.exists(tmp.resolve("y")));
+        err = fails(1, "export-onnx", "--tribuo-model", m.toString(), "--class-names", three.toString(),
+                "--out", tmp.resolve("z").toString());
+        assertTrue(err.contains("3 names for a model of 10 classes"), err);
+        assertFalse(Files.exists(tmp.resolve("z")));
+    }
+
+    /**
      * Half-precision storage: the files halve and the logits move by the weights' rounding. The
      * measured differences against float32 (printed) are what docs/formats.md quotes.
      */

@@ -44,7 +44,7 @@ class IdxCodeSourceTest {
             px[i] = (byte) ((x * 9 + img * 40) & 0xff);   // a different gradient per image
         }
         byte[] lab = {0, 1, 2, 1, 0};
-        Path images = dir.resolve("imgs-idx3-ubyte");
+        Path images = dir.resolve("fashion-imgs-idx3-ubyte"); // "fashion": Fashion-MNIST's class names
         Path labels = dir.resolve("labels-idx1-ubyte");
         writeIdx(images, new int[]{n, 28, 28}, px);
         writeIdx(labels, new int[]{n}, lab);
@@ -66,6 +66,13 @@ class IdxCodeSourceTest {
                 values.get(IdxCodeSource.VQ_HASH).getValue());
         assertEquals(2L * n, values.get(CodeDirectorySource.FILE_COUNT).getValue());
         assertEquals(64L, values.get(CodeDirectorySource.VOCAB_SIZE).getValue(), "the tokenizer's codebook");
+        // the class names the extraction wrote to classes.txt, kept through marshalling
+        assertEquals(String.join("\n", org.nextpatch.data.FashionMnist.CLASS_NAMES),
+                values.get(CodeDirectorySource.CLASS_NAMES).getValue());
+        assertEquals(10L, values.get(CodeDirectorySource.NUM_CLASSES).getValue());
+        assertEquals(src.getProvenance(), ProvenanceUtil.unmarshalProvenance(ProvenanceUtil.marshalProvenance(src.getProvenance())));
+        assertEquals(org.nextpatch.data.FashionMnist.CLASS_NAMES,
+                NppTraining.recordedClassNames(new MutableDataset<>(src)));
 
         // A second source reuses the extracted codes and sees the same data.
         IdxCodeSource again = new IdxCodeSource(images, labels, Fixtures.file("vq.pt"), Fixtures.file("vq-config.json"),
