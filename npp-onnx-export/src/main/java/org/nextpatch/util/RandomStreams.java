@@ -45,7 +45,9 @@ public final class RandomStreams {
         /** Noise images of the feature net's FID check (index 0). */
         FEATURE_NET_NOISE(12),
         /** Random benchmark weights (index 0). */
-        BENCH_WEIGHTS(13);
+        BENCH_WEIGHTS(13),
+        /** The engine's seed at VQ optimizer step {@code index} (the tokenizer's dropout masks). */
+        VQ_ENGINE_STEP(14);
 
         private final long id;
 

@@ -13,7 +13,6 @@ import org.nextpatch.data.Resample;
 import org.nextpatch.io.Images;
 import org.nextpatch.io.Images.Rgb;
 import org.nextpatch.io.TorchCheckpoint;
-import org.nextpatch.data.CodeSampler;
 import org.nextpatch.model.Autograd;
 import org.nextpatch.model.EngineSelfTest;
 import org.nextpatch.model.EngineThreads;
@@ -185,7 +184,7 @@ public final class VqTrainer {
 
     /** Seeds torch's generator from (seed, step) and opens a collector; call while recording. */
     private static GradientCollector newCollector(long seed, int step) {
-        Engine.getInstance().setRandomSeed((int) CodeSampler.mix(seed, 0x7D80, step));
+        Engine.getInstance().setRandomSeed((int) RandomStreams.streamSeed(seed, RandomStreams.Purpose.VQ_ENGINE_STEP, step));
         return Engine.getInstance().newGradientCollector();
     }
 
