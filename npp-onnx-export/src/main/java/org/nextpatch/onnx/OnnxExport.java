@@ -67,13 +67,29 @@ public final class OnnxExport {
     public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
                                     Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
                                     Map<String, String> graphMetadata) {
+        return export(gpt, gptWeights, vq, vqWeights, dir, fp16, null, externalData, provenance, graphMetadata);
+    }
+
+    /**
+     * As {@link #export(GptConfig, Map, VqConfig, Map, Path, boolean, Boolean, Map, Map)}, with the GPT's
+     * projection matrices quantized ({@link WeightQuantization}; null: float). The manifest then holds a
+     * {@code quantization} object: the operator, bits, block size, accuracy level, the quantized
+     * tensors and a SHA-256 digest of their bytes.
+     *
+     * @param quantization weight-only quantization, or null (not with fp16)
+     * @return the files written
+     */
+    public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
+                                    Path dir, boolean fp16, WeightQuantization quantization, Boolean externalData,
+                                    Map<String, String> provenance, Map<String, String> graphMetadata) {
+        GptOnnxExporter exporter = new GptOnnxExporter(gpt, gptWeights, fp16, quantization);
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new NppException("--out " + dir + ": cannot create directory: " + e.getMessage(), e);
         }
         long t0 = System.nanoTime();
-        List<Path> files = new ArrayList<>(new GptOnnxExporter(gpt, gptWeights, fp16).exportAll(dir, externalData, graphMetadata));
+        List<Path> files = new ArrayList<>(exporter.exportAll(dir, externalData, graphMetadata));
         if (vq != null) {
             files.add(new VqDecoderOnnxExporter(vq, vqWeights).export(dir));
         }
@@ -82,7 +98,7 @@ public final class OnnxExport {
         m.put("format_version", 1);
         m.put("opset", OnnxGraphBuilder.OPSET);
         m.put("ir_version", OnnxGraphBuilder.IR_VERSION);
-        m.put("precision", fp16 ? "float16-projections" : "float32");
+        m.put("precision", exporter.precision());
         m.set("gpt_config", gpt.toJson());
         if (vq != null) {
             m.set("vq_config", vq.toJson());
@@ -98,6 +114,9 @@ public final class OnnxExport {
         if (vq != null) {
             source.put("vq_weights_sha256", weightsDigest(vqWeights));
         }
+        if (quantization != null) {
+            m.set("quantization", describe(quantization, exporter.quantizedTensors()));
+        }
         ObjectNode prov = m.putObject("provenance");
         prov.put("created", Instant.now().toString());
         prov.put("producer", "nextpatch " + org.nextpatch.util.BuildInfo.version());
@@ -112,6 +131,27 @@ public final class OnnxExport {
         files.add(manifest);
         LOG.info("exported {} files to {} in {} s", files.size(), dir, String.format("%.1f", (System.nanoTime() - t0) / 1e9));
         return files;
+    }
+
+    /** The manifest's {@code quantization} object. */
+    private static ObjectNode describe(WeightQuantization q, Map<String, WeightQuantization.Packed> tensors) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("operator", OnnxGraphBuilder.MS_DOMAIN + ".MatMulNBits");
+        n.put("bits", q.bits());
+        n.put("block_size", q.blockSize());
+        n.put("accuracy_level", q.accuracyLevel());
+        n.put("symmetric", true);
+        n.put("scales", "float32");
+        n.put("float_tensors", "embeddings, norms, RoPE tables");
+        ArrayNode names = n.putArray("tensors");
+        Map<String, Tensor> digested = new java.util.TreeMap<>();
+        for (Map.Entry<String, WeightQuantization.Packed> e : tensors.entrySet()) {
+            names.add(e.getKey());
+            digested.put(e.getKey() + q.codesSuffix(), e.getValue().codes());
+            digested.put(e.getKey() + ".scales", e.getValue().scales());
+        }
+        n.put("weights_sha256", weightsDigest(digested));
+        return n;
     }
 
     /** Inputs and outputs (name, element type, shape with symbolic names) of a model file. */
