@@ -701,7 +701,7 @@ public final class GptOnnxExporter {
      */
     public List<Path> exportAll(Path dir, Boolean externalData, Map<String, String> extraMetadata) {
         boolean external = externalData != null ? externalData
-                : weightBytes() > AUTO_EXTERNAL_BYTES;
+                : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES; // quantized too: the same sizes share one file
         String[] graphs = {"prefill", "step", "generate"};
         List<Path> files = new ArrayList<>();
         if (!external) {
@@ -733,16 +733,6 @@ public final class GptOnnxExporter {
         }
         files.add(dir.resolve(WEIGHTS_FILE));
         return files;
-    }
-
-    /** Bytes of the weights as stored (projections in the export precision, the rest float32). */
-    long weightBytes() {
-        long proj = (long) cfg.nLayer() * (4L * d * d + 3L * d * hidden) + (long) cfg.vocabSize() * d;
-        long rest = cfg.parameterCount() - proj;
-        if (quant != null) {
-            return rest * 4 + (long) (proj * (quant.bits() / 8.0 + 4.0 / quant.blockSize()));
-        }
-        return (fp16 ? 2 : 4) * cfg.parameterCount();
     }
 
     private Map<String, String> withExtra(String graph, Map<String, String> extra) {

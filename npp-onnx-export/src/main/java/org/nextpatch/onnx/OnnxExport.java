@@ -145,11 +145,17 @@ public final class OnnxExport {
         n.put("float_tensors", "embeddings, norms, RoPE tables");
         ArrayNode names = n.putArray("tensors");
         Map<String, Tensor> digested = new java.util.TreeMap<>();
+        long bytes = 0;
+        long floatBytes = 0;
         for (Map.Entry<String, WeightQuantization.Packed> e : tensors.entrySet()) {
             names.add(e.getKey());
+            bytes += e.getValue().bytes();
+            floatBytes += 4L * e.getValue().n() * e.getValue().k();
             digested.put(e.getKey() + q.codesSuffix(), e.getValue().codes());
             digested.put(e.getKey() + ".scales", e.getValue().scales());
         }
+        n.put("bytes", bytes);
+        n.put("float32_bytes", floatBytes);
         n.put("weights_sha256", weightsDigest(digested));
         return n;
     }

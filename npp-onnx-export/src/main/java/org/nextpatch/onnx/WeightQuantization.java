@@ -92,8 +92,18 @@ public record WeightQuantization(int bits, int blockSize, int accuracyLevel) {
         return blockSize * bits / 8;
     }
 
-    /** The MatMulNBits inputs {@code B} and {@code scales} of one matrix. */
-    public record Packed(Tensor codes, Tensor scales) {}
+    /**
+     * The MatMulNBits inputs {@code B} and {@code scales} of one {@code [n, k]} matrix.
+     *
+     * @param codes  uint8 {@code [n, blocks, blob]}
+     * @param scales float32 {@code [n * blocks]}
+     */
+    public record Packed(Tensor codes, Tensor scales, int n, int k) {
+        /** Bytes of the codes and scales. */
+        public long bytes() {
+            return codes.data().remaining() + scales.data().remaining();
+        }
+    }
 
     /**
      * Quantizes {@code w [n, k]} (row-major, output channel by input).
@@ -125,7 +135,7 @@ public record WeightQuantization(int bits, int blockSize, int accuracyLevel) {
             }
         }
         return new Packed(Tensor.ofBytes(DType.UINT8, new long[]{n, blocks, blob}, codes),
-                Tensor.ofFloats(new long[]{(long) n * blocks}, scales));
+                Tensor.ofFloats(new long[]{(long) n * blocks}, scales), n, k);
     }
 
     /** {@code -m / z} for the block's entry m of largest magnitude (0 for an all-zero block). */

@@ -301,6 +301,16 @@ class QuantizedExportTest {
             }
         }
         assertEquals(2 * names.size(), stored.size());
+        // int4 in blocks of 32: 16 bytes of codes and a 4-byte scale per 32 weights (K 48 pads to 64)
+        long want = 0, wantFloat = 0;
+        for (long[] nk : new long[][]{{3 * 48, 48}, {48, 48}, {2 * 128, 48}, {48, 128}}) {
+            want += CFG.nLayer() * nk[0] * ((nk[1] + 31) / 32) * 20;
+            wantFloat += CFG.nLayer() * nk[0] * nk[1] * 4;
+        }
+        want += 40L * 2 * 20;
+        wantFloat += 40L * 48 * 4;
+        assertEquals(want, q.path("bytes").asLong());
+        assertEquals(wantFloat, q.path("float32_bytes").asLong());
         assertEquals(OnnxExport.weightsDigest(stored), q.path("weights_sha256").asText());
         // the graphs declare the contrib domain and use no float projection
         OnnxMl.ModelProto step = OnnxGraphBuilder.read(dir.resolve("gpt-step.onnx"));

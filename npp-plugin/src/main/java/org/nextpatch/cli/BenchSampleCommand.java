@@ -5,6 +5,7 @@ import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
+import org.nextpatch.onnx.WeightQuantization;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -61,6 +62,10 @@ public final class BenchSampleCommand implements Runnable {
             description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU) (default ${DEFAULT-VALUE}).")
     List<String> engineNames;
 
+    @Option(names = "--quantize", split = ",", paramLabel = "int8,int4",
+            description = "Also export the weights quantized (int8, int4) and measure each ONNX engine on them, as rows <engine>-int8, <engine>-int4.")
+    List<String> quantize = List.of();
+
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per engine and batch size after one warm-up (default ${DEFAULT-VALUE}).")
     int repeats;
 
@@ -111,7 +116,26 @@ public final class BenchSampleCommand implements Runnable {
         } catch (IOException e) {
             throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
         }
-        OnnxExport.export(cfg, weights, null, null, tmp, false, null, Map.of("purpose", "bench-sample"));
+        // row-name suffix ("" for float32, "-int8", "-int4") -> export folder
+        Map<String, Path> dirs = new LinkedHashMap<>();
+        Map<String, WeightQuantization> schemes = new LinkedHashMap<>();
+        schemes.put("", null);
+        for (String q : quantize) {
+            WeightQuantization wq = WeightQuantization.parse(q, "--quantize");
+            schemes.put("-" + wq.label(), wq);
+        }
+        schemes.forEach((suffix, wq) -> {
+            Path dir = wq == null ? tmp : tmp.resolve(wq.label());
+            OnnxExport.export(cfg, weights, null, null, dir, false, wq, null, Map.of("purpose", "bench-sample"), Map.of());
+            System.out.printf(Locale.ROOT, "export %s: %.1f MB on disk", wq == null ? "float32" : wq.label(), filesBytes(dir) / 1e6);
+            if (wq != null) {
+                var q = OnnxExport.readManifest(dir).path("quantization");
+                System.out.printf(Locale.ROOT, " (quantized tensors %.1f MB: %.3f of their %.1f MB as float32)", q.path("bytes").asLong() / 1e6,
+                        q.path("bytes").asDouble() / q.path("float32_bytes").asDouble(), q.path("float32_bytes").asLong() / 1e6);
+            }
+            System.out.println();
+            dirs.put(suffix, dir);
+        });
         SamplingSettings st = new SamplingSettings(cfgScale, -1, 1.0, topK, 1.0, false);
         System.out.printf(Locale.ROOT, "config: dim %d, layers %d, heads %d, vocab %d, tokens %d, cfg %.2f, top-k %d, %d CPU cores, ORT threads %s%n",
                 cfg.dim(), cfg.nLayer(), cfg.nHead(), cfg.vocabSize(), cfg.blockSize(), cfgScale, topK,
@@ -119,8 +143,18 @@ public final class BenchSampleCommand implements Runnable {
         System.out.println("| engine | batch | images/s | s per batch (median of " + repeats + ") | process CPU s per batch |");
         System.out.println("|---|---|---|---|---|");
         Map<String, Map<Integer, Double>> results = new LinkedHashMap<>();
+        List<String[]> rows = new ArrayList<>();   // {row name, engine, folder suffix}
         for (String name : engineNames) {
-            try (Engine engine = engine(name, cfg, weights, tmp)) {
+            rows.add(new String[]{name, name, ""});
+            if (name.startsWith("onnx-")) {
+                for (String suffix : dirs.keySet()) {
+                    if (!suffix.isEmpty()) rows.add(new String[]{name + suffix, name, suffix});
+                }
+            }
+        }
+        for (String[] row : rows) {
+            String name = row[0];
+            try (Engine engine = engine(row[1], cfg, weights, dirs.get(row[2]))) {
                 for (int b : batchSizes) {
                     long[] classes = new long[b];
                     for (int i = 0; i < b; i++) classes[i] = i % cfg.numClasses();
@@ -145,6 +179,15 @@ public final class BenchSampleCommand implements Runnable {
         }
         LOG.debug("bench results {}", results);
         deleteQuietly(tmp);
+    }
+
+    /** Bytes of the regular files directly in a folder. */
+    private static long filesBytes(Path dir) {
+        try (var s = Files.list(dir)) {
+            return s.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        } catch (IOException e) {
+            throw new NppException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     /**
