@@ -40,8 +40,16 @@ public final class BenchSampleCommand implements Runnable {
         Path config;
     }
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     GptSource source;
+
+    @Option(names = "--onnx-dir", paramLabel = "DIR",
+            description = "Instead of a model shape: measure this existing export (npp export-onnx), configuration from its manifest; ONNX engines only, no weights in memory.")
+    Path onnxDir;
+
+    @Option(names = "--keep-exports", paramLabel = "DIR",
+            description = "Export into DIR/float32 (and DIR/int8, DIR/int4) and keep the folders (default: a temporary folder, deleted at the end).")
+    Path keepExports;
 
     @Option(names = "--gpt-ckpt", description = "Checkpoint to benchmark (default: random weights, --seed).")
     Path gptCkpt;
@@ -105,27 +113,45 @@ public final class BenchSampleCommand implements Runnable {
                 throw new NppCommand.UsageException("--batch-sizes must all be >= 1, got " + b);
             }
         }
-        // a benchmark names its model shape (random weights need one); downsampling 16 as upstream
-        GptConfig cfg = source.config != null ? GptConfig.fromJson(source.config).withoutDropout()
-                : GptConfig.named(source.model, GptConfig.blockSizeFor(imageSize, 16), codebookSize, numClasses).withoutDropout();
-        Map<String, Tensor> weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false)
-                : BenchWeights.random(cfg, seed);
-        Path tmp;
-        try {
-            tmp = Files.createTempDirectory("npp-bench-onnx");
-        } catch (IOException e) {
-            throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
+        if ((source == null) == (onnxDir == null)) {
+            throw new NppCommand.UsageException("give one of --gpt-model, --gpt-config or --onnx-dir");
         }
-        // row-name suffix ("" for float32, "-int8", "-int4") -> export folder
-        Map<String, Path> dirs = new LinkedHashMap<>();
+        if (onnxDir != null && (gptCkpt != null || keepExports != null || !quantize.isEmpty()
+                || engineNames.stream().anyMatch(n -> !n.startsWith("onnx-")))) {
+            throw new NppCommand.UsageException("--onnx-dir measures an existing export: ONNX engines only, "
+                    + "without --gpt-ckpt, --quantize or --keep-exports");
+        }
         Map<String, WeightQuantization> schemes = new LinkedHashMap<>();
         schemes.put("", null);
         for (String q : quantize) {
             WeightQuantization wq = WeightQuantization.parse(q, "--quantize");
             schemes.put("-" + wq.label(), wq);
         }
-        schemes.forEach((suffix, wq) -> {
-            Path dir = wq == null ? tmp : tmp.resolve(wq.label());
+        if (keepExports != null) {
+            OnnxExport.checkTarget(keepExports, false, "--keep-exports");
+        }
+        // row-name suffix ("" for float32, "-int8", "-int4") -> export folder
+        Map<String, Path> dirs = new LinkedHashMap<>();
+        GptConfig cfg;
+        Map<String, Tensor> weights = null;
+        Path tmp = null;
+        if (onnxDir != null) {
+            cfg = OnnxExport.readGptConfig(onnxDir);
+            dirs.put("", onnxDir);
+        } else {
+            // a benchmark names its model shape (random weights need one); downsampling 16 as upstream
+            cfg = source.config != null ? GptConfig.fromJson(source.config).withoutDropout()
+                    : GptConfig.named(source.model, GptConfig.blockSizeFor(imageSize, 16), codebookSize, numClasses).withoutDropout();
+            weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false) : BenchWeights.random(cfg, seed);
+            try {
+                tmp = keepExports != null ? keepExports : Files.createTempDirectory("npp-bench-onnx");
+            } catch (IOException e) {
+                throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
+            }
+        }
+        for (Map.Entry<String, WeightQuantization> en : onnxDir != null ? Map.<String, WeightQuantization>of().entrySet() : schemes.entrySet()) {
+            WeightQuantization wq = en.getValue();
+            Path dir = tmp.resolve(wq == null ? "float32" : wq.label());
             OnnxExport.export(cfg, weights, null, null, dir, false, wq, null, Map.of("purpose", "bench-sample"), Map.of());
             System.out.printf(Locale.ROOT, "export %s: %.1f MB on disk", wq == null ? "float32" : wq.label(), filesBytes(dir) / 1e6);
             if (wq != null) {
@@ -134,8 +160,8 @@ public final class BenchSampleCommand implements Runnable {
                         q.path("bytes").asDouble() / q.path("float32_bytes").asDouble(), q.path("float32_bytes").asLong() / 1e6);
             }
             System.out.println();
-            dirs.put(suffix, dir);
-        });
+            dirs.put(en.getKey(), dir);
+        }
         SamplingSettings st = new SamplingSettings(cfgScale, -1, 1.0, topK, 1.0, false);
         System.out.printf(Locale.ROOT, "config: dim %d, layers %d, heads %d, vocab %d, tokens %d, cfg %.2f, top-k %d, %d CPU cores, ORT threads %s%n",
                 cfg.dim(), cfg.nLayer(), cfg.nHead(), cfg.vocabSize(), cfg.blockSize(), cfgScale, topK,
@@ -178,7 +204,9 @@ public final class BenchSampleCommand implements Runnable {
             }
         }
         LOG.debug("bench results {}", results);
-        deleteQuietly(tmp);
+        if (tmp != null && keepExports == null) {
+            deleteQuietly(tmp);
+        }
     }
 
     /** Bytes of the regular files directly in a folder. */
