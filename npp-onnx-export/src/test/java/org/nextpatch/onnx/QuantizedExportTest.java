@@ -317,5 +317,18 @@ class QuantizedExportTest {
         assertTrue(step.getOpsetImportList().stream().anyMatch(o -> o.getDomain().equals("com.microsoft")));
         long nBits = step.getGraph().getNodeList().stream().filter(n -> n.getOpType().equals("MatMulNBits")).count();
         assertEquals(4 * CFG.nLayer() + 1, nBits);
+        // npp serve's model and engine take the folder as any other: same tokens as the sampler
+        org.nextpatch.serve.ServedModel served = org.nextpatch.serve.ServedModel.open(dir, null);
+        assertEquals("int4-weights", served.describe().path("export").path("precision").asText());
+        long[] classes = {1, 3};
+        SamplingSettings st = new SamplingSettings(2.0, -1, 1.0, 0, 1.0, false);
+        float[] u = new float[2 * CFG.blockSize()];
+        for (int i = 0; i < u.length; i++) u[i] = (i * 0.618034f) % 1f;
+        try (org.nextpatch.serve.OnnxEngine engine = new org.nextpatch.serve.OnnxEngine(served, OnnxSampler.Options.cpu());
+             OnnxSampler sampler = OnnxSampler.open(dir, OnnxSampler.Options.cpu())) {
+            long[][] fromSampler = sampler.generateRows(classes, u, st);
+            long[][] got = engine.tokens(classes, u, st);
+            for (int b = 0; b < 2; b++) assertArrayEquals(fromSampler[b], got[b]);
+        }
     }
 }
