@@ -59,7 +59,7 @@ public final class GptOnnxExporter {
     private final Map<String, Tensor> weights;
     private final boolean fp16;
     private final WeightQuantization quant;
-    /** Quantized matrices by initializer name, made once and shared by the three graphs. */
+    /** Quantized matrices by state-dict name, made once and shared by the three graphs. */
     private final Map<String, WeightQuantization.Packed> packed = new java.util.TreeMap<>();
     private final int d;
     private final int nh;
@@ -103,11 +103,6 @@ public final class GptOnnxExporter {
     /** Whether projections run in float16. */
     public boolean fp16() {
         return fp16;
-    }
-
-    /** The weight quantization, or null. */
-    public WeightQuantization quantization() {
-        return quant;
     }
 
     /** The precision recorded in the graphs' metadata and the manifest. */
