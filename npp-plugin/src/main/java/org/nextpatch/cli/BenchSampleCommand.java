@@ -67,7 +67,7 @@ public final class BenchSampleCommand implements Runnable {
     List<Integer> batchSizes;
 
     @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step,djl",
-            description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU) (default ${DEFAULT-VALUE}).")
+            description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU), or none (only export, with --keep-exports) (default ${DEFAULT-VALUE}).")
     List<String> engineNames;
 
     @Option(names = "--quantize", split = ",", paramLabel = "int8,int4",
@@ -130,6 +130,9 @@ public final class BenchSampleCommand implements Runnable {
         if (keepExports != null) {
             OnnxExport.checkTarget(keepExports, false, "--keep-exports");
         }
+        if (engineNames.contains("none") && (engineNames.size() > 1 || keepExports == null)) {
+            throw new NppCommand.UsageException("--engines none (only export) goes alone and with --keep-exports");
+        }
         // row-name suffix ("" for float32, "-int8", "-int4") -> export folder
         Map<String, Path> dirs = new LinkedHashMap<>();
         GptConfig cfg;
@@ -171,6 +174,9 @@ public final class BenchSampleCommand implements Runnable {
         Map<String, Map<Integer, Double>> results = new LinkedHashMap<>();
         List<String[]> rows = new ArrayList<>();   // {row name, engine, folder suffix}
         for (String name : engineNames) {
+            if (name.equals("none")) {
+                continue;
+            }
             rows.add(new String[]{name, name, ""});
             if (name.startsWith("onnx-")) {
                 for (String suffix : dirs.keySet()) {
