@@ -151,19 +151,9 @@ public final class BenchSampleCommand implements Runnable {
             } catch (IOException e) {
                 throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
             }
-        }
-        for (Map.Entry<String, WeightQuantization> en : onnxDir != null ? Map.<String, WeightQuantization>of().entrySet() : schemes.entrySet()) {
-            WeightQuantization wq = en.getValue();
-            Path dir = tmp.resolve(wq == null ? "float32" : wq.label());
-            OnnxExport.export(cfg, weights, null, null, dir, false, wq, null, Map.of("purpose", "bench-sample"), Map.of());
-            System.out.printf(Locale.ROOT, "export %s: %.1f MB on disk", wq == null ? "float32" : wq.label(), filesBytes(dir) / 1e6);
-            if (wq != null) {
-                var q = OnnxExport.readManifest(dir).path("quantization");
-                System.out.printf(Locale.ROOT, " (quantized tensors %.1f MB: %.3f of their %.1f MB as float32)", q.path("bytes").asLong() / 1e6,
-                        q.path("bytes").asDouble() / q.path("float32_bytes").asDouble(), q.path("float32_bytes").asLong() / 1e6);
+            for (Map.Entry<String, WeightQuantization> en : schemes.entrySet()) {
+                dirs.put(en.getKey(), export(cfg, weights, en.getValue(), tmp));
             }
-            System.out.println();
-            dirs.put(en.getKey(), dir);
         }
         SamplingSettings st = new SamplingSettings(cfgScale, -1, 1.0, topK, 1.0, false);
         System.out.printf(Locale.ROOT, "config: dim %d, layers %d, heads %d, vocab %d, tokens %d, cfg %.2f, top-k %d, %d CPU cores, ORT threads %s%n",
@@ -213,6 +203,20 @@ public final class BenchSampleCommand implements Runnable {
         if (tmp != null && keepExports == null) {
             deleteQuietly(tmp);
         }
+    }
+
+    /** Exports into {@code base/float32} (or {@code base/int8}, ...) and prints its size; returns the folder. */
+    private static Path export(GptConfig cfg, Map<String, Tensor> weights, WeightQuantization wq, Path base) {
+        Path dir = base.resolve(wq == null ? "float32" : wq.label());
+        OnnxExport.export(cfg, weights, null, null, dir, false, wq, null, Map.of("purpose", "bench-sample"), Map.of());
+        System.out.printf(Locale.ROOT, "export %s: %.1f MB on disk", wq == null ? "float32" : wq.label(), filesBytes(dir) / 1e6);
+        if (wq != null) {
+            var q = OnnxExport.readManifest(dir).path("quantization");
+            System.out.printf(Locale.ROOT, " (quantized tensors %.1f MB: %.3f of their %.1f MB as float32)", q.path("bytes").asLong() / 1e6,
+                    q.path("bytes").asDouble() / q.path("float32_bytes").asDouble(), q.path("float32_bytes").asLong() / 1e6);
+        }
+        System.out.println();
+        return dir;
     }
 
     /** Bytes of the regular files directly in a folder. */
