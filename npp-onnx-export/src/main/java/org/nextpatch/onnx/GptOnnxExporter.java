@@ -43,6 +43,11 @@ import java.util.Set;
  * <p>
  * With {@code fp16} the weights are stored as float16 and every projection runs in float16 (inputs
  * cast down, results cast back); norms, softmax, the cache, logits and sampling stay float32.
+ * <p>
+ * With a {@link WeightQuantization} the projection matrices (attention qkv and output, feed-forward
+ * w13 and w2, the output head) are stored block-quantized in their {@code [out, in]} layout and run as
+ * {@code com.microsoft.MatMulNBits}; embeddings, norms and the RoPE tables stay float32, and so does
+ * everything computed.
  */
 public final class GptOnnxExporter {
 
@@ -53,6 +58,9 @@ public final class GptOnnxExporter {
     private final GptConfig cfg;
     private final Map<String, Tensor> weights;
     private final boolean fp16;
+    private final WeightQuantization quant;
+    /** Quantized matrices by state-dict name, made once and shared by the three graphs. */
+    private final Map<String, WeightQuantization.Packed> packed = new java.util.TreeMap<>();
     private final int d;
     private final int nh;
     private final int hd;
@@ -66,9 +74,20 @@ public final class GptOnnxExporter {
      * @param fp16    store projection weights as float16 and run projections in float16
      */
     public GptOnnxExporter(GptConfig cfg, Map<String, Tensor> weights, boolean fp16) {
+        this(cfg, weights, fp16, null);
+    }
+
+    /**
+     * @param quant weight-only quantization of the projection matrices (null: none); not with fp16
+     */
+    public GptOnnxExporter(GptConfig cfg, Map<String, Tensor> weights, boolean fp16, WeightQuantization quant) {
+        if (fp16 && quant != null) {
+            throw new NppException("float16 projections and " + quant.label() + " quantization exclude each other; choose one");
+        }
         this.cfg = cfg;
         this.weights = weights;
         this.fp16 = fp16;
+        this.quant = quant;
         this.d = cfg.dim();
         this.nh = cfg.nHead();
         this.hd = cfg.headDim();
@@ -86,6 +105,19 @@ public final class GptOnnxExporter {
         return fp16;
     }
 
+    /** The precision recorded in the graphs' metadata and the manifest. */
+    public String precision() {
+        return quant != null ? quant.label() + "-weights" : fp16 ? "float16-projections" : "float32";
+    }
+
+    /**
+     * The quantized matrices of the graphs built so far (state-dict name, {@code w13} for the fused
+     * {@code w1}/{@code w3}, to codes and scales), in name order; empty without quantization.
+     */
+    public Map<String, WeightQuantization.Packed> quantizedTensors() {
+        return java.util.Collections.unmodifiableMap(packed);
+    }
+
     private void checkWeights() {
         // Extra entries (buffers, EMA copies) are harmless to an exporter: only coverage and shapes matter.
         StateDictCheck.of(cfg.stateDictShapes(), weights, Set.of())
@@ -94,10 +126,16 @@ public final class GptOnnxExporter {
 
     // ------------------------------------------------------------------ weights
 
-    /** Names of the weights inside one model. */
-    private record Layer(String wqkv, String wo, String w13, String w2, String attnNorm, String ffnNorm) {}
+    /**
+     * A projection {@code [B, S, k] -> [B, S, n]}: a float weight {@code [k, n]} ({@code scales} null),
+     * or MatMulNBits codes and scales.
+     */
+    private record Proj(String w, String scales, int k, int n) {}
 
-    private record Weights(String cls, String tok, List<Layer> layers, String norm, String out, String cos, String sin) {}
+    /** Names of the weights inside one model. */
+    private record Layer(Proj wqkv, Proj wo, Proj w13, Proj w2, String attnNorm, String ffnNorm) {}
+
+    private record Weights(String cls, String tok, List<Layer> layers, String norm, Proj out, String cos, String sin) {}
 
     /** Adds the weights; the class and token tables only when the graph uses them. */
     private Weights addWeights(OnnxGraphBuilder g, boolean classTable, boolean tokenTable) {
@@ -113,10 +151,10 @@ public final class GptOnnxExporter {
             float[] wqkv = permuteQk(f(p + "attention.wqkv.weight"));
             float[] w13 = concatRows(f(p + "feed_forward.w1.weight"), f(p + "feed_forward.w3.weight"));
             layers.add(new Layer(
-                    g.initializer(p + "attention.wqkv.weight_t", proj(transpose(wqkv, 3 * d, d), d, 3L * d)),
-                    g.initializer(p + "attention.wo.weight_t", proj(transpose(f(p + "attention.wo.weight"), d, d), d, d)),
-                    g.initializer(p + "feed_forward.w13.weight_t", proj(transpose(w13, 2 * hidden, d), d, 2L * hidden)),
-                    g.initializer(p + "feed_forward.w2.weight_t", proj(transpose(f(p + "feed_forward.w2.weight"), d, hidden), hidden, d)),
+                    proj(g, p + "attention.wqkv.weight", wqkv, 3 * d, d),
+                    proj(g, p + "attention.wo.weight", f(p + "attention.wo.weight"), d, d),
+                    proj(g, p + "feed_forward.w13.weight", w13, 2 * hidden, d),
+                    proj(g, p + "feed_forward.w2.weight", f(p + "feed_forward.w2.weight"), d, hidden),
                     g.initializer(p + "attention_norm.weight", Tensor.ofFloats(new long[]{d}, f(p + "attention_norm.weight"))),
                     g.initializer(p + "ffn_norm.weight", Tensor.ofFloats(new long[]{d}, f(p + "ffn_norm.weight")))));
         }
@@ -142,7 +180,7 @@ public final class GptOnnxExporter {
                 tokenTable ? g.initializer("tok_embeddings.weight", proj(f("tok_embeddings.weight"), cfg.vocabSize(), d)) : null,
                 layers,
                 g.initializer("norm.weight", Tensor.ofFloats(new long[]{d}, f("norm.weight"))),
-                g.initializer("output.weight_t", proj(transpose(f("output.weight"), cfg.vocabSize(), d), d, cfg.vocabSize())),
+                proj(g, "output.weight", f("output.weight"), cfg.vocabSize(), d),
                 g.initializer("rope.cos", Tensor.ofFloats(new long[]{rows, hd}, cosFull)),
                 g.initializer("rope.sin", Tensor.ofFloats(new long[]{rows, hd}, sinFull)));
     }
@@ -156,7 +194,19 @@ public final class GptOnnxExporter {
         return weights.get(key).toFloatArray();
     }
 
-    /** A projection weight in the export precision. */
+    /**
+     * A projection with PyTorch weight {@code w [n, k]}: quantized codes {@code <name>.q4|q8} and
+     * {@code <name>.scales} as they are, else the transpose {@code <name>_t [k, n]} in the export precision.
+     */
+    private Proj proj(Init g, String name, float[] w, int n, int k) {
+        if (quant == null) {
+            return new Proj(g.initializer(name + "_t", proj(transpose(w, n, k), k, n)), null, k, n);
+        }
+        WeightQuantization.Packed q = packed.computeIfAbsent(name, c -> quant.quantize(w, n, k));
+        return new Proj(g.initializer(name + quant.codesSuffix(), q.codes()), g.initializer(name + ".scales", q.scales()), k, n);
+    }
+
+    /** A weight in the export precision. */
     private Tensor proj(float[] values, long rows, long cols) {
         long[] shape = {rows, cols};
         if (!fp16) {
@@ -209,11 +259,14 @@ public final class GptOnnxExporter {
 
     // ------------------------------------------------------------------ the transformer
 
-    private String linear(OnnxGraphBuilder g, String x, String w) {
-        if (!fp16) {
-            return g.matMul(x, w);
+    private String linear(OnnxGraphBuilder g, String x, Proj w) {
+        if (w.scales() != null) {
+            return g.matMulNBits(x, w.w(), w.scales(), w.k(), w.n(), quant);
         }
-        return g.cast(g.matMul(g.cast(x, DType.FLOAT16), w), DType.FLOAT32);
+        if (!fp16) {
+            return g.matMul(x, w.w());
+        }
+        return g.cast(g.matMul(g.cast(x, DType.FLOAT16), w.w()), DType.FLOAT32);
     }
 
     private String embed(OnnxGraphBuilder g, String table, String ids) {
@@ -322,7 +375,11 @@ public final class GptOnnxExporter {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("nextpatch.graph", graph);
         m.put("nextpatch.gpt_config", cfg.toJson().toString());
-        m.put("nextpatch.precision", fp16 ? "float16-projections" : "float32");
+        m.put("nextpatch.precision", precision());
+        if (quant != null) {
+            m.put("nextpatch.quantization", "MatMulNBits bits " + quant.bits() + ", block " + quant.blockSize()
+                    + ", accuracy_level " + quant.accuracyLevel() + ", symmetric (default zero point)");
+        }
         m.put("nextpatch.decode_chunk", Integer.toString(chunkSize()));
         m.put("nextpatch.key_channel_order", "per head: even channels then odd channels (rotate-half form of the 2-D RoPE)");
         return m;
@@ -639,7 +696,7 @@ public final class GptOnnxExporter {
      */
     public List<Path> exportAll(Path dir, Boolean externalData, Map<String, String> extraMetadata) {
         boolean external = externalData != null ? externalData
-                : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES;
+                : cfg.parameterCount() * (fp16 ? 2L : 4L) > AUTO_EXTERNAL_BYTES; // quantized too: the same sizes share one file
         String[] graphs = {"prefill", "step", "generate"};
         List<Path> files = new ArrayList<>();
         if (!external) {

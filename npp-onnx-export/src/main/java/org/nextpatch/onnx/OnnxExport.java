@@ -70,11 +70,27 @@ public final class OnnxExport {
     public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
                                     Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
                                     Map<String, String> graphMetadata) {
+        return export(gpt, gptWeights, vq, vqWeights, dir, fp16, null, externalData, provenance, graphMetadata);
+    }
+
+    /**
+     * As {@link #export(GptConfig, Map, VqConfig, Map, Path, boolean, Boolean, Map, Map)}, with the GPT's
+     * projection matrices quantized ({@link WeightQuantization}; null: float). The manifest then holds a
+     * {@code quantization} object: the operator, bits, block size, accuracy level, the quantized
+     * tensors and a SHA-256 digest of their bytes.
+     *
+     * @param quantization weight-only quantization, or null (not with fp16)
+     * @return the files written
+     */
+    public static List<Path> export(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
+                                    Path dir, boolean fp16, WeightQuantization quantization, Boolean externalData,
+                                    Map<String, String> provenance, Map<String, String> graphMetadata) {
+        GptOnnxExporter exporter = new GptOnnxExporter(gpt, gptWeights, fp16, quantization);
         Path target = realTarget(dir);
         Path tmp = exportFolder(target, dir);
         try {
             long t0 = System.nanoTime();
-            writeAll(gpt, gptWeights, vq, vqWeights, tmp, fp16, externalData, provenance, graphMetadata);
+            writeAll(exporter, gpt, gptWeights, quantization, vq, vqWeights, tmp, externalData, provenance, graphMetadata);
             List<Path> files = new ArrayList<>();
             try (var s = Files.list(tmp)) {
                 s.map(f -> target.resolve(f.getFileName().toString())).sorted().forEach(files::add);
@@ -90,10 +106,11 @@ public final class OnnxExport {
     }
 
     /** Every graph and the manifest (with each file's size and SHA-256 under {@code files}) into a fresh folder. */
-    private static void writeAll(GptConfig gpt, Map<String, Tensor> gptWeights, VqConfig vq, Map<String, Tensor> vqWeights,
-                                 Path dir, boolean fp16, Boolean externalData, Map<String, String> provenance,
+    private static void writeAll(GptOnnxExporter exporter, GptConfig gpt, Map<String, Tensor> gptWeights,
+                                 WeightQuantization quantization, VqConfig vq, Map<String, Tensor> vqWeights,
+                                 Path dir, Boolean externalData, Map<String, String> provenance,
                                  Map<String, String> graphMetadata) throws IOException {
-        List<Path> files = new ArrayList<>(new GptOnnxExporter(gpt, gptWeights, fp16).exportAll(dir, externalData, graphMetadata));
+        List<Path> files = new ArrayList<>(exporter.exportAll(dir, externalData, graphMetadata));
         if (vq != null) {
             files.add(new VqDecoderOnnxExporter(vq, vqWeights).export(dir));
         }
@@ -102,7 +119,7 @@ public final class OnnxExport {
         m.put("format_version", 1);
         m.put("opset", OnnxGraphBuilder.OPSET);
         m.put("ir_version", OnnxGraphBuilder.IR_VERSION);
-        m.put("precision", fp16 ? "float16-projections" : "float32");
+        m.put("precision", exporter.precision());
         m.set("gpt_config", gpt.toJson());
         if (vq != null) {
             m.set("vq_config", vq.toJson());
@@ -123,6 +140,9 @@ public final class OnnxExport {
         source.put(GPT_WEIGHTS_SHA256, weightsDigest(gptWeights));
         if (vq != null) {
             source.put("vq_weights_sha256", weightsDigest(vqWeights));
+        }
+        if (quantization != null) {
+            m.set("quantization", describe(quantization, exporter.quantizedTensors()));
         }
         ObjectNode prov = m.putObject("provenance");
         prov.put("created", Instant.now().toString());
@@ -304,6 +324,33 @@ public final class OnnxExport {
             }
         }
         return m;
+    }
+
+    /** The manifest's {@code quantization} object. */
+    private static ObjectNode describe(WeightQuantization q, Map<String, WeightQuantization.Packed> tensors) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("operator", OnnxGraphBuilder.MS_DOMAIN + ".MatMulNBits");
+        n.put("bits", q.bits());
+        n.put("block_size", q.blockSize());
+        n.put("accuracy_level", q.accuracyLevel());
+        n.put("symmetric", true);
+        n.put("scales", "float32");
+        n.put("float_tensors", "embeddings, norms, RoPE tables");
+        ArrayNode names = n.putArray("tensors");
+        Map<String, Tensor> digested = new java.util.TreeMap<>();
+        long bytes = 0;
+        long floatBytes = 0;
+        for (Map.Entry<String, WeightQuantization.Packed> e : tensors.entrySet()) {
+            names.add(e.getKey());
+            bytes += e.getValue().bytes();
+            floatBytes += 4L * e.getValue().n() * e.getValue().k();
+            digested.put(e.getKey() + q.codesSuffix(), e.getValue().codes());
+            digested.put(e.getKey() + ".scales", e.getValue().scales());
+        }
+        n.put("bytes", bytes);
+        n.put("float32_bytes", floatBytes);
+        n.put("weights_sha256", weightsDigest(digested));
+        return n;
     }
 
     /** Inputs and outputs (name, element type, shape with symbolic names) of a model file. */

@@ -55,6 +55,8 @@ public final class OnnxGraphBuilder {
         final Set<String> used = new java.util.HashSet<>();
         final Map<String, Tensor> initializers = new LinkedHashMap<>();
         final Map<String, String> constants = new HashMap<>();
+        /** Operator domains other than the default one used by nodes, with their opset versions. */
+        final Map<String, Integer> domains = new java.util.TreeMap<>();
         /** Where subgraph-local initializers go when the model uses external data (null: inline). */
         ExternalDataFile sink;
         long localBytes;
@@ -348,8 +350,29 @@ public final class OnnxGraphBuilder {
         return outs;
     }
 
+    /**
+     * Adds a node of another operator domain (e.g. ONNX Runtime's {@value #MS_DOMAIN}) with one output;
+     * the model then imports that domain at {@code version}.
+     */
+    public String opIn(String domain, int version, String opType, List<String> inputs, Attr... attrs) {
+        scope.domains.put(domain, version);
+        String out = scope.unique(opType.toLowerCase(java.util.Locale.ROOT));
+        addNode(domain, opType, inputs, List.of(out), Arrays.asList(attrs));
+        return out;
+    }
+
+    /** ONNX Runtime's contrib operator domain. */
+    public static final String MS_DOMAIN = "com.microsoft";
+
     private void addNode(String opType, List<String> inputs, List<String> outputs, List<Attr> attrs) {
+        addNode("", opType, inputs, outputs, attrs);
+    }
+
+    private void addNode(String domain, String opType, List<String> inputs, List<String> outputs, List<Attr> attrs) {
         NodeProto.Builder n = NodeProto.newBuilder().setOpType(opType).setName(scope.unique("n_" + opType));
+        if (!domain.isEmpty()) {
+            n.setDomain(domain);
+        }
         n.addAllInput(inputs).addAllOutput(outputs);
         produced.addAll(outputs);
         for (Attr a : attrs) {
@@ -386,6 +409,16 @@ public final class OnnxGraphBuilder {
     public String tile(String a, String repeats) { return op("Tile", a, repeats); }
     public String range(String start, String limit, String delta) { return op("Range", start, limit, delta); }
     public String globalAveragePool(String a) { return op("GlobalAveragePool", a); }
+
+    /**
+     * ONNX Runtime's {@code com.microsoft.MatMulNBits}: {@code a [.., K]} times the block-quantized
+     * weight {@code b [N, blocks, blob]} (uint8) with {@code scales [N * blocks]}, no zero points
+     * (see {@link WeightQuantization} for the layout); output {@code [.., N]}.
+     */
+    public String matMulNBits(String a, String b, String scales, long k, long n, WeightQuantization q) {
+        return opIn(MS_DOMAIN, 1, "MatMulNBits", List.of(a, b, scales), Attr.i("K", k), Attr.i("N", n),
+                Attr.i("bits", q.bits()), Attr.i("block_size", q.blockSize()), Attr.i("accuracy_level", q.accuracyLevel()));
+    }
 
     /** {@code x * sigmoid(x)} (SiLU / swish). */
     public String silu(String x) { return mul(x, sigmoid(x)); }
@@ -558,6 +591,7 @@ public final class OnnxGraphBuilder {
                 .setModelVersion(1)
                 .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
                 .setGraph(g);
+        scope.domains.forEach((d, v) -> m.addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain(d).setVersion(v)));
         if (metadata != null) {
             metadata.forEach((k, v) -> m.addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(k).setValue(v)));
         }

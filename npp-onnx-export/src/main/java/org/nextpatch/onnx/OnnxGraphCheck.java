@@ -46,8 +46,23 @@ public final class OnnxGraphCheck {
         table(file, tables, "cls_embedding.embedding_table.weight", 0, cfg.numClasses() + 1L,
                 "num_classes " + cfg.numClasses() + " plus one row for the unconditional class");
         table(file, tables, "tok_embeddings.weight", 0, cfg.vocabSize(), "vocab_size " + cfg.vocabSize());
-        table(file, tables, "output.weight_t", 1, cfg.vocabSize(), "vocab_size " + cfg.vocabSize());
-        table(file, tables, "output.weight_t", 0, cfg.dim(), "dim " + cfg.dim());
+        String quantized = tables.containsKey("output.weight.q4") ? "output.weight.q4"
+                : tables.containsKey("output.weight.q8") ? "output.weight.q8" : null;
+        if (quantized == null) {
+            table(file, tables, "output.weight_t", 1, cfg.vocabSize(), "vocab_size " + cfg.vocabSize());
+            table(file, tables, "output.weight_t", 0, cfg.dim(), "dim " + cfg.dim());
+        } else {
+            // MatMulNBits codes [N = vocab][blocks][bytes per block]: the blocks must cover dim exactly
+            table(file, tables, quantized, 0, cfg.vocabSize(), "vocab_size " + cfg.vocabSize());
+            long[] d = tables.get(quantized);
+            int bits = quantized.endsWith("q4") ? 4 : 8;
+            long block = d.length == 3 ? d[2] * 8 / bits : 0;
+            if (block <= 0 || d[1] * block < cfg.dim() || (d[1] - 1) * block >= cfg.dim()) {
+                throw new NppException(file + ": weight '" + quantized + "' is " + Arrays.toString(d)
+                        + ", whose blocks do not cover the export's configuration (dim " + cfg.dim()
+                        + "); the graphs and the configuration are of different models");
+            }
+        }
     }
 
     /**

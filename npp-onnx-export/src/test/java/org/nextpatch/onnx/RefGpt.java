@@ -18,6 +18,12 @@ final class RefGpt {
     final Map<String, float[]> w = new LinkedHashMap<>();
     final Rope2d rope;
 
+    /**
+     * Applied to every projection's input (identity by default; quantized exports' tests set the
+     * int8 rounding of MatMulNBits' accuracy level 4 here).
+     */
+    java.util.function.UnaryOperator<float[]> activations = x -> x;
+
     RefGpt(GptConfig cfg, Map<String, Tensor> weights) {
         this.cfg = cfg;
         weights.forEach((k, v) -> w.put(k, v.toFloatArray()));
@@ -129,7 +135,8 @@ final class RefGpt {
         return y;
     }
 
-    private static float[] matVec(float[] wt, float[] x, int out, int in) {
+    private float[] matVec(float[] wt, float[] x0, int out, int in) {
+        float[] x = activations.apply(x0);
         float[] y = new float[out];
         for (int o = 0; o < out; o++) {
             double acc = 0;

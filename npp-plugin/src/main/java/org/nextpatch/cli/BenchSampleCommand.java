@@ -5,6 +5,7 @@ import org.apache.logging.log4j.Logger;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
+import org.nextpatch.onnx.WeightQuantization;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
@@ -39,8 +40,16 @@ public final class BenchSampleCommand implements Runnable {
         Path config;
     }
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     GptSource source;
+
+    @Option(names = "--onnx-dir", paramLabel = "DIR",
+            description = "Instead of a model shape: measure this existing export (npp export-onnx), configuration from its manifest; ONNX engines only, no weights in memory.")
+    Path onnxDir;
+
+    @Option(names = "--keep-exports", paramLabel = "DIR",
+            description = "Export into DIR/float32 (and DIR/int8, DIR/int4) and keep the folders (default: a temporary folder, deleted at the end).")
+    Path keepExports;
 
     @Option(names = "--gpt-ckpt", description = "Checkpoint to benchmark (default: random weights, --seed).")
     Path gptCkpt;
@@ -58,8 +67,12 @@ public final class BenchSampleCommand implements Runnable {
     List<Integer> batchSizes;
 
     @Option(names = "--engines", split = ",", defaultValue = "onnx-loop,onnx-step,djl",
-            description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU) (default ${DEFAULT-VALUE}).")
+            description = "Engines: onnx-loop, onnx-step, djl (DJL eager on the CPU), or none (only export, with --keep-exports) (default ${DEFAULT-VALUE}).")
     List<String> engineNames;
+
+    @Option(names = "--quantize", split = ",", paramLabel = "int8,int4",
+            description = "Also export the weights quantized (int8, int4) and measure each ONNX engine on them, as rows <engine>-int8, <engine>-int4.")
+    List<String> quantize = List.of();
 
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per engine and batch size after one warm-up (default ${DEFAULT-VALUE}).")
     int repeats;
@@ -100,18 +113,48 @@ public final class BenchSampleCommand implements Runnable {
                 throw new NppCommand.UsageException("--batch-sizes must all be >= 1, got " + b);
             }
         }
-        // a benchmark names its model shape (random weights need one); downsampling 16 as upstream
-        GptConfig cfg = source.config != null ? GptConfig.fromJson(source.config).withoutDropout()
-                : GptConfig.named(source.model, GptConfig.blockSizeFor(imageSize, 16), codebookSize, numClasses).withoutDropout();
-        Map<String, Tensor> weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false)
-                : BenchWeights.random(cfg, seed);
-        Path tmp;
-        try {
-            tmp = Files.createTempDirectory("npp-bench-onnx");
-        } catch (IOException e) {
-            throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
+        if ((source == null) == (onnxDir == null)) {
+            throw new NppCommand.UsageException("give one of --gpt-model, --gpt-config or --onnx-dir");
         }
-        OnnxExport.export(cfg, weights, null, null, tmp, false, null, Map.of("purpose", "bench-sample"));
+        if (onnxDir != null && (gptCkpt != null || keepExports != null || !quantize.isEmpty()
+                || engineNames.stream().anyMatch(n -> !n.startsWith("onnx-")))) {
+            throw new NppCommand.UsageException("--onnx-dir measures an existing export: ONNX engines only, "
+                    + "without --gpt-ckpt, --quantize or --keep-exports");
+        }
+        Map<String, WeightQuantization> schemes = new LinkedHashMap<>();
+        schemes.put("", null);
+        for (String q : quantize) {
+            WeightQuantization wq = WeightQuantization.parse(q, "--quantize");
+            schemes.put("-" + wq.label(), wq);
+        }
+        if (keepExports != null) {
+            OnnxExport.checkTarget(keepExports, false, "--keep-exports");
+        }
+        if (engineNames.contains("none") && (engineNames.size() > 1 || keepExports == null)) {
+            throw new NppCommand.UsageException("--engines none (only export) goes alone and with --keep-exports");
+        }
+        // row-name suffix ("" for float32, "-int8", "-int4") -> export folder
+        Map<String, Path> dirs = new LinkedHashMap<>();
+        GptConfig cfg;
+        Map<String, Tensor> weights = null;
+        Path tmp = null;
+        if (onnxDir != null) {
+            cfg = OnnxExport.readGptConfig(onnxDir);
+            dirs.put("", onnxDir);
+        } else {
+            // a benchmark names its model shape (random weights need one); downsampling 16 as upstream
+            cfg = source.config != null ? GptConfig.fromJson(source.config).withoutDropout()
+                    : GptConfig.named(source.model, GptConfig.blockSizeFor(imageSize, 16), codebookSize, numClasses).withoutDropout();
+            weights = gptCkpt != null ? ExportOnnxCommand.loadWeights(gptCkpt, "--gpt-ckpt", false) : BenchWeights.random(cfg, seed);
+            try {
+                tmp = keepExports != null ? keepExports : Files.createTempDirectory("npp-bench-onnx");
+            } catch (IOException e) {
+                throw new NppException("cannot create a temporary directory: " + e.getMessage(), e);
+            }
+            for (Map.Entry<String, WeightQuantization> en : schemes.entrySet()) {
+                dirs.put(en.getKey(), export(cfg, weights, en.getValue(), tmp));
+            }
+        }
         SamplingSettings st = new SamplingSettings(cfgScale, -1, 1.0, topK, 1.0, false);
         System.out.printf(Locale.ROOT, "config: dim %d, layers %d, heads %d, vocab %d, tokens %d, cfg %.2f, top-k %d, %d CPU cores, ORT threads %s%n",
                 cfg.dim(), cfg.nLayer(), cfg.nHead(), cfg.vocabSize(), cfg.blockSize(), cfgScale, topK,
@@ -119,8 +162,21 @@ public final class BenchSampleCommand implements Runnable {
         System.out.println("| engine | batch | images/s | s per batch (median of " + repeats + ") | process CPU s per batch |");
         System.out.println("|---|---|---|---|---|");
         Map<String, Map<Integer, Double>> results = new LinkedHashMap<>();
+        List<String[]> rows = new ArrayList<>();   // {row name, engine, folder suffix}
         for (String name : engineNames) {
-            try (Engine engine = engine(name, cfg, weights, tmp)) {
+            if (name.equals("none")) {
+                continue;
+            }
+            rows.add(new String[]{name, name, ""});
+            if (name.startsWith("onnx-")) {
+                for (String suffix : dirs.keySet()) {
+                    if (!suffix.isEmpty()) rows.add(new String[]{name + suffix, name, suffix});
+                }
+            }
+        }
+        for (String[] row : rows) {
+            String name = row[0];
+            try (Engine engine = engine(row[1], cfg, weights, dirs.get(row[2]))) {
                 for (int b : batchSizes) {
                     long[] classes = new long[b];
                     for (int i = 0; i < b; i++) classes[i] = i % cfg.numClasses();
@@ -144,7 +200,32 @@ public final class BenchSampleCommand implements Runnable {
             }
         }
         LOG.debug("bench results {}", results);
-        deleteQuietly(tmp);
+        if (tmp != null && keepExports == null) {
+            deleteQuietly(tmp);
+        }
+    }
+
+    /** Exports into {@code base/float32} (or {@code base/int8}, ...) and prints its size; returns the folder. */
+    private static Path export(GptConfig cfg, Map<String, Tensor> weights, WeightQuantization wq, Path base) {
+        Path dir = base.resolve(wq == null ? "float32" : wq.label());
+        OnnxExport.export(cfg, weights, null, null, dir, false, wq, null, Map.of("purpose", "bench-sample"), Map.of());
+        System.out.printf(Locale.ROOT, "export %s: %.1f MB on disk", wq == null ? "float32" : wq.label(), filesBytes(dir) / 1e6);
+        if (wq != null) {
+            var q = OnnxExport.readManifest(dir).path("quantization");
+            System.out.printf(Locale.ROOT, " (quantized tensors %.1f MB: %.3f of their %.1f MB as float32)", q.path("bytes").asLong() / 1e6,
+                    q.path("bytes").asDouble() / q.path("float32_bytes").asDouble(), q.path("float32_bytes").asLong() / 1e6);
+        }
+        System.out.println();
+        return dir;
+    }
+
+    /** Bytes of the regular files directly in a folder. */
+    private static long filesBytes(Path dir) {
+        try (var s = Files.list(dir)) {
+            return s.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        } catch (IOException e) {
+            throw new NppException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     /**

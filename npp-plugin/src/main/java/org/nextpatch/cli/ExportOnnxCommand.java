@@ -7,6 +7,7 @@ import org.nextpatch.io.StateDicts;
 import org.nextpatch.io.TorchCheckpoint;
 import org.nextpatch.model.VqModel;
 import org.nextpatch.onnx.OnnxExport;
+import org.nextpatch.onnx.WeightQuantization;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.RegularFiles;
@@ -83,6 +84,11 @@ public final class ExportOnnxCommand implements Runnable {
     @Option(names = "--fp16", description = "Store GPT projection weights as float16 and run projections in float16 (for GPUs).")
     boolean fp16;
 
+    @Option(names = "--quantize", paramLabel = "int8|int4",
+            description = "Store the GPT's projection and output-head matrices quantized (weight-only, blocks of 32, "
+                    + "run by ONNX Runtime's MatMulNBits with int8 compute); embeddings and norms stay float32. Not with --fp16.")
+    String quantize;
+
     @Option(names = "--external-data", description = "Write the weights as ONNX external data (gpt-weights.onnx.data, shared by the GPT graphs; automatic above 256 MB of weights).")
     boolean externalData;
 
@@ -91,6 +97,10 @@ public final class ExportOnnxCommand implements Runnable {
         if (vqConfig != null && vqCkpt == null) {
             throw new NppCommand.UsageException("--vq-config needs --vq-ckpt");
         }
+        if (quantize != null && fp16) {
+            throw new NppCommand.UsageException("--quantize and --fp16 exclude each other; choose one");
+        }
+        WeightQuantization quantization = quantize == null ? null : WeightQuantization.parse(quantize, "--quantize");
         OnnxExport.checkTarget(out, overwrite, "--out");
         Outputs.writableDir(out, "--out");
         GptSource source = GptSource.of(gptCkpt, ema, tribuoModel, size != null);
@@ -116,7 +126,8 @@ public final class ExportOnnxCommand implements Runnable {
             prov.put("vq_ckpt", vqCkpt.toAbsolutePath().toString());
             prov.put("vq_ckpt_bytes", Long.toString(size(vqCkpt)));
         }
-        List<Path> files = OnnxExport.export(cfg, gptWeights, vq, vqWeights, out, fp16, externalData ? Boolean.TRUE : null, prov);
+        List<Path> files = OnnxExport.export(cfg, gptWeights, vq, vqWeights, out, fp16, quantization,
+                externalData ? Boolean.TRUE : null, prov, Map.of());
         if (!names.isEmpty()) {
             OnnxExport.recordClassNames(out, names);
         }

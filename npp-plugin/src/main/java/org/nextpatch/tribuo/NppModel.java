@@ -663,6 +663,30 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      */
     public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights,
                                        boolean overwrite) {
+        return exportOnnxGraphs(dir, fp16, null, vq, vqWeights, overwrite);
+    }
+
+    /**
+     * As {@link #exportOnnxGraphs(Path, boolean, org.nextpatch.config.VqConfig, Map)}, with the
+     * projection and output-head matrices stored quantized ({@code WeightQuantization.INT8} or
+     * {@code INT4}; null: float), as {@code npp export-onnx --quantize} writes them.
+     *
+     * @param quantization weight-only quantization, or null; not together with {@code fp16}
+     * @return the files written
+     */
+    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.onnx.WeightQuantization quantization,
+                                       org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
+        return exportOnnxGraphs(dir, fp16, quantization, vq, vqWeights, false);
+    }
+
+    /**
+     * The export with every option: float16 projections or quantized matrices, the tokenizer's
+     * decoder, and whether to replace what {@code dir} holds.
+     *
+     * @return the files written
+     */
+    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.onnx.WeightQuantization quantization,
+                                       org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights, boolean overwrite) {
         if (!overwrite) {
             checkExportTarget(dir);
         }
@@ -673,7 +697,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
         prov.put("tribuo_model", name);
         prov.put("exported_by", "NppModel.exportOnnxGraphs");
         // The exporter decides when weights go to an external file (protobuf's 2 GB limit).
-        List<Path> files = org.nextpatch.onnx.OnnxExport.export(config, weights, vq, vqWeights, dir, fp16, null, prov,
+        List<Path> files = org.nextpatch.onnx.OnnxExport.export(config, weights, vq, vqWeights, dir, fp16, quantization, null, prov,
                 Map.of(ONNXExportable.PROVENANCE_METADATA_FIELD, serializeProvenance(provenance)));
         List<String> names = classNames;
         if (!names.isEmpty()) {

@@ -137,21 +137,69 @@ class ExportOnnxCommandTest {
     }
 
     @Test
-    void benchSampleRunsBothOnnxEngines() {
-        StringWriter o = new StringWriter(), e = new StringWriter();
+    void benchSampleRunsBothOnnxEngines(@TempDir Path tmp) {
+        StringWriter e = new StringWriter();
+        String table = benchSample(e, "--gpt-config", Fixtures.file("gpt-config.json").toString(),
+                "--batch-sizes", "1,2", "--repeats", "1", "--threads", "1", "--quantize", "int4", "--keep-exports", tmp.toString());
+        assertTrue(table.contains("| onnx-loop | 2 |") && table.contains("| onnx-step | 1 |"), table);
+        assertTrue(table.contains("| onnx-loop-int4 | 2 |") && table.contains("| onnx-step-int4 | 1 |"), table);
+        assertTrue(table.contains("export int4:") && table.contains("quantized tensors"), table);
+        // a kept export measured on its own (no weights in memory)
+        table = benchSample(e, "--onnx-dir", tmp.resolve("int4").toString(), "--engines", "onnx-loop", "--batch-sizes", "1", "--repeats", "1");
+        assertTrue(table.contains("| onnx-loop | 1 |"), table);
+    }
+
+    /** Runs bench-sample (which prints its table to System.out); returns that output. */
+    private static String benchSample(StringWriter e, String... args) {
         java.io.PrintStream old = System.out;
         java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
         System.setOut(new java.io.PrintStream(buf, true));
         int rc;
         try {
-            rc = NppCommandTest.run(o, e, "bench-sample", "--gpt-config", Fixtures.file("gpt-config.json").toString(),
-                    "--batch-sizes", "1,2", "--repeats", "1", "--threads", "1");
+            rc = NppCommandTest.run(new StringWriter(), e, concat(new String[]{"bench-sample"}, args));
         } finally {
             System.setOut(old);
         }
         assertEquals(0, rc, e.toString());
-        String table = buf.toString();
-        assertTrue(table.contains("| onnx-loop | 2 |") && table.contains("| onnx-step | 1 |"), table);
+        return buf.toString();
+    }
+
+    /**
+     * {@code export-onnx --quantize}: the manifest records the scheme, and {@code sample --engine onnx}
+     * takes the quantized folder as any other (it was exported from the same checkpoint).
+     */
+    @Test
+    void quantizedExportIsSampledWithoutExtraFlags(@TempDir Path tmp) throws Exception {
+        String[] model = {"--gpt-ckpt", Fixtures.file("gpt.pt").toString(), "--gpt-config", Fixtures.file("gpt-config.json").toString()};
+        Path q = tmp.resolve("int8");
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        assertEquals(0, NppCommandTest.run(o, e, concat(concat(new String[]{"export-onnx"}, model), "--quantize", "int8",
+                "--out", q.toString())), e.toString());
+        JsonNode m = new ObjectMapper().readTree(q.resolve("manifest.json").toFile());
+        assertEquals("int8-weights", m.path("precision").asText());
+        assertEquals(8, m.path("quantization").path("bits").asInt());
+        for (String f : List.of("gpt-prefill.onnx", "gpt-step.onnx", "gpt-generate.onnx")) {
+            assertEquals(List.of(), OnnxChecker.check(q.resolve(f)), f);
+        }
+        o = new StringWriter();
+        e = new StringWriter();
+        assertEquals(0, NppCommandTest.run(o, e, concat(concat(new String[]{"sample"}, model), "--engine", "onnx",
+                "--onnx-dir", q.toString(), "--num-samples", "3", "--cfg-scale", "1.5", "--seed", "5",
+                "--out", tmp.resolve("s").toString())), e.toString());
+        long[] tokens = Npy.read(tmp.resolve("s/tokens.npy")).toLongArray();
+        assertEquals(3 * 16, tokens.length);
+        assertTrue(java.util.Arrays.stream(tokens).allMatch(t -> t >= 0 && t < 256));
+        // --quantize with --fp16, or an unknown scheme: refused in one line before any file
+        e = new StringWriter();
+        assertEquals(2, NppCommandTest.run(o, e, concat(concat(new String[]{"export-onnx"}, model), "--quantize", "int4",
+                "--fp16", "--out", tmp.resolve("x").toString())));
+        assertTrue(e.toString().contains("--fp16"), e.toString());
+        e = new StringWriter();
+        assertEquals(1, NppCommandTest.run(o, e, concat(concat(new String[]{"export-onnx"}, model), "--quantize", "int2",
+                "--out", tmp.resolve("x").toString())));
+        assertEquals(1, e.toString().strip().lines().count(), e.toString());
+        assertTrue(e.toString().contains("--quantize must be int8 or int4"), e.toString());
+        assertTrue(!java.nio.file.Files.exists(tmp.resolve("x")), "nothing written");
     }
 
     /** {@code sample --engine onnx} writes the same tokens as {@code --engine djl} (same seed, filters on). */

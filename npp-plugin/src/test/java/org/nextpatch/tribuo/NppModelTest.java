@@ -149,6 +149,15 @@ class NppModelTest {
                     org.nextpatch.onnx.OnnxSampler.Options.cpu())) {
                 assertEquals(m.getGptConfig().blockSize(), s.config().blockSize());
             }
+            // quantized through the same call: the manifest records the scheme, the graphs check and sample
+            Path q = dir.resolve("int4");
+            m.exportOnnxGraphs(q, false, org.nextpatch.onnx.WeightQuantization.INT4, null, null);
+            assertEquals(4, org.nextpatch.onnx.OnnxExport.readManifest(q).path("quantization").path("bits").asInt());
+            assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(q.resolve("gpt-generate.onnx")));
+            try (org.nextpatch.onnx.OnnxSampler s = org.nextpatch.onnx.OnnxSampler.open(q, org.nextpatch.onnx.OnnxSampler.Options.cpu())) {
+                long[][] t = s.generate(new long[]{0, 1}, org.nextpatch.sample.SamplingSettings.greedy(2.0), 3, 0, 2);
+                assertEquals(m.getGptConfig().blockSize(), t[1].length);
+            }
         }
     }
 
