@@ -63,6 +63,30 @@ class ServeStartChecksTest {
         refused(dir, "16x16");
     }
 
+    /** A quantized export (MatMulNBits output head, no {@code output.weight_t}) starts, and its checks still bite. */
+    @Test
+    void quantizedExportStartsAndItsMismatchesAreRefused() throws IOException {
+        Path dir = tmp.resolve("int4");
+        org.nextpatch.onnx.OnnxExport.export(fx.gpt, org.nextpatch.cli.BenchWeights.random(fx.gpt, 13), null, null, dir,
+                false, org.nextpatch.onnx.WeightQuantization.INT4, null, java.util.Map.of("purpose", "serve tests"),
+                java.util.Map.of());
+        ServedModel m = ServedModel.open(dir, null);
+        new OnnxEngine(m, new OnnxSampler.Options("cpu", 1, 0, null)).close();
+
+        Path edited = tmp.resolve("int4-classes");
+        Files.createDirectories(edited);
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, edited.resolve(f.getFileName()));
+            }
+        }
+        Path manifest = edited.resolve("manifest.json");
+        ObjectNode json = (ObjectNode) ServeFixture.JSON.readTree(manifest.toFile());
+        ((ObjectNode) json.get("gpt_config")).put("num_classes", 20);
+        Files.writeString(manifest, json.toString());
+        refused(edited, "num_classes 20");
+    }
+
     private static void refused(Path dir, String names) {
         NppException e = assertThrows(NppException.class, () -> {
             ServedModel m = ServedModel.open(dir, null);
