@@ -36,7 +36,12 @@ public final class RandomStreams {
         DATA_EPOCH_ORDER(7),
         /** Sibling set and augmentation of an access: index = epoch, sub-index = position. */
         DATA_ACCESS(8),
-        /** The engine's seed before training (dropout in the first step; index 0). */
+        /**
+         * Retired: the engine was seeded once before training, outside the recording lock, which let
+         * another thread's training reseed torch's generator mid-step. Each step seeds it under the
+         * lock ({@link #ENGINE_STEP}); the id stays taken.
+         */
+        @Deprecated
         ENGINE_INIT(9),
         /** The engine's seed at optimizer step {@code index} (dropout masks). */
         ENGINE_STEP(10),

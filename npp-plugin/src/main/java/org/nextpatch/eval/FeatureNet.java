@@ -113,8 +113,12 @@ public final class FeatureNet implements AutoCloseable {
         SequentialBlock all = new SequentialBlock().add(trunk).add(head).add(out);
         model = Model.newInstance("feature-net");
         model.setBlock(all);
-        Engine.getInstance().setRandomSeed((int) seed);
-        all.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 1, SIZE, SIZE));
+        // torch's generator is the process's: seed and draw the initial weights under the lock every
+        // training holds while it seeds and draws, so a concurrent training cannot interleave
+        try (Autograd.Scope recording = Autograd.recording()) {
+            Engine.getInstance().setRandomSeed((int) seed);
+            all.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 1, SIZE, SIZE));
+        }
     }
 
     /** Number of classes. */

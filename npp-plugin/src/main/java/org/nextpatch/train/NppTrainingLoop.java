@@ -141,7 +141,6 @@ public final class NppTrainingLoop {
                 java.util.Arrays.toString(stages.stageEndEpochs()), data.describe());
 
         EngineSelfTest.requireCorrectGradients("train");
-        Engine.getInstance().setRandomSeed((int) RandomStreams.streamSeed(cfg.seed(), RandomStreams.Purpose.ENGINE_INIT, 0));
         Object resumed = cfg.resume() == null ? null : TorchCheckpoint.load(cfg.resume());
         Map<String, Tensor> initial = resumed != null ? StateDicts.select(resumed, false)
                 : org.nextpatch.model.GptWeights.init(model, cfg.seed());
