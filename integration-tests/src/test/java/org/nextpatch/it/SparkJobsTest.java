@@ -261,6 +261,18 @@ class SparkJobsTest {
         assertEquals(0, run(concat(spark, "--out", second.toString())), err.toString());
         assertArrayEquals(good, Files.readAllBytes(cache), "the damaged cache was exported again");
         assertSameFiles(plain, second);
+
+        // a cache written by another build of npp (its files intact) is exported again too
+        Path manifest = cache.resolveSibling("manifest.json");
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var m = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(manifest.toFile());
+        String commit = m.path("provenance").path("producer_commit").asText();
+        ((com.fasterxml.jackson.databind.node.ObjectNode) m.get("provenance")).put("producer_commit", "an older build");
+        Files.writeString(manifest, json.writeValueAsString(m));
+        Path third = tmp.resolve("third");
+        assertEquals(0, run(concat(spark, "--out", third.toString())), err.toString());
+        assertEquals(commit, json.readTree(manifest.toFile()).path("provenance").path("producer_commit").asText(), "exported again");
+        assertSameFiles(plain, third);
     }
 
     /** A small untrained feature network exported to ONNX (10 classes): evaluate only needs its features. */

@@ -1,5 +1,6 @@
 package org.nextpatch.spark;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.apache.spark.TaskContext;
@@ -19,6 +20,7 @@ import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.BuildInfo;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Sha256;
 
@@ -370,8 +372,9 @@ public final class SparkSample {
 
     /**
      * This executor's float32 export of the checkpoint, in its local cache keyed by the checkpoint's
-     * hash: written once, and again whenever the cached folder fails the manifest's file digests or
-     * holds another configuration (a stale or damaged cache is never sampled).
+     * hash: written once, and again whenever the cached folder fails the manifest's file digests, holds
+     * another configuration, or was written by another build of npp (a stale or damaged cache is never
+     * sampled).
      */
     private static Path executorExport(Job job, GptConfig cfg, Path ckpt) {
         boolean ema = job.spec().useEma();
@@ -379,11 +382,14 @@ public final class SparkSample {
         synchronized (SparkSample.class) {
             if (Files.exists(dir.resolve(OnnxExport.MANIFEST))) {
                 try {
-                    GptConfig have = OnnxExport.gptConfig(dir, OnnxExport.open(dir));
-                    if (have.toJson().equals(cfg.toJson())) {
+                    JsonNode m = OnnxExport.open(dir);
+                    JsonNode prov = m.path("provenance");
+                    if (OnnxExport.gptConfig(dir, m).toJson().equals(cfg.toJson())
+                            && prov.path("producer").asText().equals("nextpatch " + BuildInfo.version())
+                            && prov.path("producer_commit").asText().equals(BuildInfo.commit())) {
                         return dir;
                     }
-                    LOG.warn("executor cache {} holds an export of another configuration; exporting again", dir);
+                    LOG.warn("executor cache {} holds an export of another configuration or by another build; exporting again", dir);
                 } catch (NppException e) {
                     LOG.warn("executor cache {} fails its check, exporting it again: {}", dir, e.getMessage());
                 }
