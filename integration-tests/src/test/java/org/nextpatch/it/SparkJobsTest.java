@@ -172,6 +172,109 @@ class SparkJobsTest {
         assertRecorded(three, "local[2,2]", 3);
     }
 
+    /**
+     * A tiny GPT's checkpoint {@code dir/gpt.pt} (weights drawn from {@code seed}) and configuration
+     * {@code dir/gpt.json}. Upstream's initialisation zeroes the output head (every token equally likely);
+     * {@code head} draws it N(0, 1) instead.
+     */
+    private static Path tinyGpt(Path dir, long seed, boolean head) throws Exception {
+        GptConfig cfg = new GptConfig(32, 2, 2, 64, 10, 16, 1, 64, null, 1e-5, 10000, 0, 0, 0, 0, 0);
+        Path ckpt = dir.resolve("gpt.pt");
+        Map<String, Object> w = new java.util.LinkedHashMap<>(GptWeights.init(cfg, seed));
+        if (head) {
+            Random r = new Random(seed);
+            float[] v = new float[64 * 32];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) r.nextGaussian();
+            }
+            w.put("output.weight", Tensor.ofFloats(new long[]{64, 32}, v));
+        }
+        TorchCheckpoint.save(ckpt, Map.of("model", w));
+        Files.writeString(dir.resolve("gpt.json"), cfg.toJson().toString());
+        return ckpt;
+    }
+
+    /** The GPT flags of {@link #tinyGpt} (checkpoint, configuration, downsampling), for export-onnx. */
+    private static String[] tinyGptFlags(Path tmp) {
+        return new String[]{"--gpt-ckpt", tmp.resolve("gpt.pt").toString(), "--gpt-config", tmp.resolve("gpt.json").toString(),
+                "--downsample-size", "2"};
+    }
+
+    @Test
+    void sampleFromAnInt4ExportGivesThePlainCommandsTokens(@TempDir Path tmp) throws Exception {
+        String[] base = concat(tinySampleArgs(tmp, 8), "--engine", "onnx");
+        tinyGpt(tmp, 5, true); // logits that are not all zero: int4 then draws other tokens than float32
+        Path int4 = tmp.resolve("int4");
+        assertEquals(0, run(concat(concat(new String[]{"export-onnx"}, tinyGptFlags(tmp)), "--quantize", "int4", "--out", int4.toString())),
+                err.toString());
+        Path plain = tmp.resolve("plain");
+        assertEquals(0, run(concat(base, "--onnx-dir", int4.toString(), "--out", plain.toString())), err.toString());
+        Path float32 = tmp.resolve("float32");
+        assertEquals(0, run(concat(base, "--out", float32.toString())), err.toString());
+        assertFalse(Arrays.equals(Files.readAllBytes(plain.resolve("tokens.npy")), Files.readAllBytes(float32.resolve("tokens.npy"))),
+                "the int4 export samples other tokens than float32 (so the runs below sample the int4 folder)");
+        for (int partitions : new int[]{1, 2}) {
+            Path spark = tmp.resolve("spark" + partitions);
+            assertEquals(0, run(concat(base, "--onnx-dir", int4.toString(), "--out", spark.toString(), "--spark-master", "local[2]",
+                    "--partitions", String.valueOf(partitions))), err.toString());
+            assertSameFiles(plain, spark);
+            assertRecorded(spark, "local[2]", partitions);
+            String rec = Files.readString(spark.resolve("spark-run.json"));
+            assertTrue(rec.contains("\"onnx_precision\" : \"int4-weights\"") && rec.contains("\"onnx_dir\" : \"" + int4.toAbsolutePath() + "\""), rec);
+        }
+    }
+
+    @Test
+    void anExportOfOtherWeightsIsRefusedBeforeSparkStarts(@TempDir Path tmp) throws Exception {
+        String[] base = concat(tinySampleArgs(tmp, 4), "--engine", "onnx");
+        Path other = tmp.resolve("other");
+        Files.createDirectories(other);
+        tinyGpt(other, 6, false);
+        Path export = tmp.resolve("export");
+        assertEquals(0, run(concat(concat(new String[]{"export-onnx"}, tinyGptFlags(other)), "--out", export.toString())), err.toString());
+        Path out = tmp.resolve("out");
+        int rc = run(concat(base, "--onnx-dir", export.toString(), "--out", out.toString(), "--spark-master", "local[1]"));
+        assertEquals(1, rc, err.toString());
+        List<String> lines = err.toString().lines().filter(l -> l.startsWith("npp")).toList();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.get(0).contains("--onnx-dir " + export.toAbsolutePath() + " was exported from other weights"), lines.get(0));
+        assertFalse(err.toString().contains("\tat "), "no stack trace: " + err);
+        assertFalse(Files.exists(out.resolve("_parts")), "no Spark job ran");
+    }
+
+    @Test
+    void aTamperedExecutorCacheIsExportedAgain(@TempDir Path tmp) throws Exception {
+        String[] base = concat(tinySampleArgs(tmp, 4), "--engine", "onnx");
+        tinyGpt(tmp, 5, true);
+        Path plain = tmp.resolve("plain");
+        assertEquals(0, run(concat(base, "--out", plain.toString())), err.toString());
+        String[] spark = concat(base, "--spark-master", "local[1]", "--partitions", "1");
+        assertEquals(0, run(concat(spark, "--out", tmp.resolve("first").toString())), err.toString());
+        // the executor's cache of this checkpoint (run in this JVM: local mode)
+        Path cache = Path.of(System.getProperty("java.io.tmpdir"), "npp-spark-onnx",
+                org.nextpatch.util.Sha256.ofFile(tmp.resolve("gpt.pt")).substring(0, 24), "gpt-generate.onnx");
+        byte[] good = Files.readAllBytes(cache);
+        byte[] bad = good.clone();
+        bad[bad.length / 2] ^= 0x40; // a flipped bit in the weights: same size, other graph
+        Files.write(cache, bad);
+        Path second = tmp.resolve("second");
+        assertEquals(0, run(concat(spark, "--out", second.toString())), err.toString());
+        assertArrayEquals(good, Files.readAllBytes(cache), "the damaged cache was exported again");
+        assertSameFiles(plain, second);
+
+        // a cache written by another build of npp (its files intact) is exported again too
+        Path manifest = cache.resolveSibling("manifest.json");
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var m = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(manifest.toFile());
+        String commit = m.path("provenance").path("producer_commit").asText();
+        ((com.fasterxml.jackson.databind.node.ObjectNode) m.get("provenance")).put("producer_commit", "an older build");
+        Files.writeString(manifest, json.writeValueAsString(m));
+        Path third = tmp.resolve("third");
+        assertEquals(0, run(concat(spark, "--out", third.toString())), err.toString());
+        assertEquals(commit, json.readTree(manifest.toFile()).path("provenance").path("producer_commit").asText(), "exported again");
+        assertSameFiles(plain, third);
+    }
+
     /** A small untrained feature network exported to ONNX (10 classes): evaluate only needs its features. */
     private static Path featureModel(Path tmp) {
         Path model = tmp.resolve("f.onnx");
@@ -313,11 +416,8 @@ class SparkJobsTest {
 
     /** A tiny GPT whose vocabulary is the fixture tokenizer's codebook (4x4 tokens -> 8x8 images), as sample flags. */
     private static String[] tinySampleArgs(Path tmp, int n) throws Exception {
-        GptConfig cfg = new GptConfig(32, 2, 2, 64, 10, 16, 1, 64, null, 1e-5, 10000, 0, 0, 0, 0, 0);
-        Path ckpt = tmp.resolve("gpt.pt");
-        TorchCheckpoint.save(ckpt, Map.of("model", new java.util.LinkedHashMap<String, Object>(GptWeights.init(cfg, 5))));
+        Path ckpt = tinyGpt(tmp, 5, false);
         Path cfgFile = tmp.resolve("gpt.json");
-        Files.writeString(cfgFile, cfg.toJson().toString());
         return new String[]{"sample", "--gpt-ckpt", ckpt.toString(), "--gpt-config", cfgFile.toString(), "--downsample-size", "2",
                 "--device", "cpu", "--num-samples", String.valueOf(n), "--batch-size", "4", "--cfg-scale", "2", "--seed", "7",
                 "--vq-ckpt", FIXTURE.resolve("vq.pt").toString(), "--vq-config", FIXTURE.resolve("vq-config.json").toString()};

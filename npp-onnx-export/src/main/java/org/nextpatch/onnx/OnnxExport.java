@@ -454,6 +454,22 @@ public final class OnnxExport {
     }
 
     /**
+     * Refuses an export whose model has another shape than {@code want} (dimensions, layers, heads,
+     * vocabulary, classes, block size, feed-forward width).
+     *
+     * @param have the export's configuration ({@link #readGptConfig})
+     */
+    public static void checkSameModel(GptConfig want, GptConfig have, Path dir) {
+        boolean same = want.dim() == have.dim() && want.nLayer() == have.nLayer() && want.nHead() == have.nHead()
+                && want.vocabSize() == have.vocabSize() && want.numClasses() == have.numClasses()
+                && want.blockSize() == have.blockSize() && want.ffnHidden() == have.ffnHidden();
+        if (!same) {
+            throw new NppException("--onnx-dir " + dir + " holds an export of another model (" + have.toJson()
+                    + "); the GPT flags describe " + want.toJson());
+        }
+    }
+
+    /**
      * Records the model's class names (in class order) in an export's manifest, where {@code npp serve}
      * and other readers find them; the manifest is rewritten atomically.
      */

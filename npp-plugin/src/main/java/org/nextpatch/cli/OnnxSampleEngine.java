@@ -85,7 +85,7 @@ final class OnnxSampleEngine {
         }
         try {
             if (!overwrite && Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
-                checkSameModel(cfg, OnnxExport.readGptConfig(dir), dir);
+                OnnxExport.checkSameModel(cfg, OnnxExport.readGptConfig(dir), dir);
                 OnnxExport.checkSource(dir, gpt.source().weights(), gpt.source().flag() + (gpt.useEma ? " (ema)" : ""));
                 LOG.info("using the ONNX export in {}", dir);
             } else {
@@ -106,17 +106,6 @@ final class OnnxSampleEngine {
         Map<String, String> prov = new java.util.LinkedHashMap<>(gpt.source().provenance());
         prov.put("purpose", "npp sample --engine onnx");
         OnnxExport.export(cfg, gpt.source().weights(), null, null, dir, false, null, prov);
-    }
-
-    /** The export must be of a model with the same shape as the one the flags describe. */
-    static void checkSameModel(GptConfig want, GptConfig have, Path dir) {
-        boolean same = want.dim() == have.dim() && want.nLayer() == have.nLayer() && want.nHead() == have.nHead()
-                && want.vocabSize() == have.vocabSize() && want.numClasses() == have.numClasses()
-                && want.blockSize() == have.blockSize() && want.ffnHidden() == have.ffnHidden();
-        if (!same) {
-            throw new NppException("--onnx-dir " + dir + " holds an export of another model (" + have.toJson()
-                    + "); the GPT flags describe " + want.toJson());
-        }
     }
 
     /** The DJL-style --device value as an ONNX Runtime device. */

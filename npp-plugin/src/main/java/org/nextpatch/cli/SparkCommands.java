@@ -53,10 +53,11 @@ final class SparkCommands {
     }
 
     static int sample(SampleCommand c, SamplingSettings settings, long[] labels) {
-        if (c.onnxDir != null) {
-            throw new NppCommand.UsageException("--onnx-dir is not used with --spark-master: each executor exports the graphs once into its local cache");
-        }
         SparkOptions o = c.spark;
+        if (c.onnxDir != null && o.raw("--onnx-dir").contains(":/")) {
+            throw new NppCommand.UsageException("--onnx-dir " + o.raw("--onnx-dir") + ": with --spark-master it is a local folder "
+                    + "that every executor sees at the same path (a shared file system), not a Hadoop URI");
+        }
         boolean local = !o.raw("--out").contains(":/");
         // a local output folder: locked against other writers, as the plain command does
         try (DirLock lock = local ? DirLock.acquire(c.out, "--out " + c.out) : null) {
@@ -68,9 +69,11 @@ final class SparkCommands {
         SparkSample.Spec spec = new SparkSample.Spec(o.raw("--gpt-ckpt"), c.gpt.config().toJson().toString(), c.gpt.useEma,
                 c.gpt.device, c.engine, c.onnxThreads, SparkSample.Sampling.of(settings), c.seed, c.batchSize, labels, o.raw("--vq-ckpt"),
                 c.vqConfig == null ? null : org.nextpatch.config.VqConfig.fromJson(c.vqConfig).toJson().toString(),
-                c.gpt.downsample(), o.raw("--out"));
+                c.gpt.downsample(), o.raw("--out"), c.onnxDir == null ? null : c.onnxDir.toString(), c.overwrite);
+        // an export folder is checked against the checkpoint before Spark starts
+        SparkSample.OnnxFolder onnx = SparkSample.onnxFolder(spec);
         try (SparkRunner spark = SparkRunner.start(o.master, o.partitions, "sample")) {
-            SparkSample.Result r = SparkSample.run(spark, spec);
+            SparkSample.Result r = SparkSample.run(spark, spec, onnx);
             var out = c.spec.commandLine().getOut();
             out.printf(Locale.ROOT, "sampled %d images in %.2f s: %.2f images/s (%s, Spark %s, %d partition(s) run, %d complete before)%n",
                     r.samples(), r.seconds(), r.samples() / Math.max(r.seconds(), 1e-9), c.engine, spark.master(),

@@ -1,5 +1,6 @@
 package org.nextpatch.spark;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.apache.spark.TaskContext;
@@ -19,7 +20,9 @@ import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Npy;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.util.BuildInfo;
 import org.nextpatch.util.NppException;
+import org.nextpatch.util.Sha256;
 
 import javax.imageio.ImageIO;
 import java.io.ByteArrayOutputStream;
@@ -43,6 +46,12 @@ import java.util.Set;
  * their PNGs, and leaves its tokens and pixels as part files under {@code OUT/_parts}. The driver then
  * writes {@code tokens.npy}, {@code labels.npy}, {@code samples.npz} and {@code grid.png} from the parts
  * in index order: the same bytes as the plain command.
+ * <p>
+ * With {@code --engine onnx} the tasks sample from an export folder: the one given as
+ * {@code --onnx-dir} (any precision: float32, float16, int8 or int4), checked on the driver against
+ * the checkpoint's weights before Spark starts ({@link #onnxFolder}), or else a float32 export each
+ * executor writes once into its local cache. Either is opened through the manifest's file digests
+ * ({@link OnnxExport#open}); a cache that fails the check is exported again.
  */
 public final class SparkSample {
     private static final Logger LOG = LogManager.getLogger(SparkSample.class);
@@ -57,10 +66,21 @@ public final class SparkSample {
      * @param vqCkpt       tokenizer checkpoint, or null for tokens only
      * @param vqConfigJson tokenizer configuration, or null for the checkpoint's
      * @param downsample   the GPT's {@code --downsample-size}, checked against the tokenizer
+     * @param onnxDir      with engine onnx: a local export folder every executor sees at this path, or null for
+     *                     each executor's own float32 export
+     * @param overwrite    export into {@code onnxDir} even if it holds another export
      */
     public record Spec(String gptCkpt, String gptConfigJson, boolean useEma, String device, String engine, int onnxThreads,
                        Sampling sampling, long seed, int batchSize, long[] labels, String vqCkpt,
-                       String vqConfigJson, int downsample, String out) implements Serializable {}
+                       String vqConfigJson, int downsample, String out, String onnxDir, boolean overwrite) implements Serializable {}
+
+    /**
+     * An export folder checked on the driver: the tasks open it only when its manifest still has this
+     * SHA-256 (the manifest lists every file's digest, so this names the whole export).
+     *
+     * @param precision the manifest's {@code precision}
+     */
+    public record OnnxFolder(String dir, String manifestSha256, String precision) implements Serializable {}
 
     /** The sampling settings in a serialisable form (the tasks receive them). */
     public record Sampling(double cfgScale, int cfgInterval, double temperature, int topK, double topP, boolean greedy)
@@ -78,7 +98,8 @@ public final class SparkSample {
     /** What a run did. */
     public record Result(int samples, int partitionsRun, int partitionsSkipped, double seconds) {}
 
-    private record Job(Spec spec, String gpt, String gptHash, String vq, String vqHash, String out) implements Serializable {
+    private record Job(Spec spec, String gpt, String gptHash, String vq, String vqHash, String out, OnnxFolder onnx)
+            implements Serializable {
         String parts() {
             return Storage.child(out, "_parts");
         }
@@ -88,11 +109,45 @@ public final class SparkSample {
         }
     }
 
-    /** Runs the sampling on {@code spark}. */
-    public static Result run(SparkRunner spark, Spec spec) {
+    /**
+     * The driver's check of {@code spec.onnxDir()}, before Spark starts, as the plain
+     * {@code sample --engine onnx --onnx-dir}: an export of another model or of other weights is refused
+     * (after every file is checked against its digest); a new or empty folder, or any with
+     * {@code overwrite}, receives a float32 export of the checkpoint. Null without a folder.
+     */
+    public static OnnxFolder onnxFolder(Spec spec) {
+        if (spec.onnxDir() == null) {
+            return null;
+        }
+        if (!spec.engine().equalsIgnoreCase("onnx")) {
+            throw new NppException("--onnx-dir is used with --engine onnx only");
+        }
+        String gpt = Storage.qualify(spec.gptCkpt());
+        Storage.requireFile(gpt, "--gpt-ckpt");
+        Path dir = Path.of(spec.onnxDir()).toAbsolutePath();
+        GptConfig cfg = GptConfig.fromJson(Json.parse(spec.gptConfigJson()));
+        Map<String, Tensor> weights = StateDicts.select(TorchCheckpoint.load(Storage.localCopy(gpt, Storage.sha256(gpt, "--gpt-ckpt"),
+                "--gpt-ckpt")), spec.useEma());
+        if (!spec.overwrite() && Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
+            OnnxExport.checkSameModel(cfg, OnnxExport.readGptConfig(dir), dir);
+            OnnxExport.checkSource(dir, weights, "--gpt-ckpt " + gpt + (spec.useEma() ? " (ema)" : ""));
+            LOG.info("using the ONNX export in {}", dir);
+        } else {
+            OnnxExport.checkTarget(dir, spec.overwrite(), "--onnx-dir");
+            export(cfg, weights, dir, gpt, spec.useEma());
+        }
+        return new OnnxFolder(dir.toString(), Sha256.ofFile(dir.resolve(OnnxExport.MANIFEST)),
+                OnnxExport.readManifest(dir).path("precision").asText("float32"));
+    }
+
+    /** Runs the sampling on {@code spark}, with the export folder {@link #onnxFolder} checked (null: none). */
+    public static Result run(SparkRunner spark, Spec spec, OnnxFolder onnx) {
         String engine = spec.engine().toLowerCase(Locale.ROOT);
         if (!engine.equals("djl") && !engine.equals("onnx")) {
             throw new NppException("--engine must be djl or onnx, got '" + spec.engine() + "'");
+        }
+        if ((spec.onnxDir() == null) != (onnx == null)) {
+            throw new IllegalArgumentException("the export folder must be checked by onnxFolder(spec) before the run");
         }
         String gpt = Storage.qualify(spec.gptCkpt());
         Storage.requireFile(gpt, "--gpt-ckpt");
@@ -113,7 +168,7 @@ public final class SparkSample {
             }
         }
         String out = Storage.qualify(spec.out());
-        Job job = new Job(spec, gpt, Storage.sha256(gpt, "--gpt-ckpt"), vq, vq == null ? null : Storage.sha256(vq, "--vq-ckpt"), out);
+        Job job = new Job(spec, gpt, Storage.sha256(gpt, "--gpt-ckpt"), vq, vq == null ? null : Storage.sha256(vq, "--vq-ckpt"), out, onnx);
         int n = spec.labels().length;
         List<Partitions.Range> ranges = Partitions.split(n, spec.batchSize(), spark.partitions());
 
@@ -167,6 +222,12 @@ public final class SparkSample {
         m.put("gpt_config", Json.parse(s.gptConfigJson()));
         m.put("use_ema", s.useEma());
         m.put("engine", s.engine());
+        if (s.engine().equalsIgnoreCase("onnx")) {
+            // the export sampled: a folder checked on the driver (any precision), or each executor's float32 cache
+            m.put("onnx_dir", job.onnx() == null ? null : job.onnx().dir());
+            m.put("onnx_manifest_sha256", job.onnx() == null ? null : job.onnx().manifestSha256());
+            m.put("onnx_precision", job.onnx() == null ? "float32" : job.onnx().precision());
+        }
         m.put("settings", s.sampling().settings().toString());
         m.put("seed", s.seed());
         m.put("batch_size", s.batchSize());
@@ -181,13 +242,13 @@ public final class SparkSample {
     }
 
     private static String sha256(long[] v) {
-        java.security.MessageDigest md = org.nextpatch.util.Sha256.digest();
+        java.security.MessageDigest md = Sha256.digest();
         for (long x : v) {
             for (int k = 0; k < 8; k++) {
                 md.update((byte) (x >>> (8 * k)));
             }
         }
-        return org.nextpatch.util.Sha256.hex(md);
+        return Sha256.hex(md);
     }
 
     /** The sampler of one engine, so a task holds one lease whatever the engine. */
@@ -203,7 +264,7 @@ public final class SparkSample {
         TaskContext tc = TaskContext.get();
         String attempt = tc == null ? "driver" : "p" + r.partition() + "-a" + tc.attemptNumber() + "-t" + tc.taskAttemptId();
         String key = "gpt|" + s.engine() + "|" + job.gpt() + "|" + job.gptHash() + "|" + s.gptConfigJson() + "|" + s.useEma()
-                + "|" + s.device() + "|" + s.sampling().settings() + "|" + s.onnxThreads();
+                + "|" + s.device() + "|" + s.sampling().settings() + "|" + s.onnxThreads() + "|" + job.onnx();
         long[] tokens = new long[r.size() * t];
         Path pixels = Files.createTempFile("npp-spark-pixels", ".bin");
         long[] imageShape = null;
@@ -279,16 +340,8 @@ public final class SparkSample {
                 }
             };
         }
-        // ONNX Runtime: export the graphs once per executor into its local cache, keyed by the checkpoint's hash
-        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "npp-spark-onnx",
-                job.gptHash().substring(0, 24) + (s.useEma() ? "-ema" : ""));
-        synchronized (SparkSample.class) {
-            if (!Files.isRegularFile(dir.resolve(OnnxExport.MANIFEST))) {
-                OnnxExport.export(cfg, StateDicts.select(TorchCheckpoint.load(ckpt), s.useEma()), null, null, dir, false, null,
-                        Map.of("gpt_ckpt", job.gpt(), "gpt_weights", s.useEma() ? "ema" : "model", "purpose", "npp sample --spark-master"));
-            }
-        }
-        OnnxSampler o = new OnnxSampler(dir, cfg, new OnnxSampler.Options(onnxDevice(s.device()), s.onnxThreads(), 0, null));
+        OnnxSampler o = new OnnxSampler(job.onnx() == null ? executorExport(job, cfg, ckpt) : checkedFolder(job.onnx()), cfg,
+                new OnnxSampler.Options(onnxDevice(s.device()), s.onnxThreads(), 0, null));
         int t = cfg.blockSize();
         return new Sampler() {
             public long[] generate(long[] labels, long first) {
@@ -304,6 +357,52 @@ public final class SparkSample {
                 o.close();
             }
         };
+    }
+
+    /** The driver's folder, after every file is checked against the manifest the driver checked. */
+    private static Path checkedFolder(OnnxFolder f) {
+        Path dir = Path.of(f.dir());
+        OnnxExport.open(dir);
+        if (!Sha256.ofFile(dir.resolve(OnnxExport.MANIFEST)).equals(f.manifestSha256())) {
+            throw new NppException("--onnx-dir " + dir + ": this executor sees another export than the driver checked "
+                    + "(changed since, or not the same folder on every machine)");
+        }
+        return dir;
+    }
+
+    /**
+     * This executor's float32 export of the checkpoint, in its local cache keyed by the checkpoint's
+     * hash: written once, and again whenever the cached folder fails the manifest's file digests, holds
+     * another configuration, or was written by another build of npp (a stale or damaged cache is never
+     * sampled).
+     */
+    private static Path executorExport(Job job, GptConfig cfg, Path ckpt) {
+        boolean ema = job.spec().useEma();
+        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "npp-spark-onnx", job.gptHash().substring(0, 24) + (ema ? "-ema" : ""));
+        synchronized (SparkSample.class) {
+            if (Files.exists(dir.resolve(OnnxExport.MANIFEST))) {
+                try {
+                    JsonNode m = OnnxExport.open(dir);
+                    JsonNode prov = m.path("provenance");
+                    if (OnnxExport.gptConfig(dir, m).toJson().equals(cfg.toJson())
+                            && prov.path("producer").asText().equals("nextpatch " + BuildInfo.version())
+                            && prov.path("producer_commit").asText().equals(BuildInfo.commit())) {
+                        return dir;
+                    }
+                    LOG.warn("executor cache {} holds an export of another configuration or by another build; exporting again", dir);
+                } catch (NppException e) {
+                    LOG.warn("executor cache {} fails its check, exporting it again: {}", dir, e.getMessage());
+                }
+            }
+            export(cfg, StateDicts.select(TorchCheckpoint.load(ckpt), ema), dir, job.gpt(), ema);
+        }
+        return dir;
+    }
+
+    /** A float32 export of the GPT (all-or-nothing: {@link OnnxExport} swaps the finished folder in). */
+    private static void export(GptConfig cfg, Map<String, Tensor> weights, Path dir, String gpt, boolean ema) {
+        OnnxExport.export(cfg, weights, null, null, dir, false, null,
+                Map.of("gpt_ckpt", gpt, "gpt_weights", ema ? "ema" : "model", "purpose", "npp sample --spark-master"));
     }
 
     private static String onnxDevice(String device) {
