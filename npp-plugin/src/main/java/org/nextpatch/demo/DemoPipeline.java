@@ -198,7 +198,8 @@ public final class DemoPipeline {
                 // 5. ONNX graphs (the GPT's carry the Tribuo provenance as metadata)
                 Path onnxDir = out.resolve("onnx");
                 List<Path> graphs = clock.time("export ONNX", () -> {
-                    List<Path> written = model.exportOnnxGraphs(onnxDir, false, vqConfig, vq.stateDict(), true); // its own folder of an earlier run
+                    List<Path> written = model.exportOnnxGraphs(onnxDir, org.nextpatch.tribuo.OnnxGraphOptions.defaults()
+                            .withDecoder(vqConfig, vq.stateDict()).withOverwrite(true)); // its own folder of an earlier run
                     org.nextpatch.onnx.OnnxExport.recordClassNames(onnxDir, CLASSES); // npp serve shows them
                     return written;
                 });

@@ -90,7 +90,7 @@ public final class QuantizeBench {
             for (WeightQuantization q : Arrays.asList(null, WeightQuantization.INT8, WeightQuantization.INT4)) {
                 String name = q == null ? "float32" : q.label();
                 Path dir = s.out().resolve("onnx-" + name);
-                model.exportOnnxGraphs(dir, false, q, null, null);
+                model.exportOnnxGraphs(dir, org.nextpatch.tribuo.OnnxGraphOptions.defaults().withQuantization(q));
                 try (OnnxSampler sampler = OnnxSampler.open(dir, OnnxSampler.Options.cpu())) {
                     long t0 = System.nanoTime();
                     long[][] tokens = sampler.generate(labels, sampling, s.seed(), 0, 100);

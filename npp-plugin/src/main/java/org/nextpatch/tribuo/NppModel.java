@@ -642,12 +642,7 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      * @throws NppException when {@code dir} holds another model's export or other files
      */
     public List<Path> exportOnnxGraphs(Path dir, boolean fp16) {
-        return exportOnnxGraphs(dir, fp16, null, null);
-    }
-
-    /** As {@link #exportOnnxGraphs(Path, boolean, org.nextpatch.config.VqConfig, Map, boolean)}, refusing a folder that holds something else. */
-    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
-        return exportOnnxGraphs(dir, fp16, vq, vqWeights, false);
+        return exportOnnxGraphs(dir, OnnxGraphOptions.defaults().withFp16(fp16));
     }
 
     /**
@@ -656,82 +651,26 @@ public final class NppModel extends Model<TokenGrid> implements TeacherForcedSco
      *
      * @param vq        the tokenizer's configuration (null: no decoder)
      * @param vqWeights the tokenizer's state dict
-     * @param overwrite replace whatever {@code dir} holds (another model's export included); false: only a new or
-     *                  empty folder, or an earlier export of this model's weights
      * @return the files written
-     * @throws NppException when {@code dir} holds another model's export or other files and {@code overwrite} is false
      */
-    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights,
-                                       boolean overwrite) {
-        return exportOnnxGraphs(dir, fp16, null, vq, vqWeights, overwrite);
+    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
+        return exportOnnxGraphs(dir, OnnxGraphOptions.defaults().withFp16(fp16).withDecoder(vq, vqWeights));
     }
 
     /**
-     * As {@link #exportOnnxGraphs(Path, boolean, org.nextpatch.config.VqConfig, Map)}, with the
-     * projection and output-head matrices stored quantized ({@code WeightQuantization.INT8} or
-     * {@code INT4}; null: float), as {@code npp export-onnx --quantize} writes them.
-     *
-     * @param quantization weight-only quantization, or null; not together with {@code fp16}
-     * @return the files written
-     */
-    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.onnx.WeightQuantization quantization,
-                                       org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights) {
-        return exportOnnxGraphs(dir, fp16, quantization, vq, vqWeights, false);
-    }
-
-    /**
-     * The export with every option: float16 projections or quantized matrices, the tokenizer's
-     * decoder, and whether to replace what {@code dir} holds.
+     * The export with every option ({@link OnnxGraphOptions}: float16 or quantized matrices, the
+     * tokenizer's decoder, replacing a folder that holds something else).
      *
      * @return the files written
+     * @throws NppException when {@code dir} holds another model's export or other files and the
+     *                      options do not say to overwrite
      */
-    public List<Path> exportOnnxGraphs(Path dir, boolean fp16, org.nextpatch.onnx.WeightQuantization quantization,
-                                       org.nextpatch.config.VqConfig vq, Map<String, Tensor> vqWeights, boolean overwrite) {
-        if (!overwrite) {
-            checkExportTarget(dir);
-        }
-        if (vq != null) {
-            org.nextpatch.config.ModelFit.check(config, vq, "the NPP model", "the tokenizer");
-        }
+    public List<Path> exportOnnxGraphs(Path dir, OnnxGraphOptions options) {
         Map<String, String> prov = new LinkedHashMap<>();
         prov.put("tribuo_model", name);
         prov.put("exported_by", "NppModel.exportOnnxGraphs");
-        // The exporter decides when weights go to an external file (protobuf's 2 GB limit).
-        List<Path> files = org.nextpatch.onnx.OnnxExport.export(config, weights, vq, vqWeights, dir, fp16, quantization, null, prov,
+        return NppModelOnnx.export(config, weights, classNames, dir, options, prov,
                 Map.of(ONNXExportable.PROVENANCE_METADATA_FIELD, serializeProvenance(provenance)));
-        List<String> names = classNames;
-        if (!names.isEmpty()) {
-            org.nextpatch.onnx.OnnxExport.recordClassNames(dir, names);
-        }
-        return files;
-    }
-
-    /**
-     * Refuses an export folder that holds something other than an export of this model's weights
-     * (by the weights digest its manifest records).
-     */
-    private void checkExportTarget(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            return;
-        }
-        try (var s = Files.list(dir)) {
-            if (s.findAny().isEmpty()) {
-                return;
-            }
-        } catch (IOException e) {
-            throw new NppException("exportOnnxGraphs: cannot list " + dir + ": " + e.getMessage(), e);
-        }
-        if (!Files.isRegularFile(dir.resolve(org.nextpatch.onnx.OnnxExport.MANIFEST))) {
-            throw new NppException("exportOnnxGraphs: " + dir + " is not empty and holds no ONNX export; give a new "
-                    + "folder, or overwrite = true to replace what it holds");
-        }
-        String have = org.nextpatch.onnx.OnnxExport.readManifest(dir).path("source")
-                .path(org.nextpatch.onnx.OnnxExport.GPT_WEIGHTS_SHA256).asText("");
-        if (!have.equals(org.nextpatch.onnx.OnnxExport.weightsDigest(weights))) {
-            throw new NppException("exportOnnxGraphs: " + dir + " holds the ONNX export of another model ("
-                    + (have.isEmpty() ? "no weights digest recorded" : "weights sha256 " + have.substring(0, Math.min(12, have.length())) + "...")
-                    + "); give a new folder, or overwrite = true to replace it");
-        }
     }
 
     private Map<String, String> onnxMetadata(GptOnnxExporter ex, String graph) {

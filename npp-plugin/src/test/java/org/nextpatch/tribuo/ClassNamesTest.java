@@ -143,12 +143,12 @@ class ClassNamesTest {
             String digestA = OnnxExport.open(out).path("source").path(OnnxExport.GPT_WEIGHTS_SHA256).asText();
 
             NppException e = assertThrows(NppException.class, () -> b.exportOnnxGraphs(out, false));
-            assertTrue(e.getMessage().contains("holds the ONNX export of another model") && e.getMessage().contains("overwrite = true"),
+            assertTrue(e.getMessage().contains("holds the ONNX export of another model") && e.getMessage().contains("withOverwrite(true)"),
                     e.getMessage());
             assertEquals(digestA, OnnxExport.open(out).path("source").path(OnnxExport.GPT_WEIGHTS_SHA256).asText(),
                     "the other export is left as it was");
 
-            b.exportOnnxGraphs(out, false, null, null, true);
+            b.exportOnnxGraphs(out, OnnxGraphOptions.defaults().withOverwrite(true));
             assertEquals(OnnxExport.weightsDigest(b.getWeights()),
                     OnnxExport.open(out).path("source").path(OnnxExport.GPT_WEIGHTS_SHA256).asText());
 

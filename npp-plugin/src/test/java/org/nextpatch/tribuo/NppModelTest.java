@@ -151,7 +151,7 @@ class NppModelTest {
             }
             // quantized through the same call: the manifest records the scheme, the graphs check and sample
             Path q = dir.resolve("int4");
-            m.exportOnnxGraphs(q, false, org.nextpatch.onnx.WeightQuantization.INT4, null, null);
+            m.exportOnnxGraphs(q, OnnxGraphOptions.defaults().withQuantization(org.nextpatch.onnx.WeightQuantization.INT4));
             assertEquals(4, org.nextpatch.onnx.OnnxExport.readManifest(q).path("quantization").path("bits").asInt());
             assertEquals(List.of(), org.nextpatch.onnx.OnnxChecker.check(q.resolve("gpt-generate.onnx")));
             try (org.nextpatch.onnx.OnnxSampler s = org.nextpatch.onnx.OnnxSampler.open(q, org.nextpatch.onnx.OnnxSampler.Options.cpu())) {
