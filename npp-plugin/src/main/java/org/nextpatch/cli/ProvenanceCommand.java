@@ -1,10 +1,6 @@
 package org.nextpatch.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.oracle.labs.mlrg.olcut.config.json.JsonProvenanceSerialization;
-import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
-import org.nextpatch.util.NppException;
+import org.nextpatch.tribuo.ModelFiles;
 import org.tribuo.Model;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -12,7 +8,6 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -49,34 +44,13 @@ public final class ProvenanceCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Reads a Tribuo model file with one-line errors naming the file. */
+    /** Reads a Tribuo model file with one-line errors naming the file ({@link ModelFiles#load}). */
     public static Model<?> load(Path file) {
-        org.nextpatch.util.RegularFiles.requireRegular(file, "model file");
-        try {
-            // NppModel's reader finds an NPP model's weights file beside the model file
-            return org.nextpatch.tribuo.NppModel.deserializeFromFile(file);
-        } catch (IOException e) {
-            throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            throw org.nextpatch.tribuo.ModelFileErrors.unreadable(file, e);
-        }
+        return ModelFiles.load(file);
     }
 
-    /**
-     * A model's provenance as JSON.
-     *
-     * @param marshalled OLCUT's marshalled form instead of the nested, human-oriented view
-     */
+    /** A model's provenance as JSON ({@link ModelFiles#provenanceJson}). */
     public static String toJson(Model<?> model, boolean marshalled) {
-        if (marshalled) {
-            return new JsonProvenanceSerialization(true).serializeToString(
-                    ProvenanceUtil.marshalProvenance(model.getProvenance()));
-        }
-        try {
-            return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-                    .writeValueAsString(ProvenanceUtil.convertToMap(model.getProvenance()));
-        } catch (IOException e) {
-            throw new NppException("cannot write the provenance as JSON: " + e.getMessage(), e);
-        }
+        return ModelFiles.provenanceJson(model, marshalled);
     }
 }

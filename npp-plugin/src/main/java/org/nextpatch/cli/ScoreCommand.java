@@ -2,7 +2,7 @@ package org.nextpatch.cli;
 
 import org.nextpatch.data.CodeDirectory;
 import org.nextpatch.model.Gpt;
-import org.nextpatch.npp.NppScore;
+import org.nextpatch.eval.NppScore;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;

@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -25,11 +24,6 @@ import java.util.concurrent.Callable;
                 + "OUT/vq-config.json and OUT/reconstructions.png. Default configuration: the small demo tokenizer "
                 + "(codebook 512 x 8, ch 32, ch_mult [1,2,2], z 64, 1 res block): 32 px -> 8x8 codes."})
 public final class TrainVqCommand implements Callable<Integer> {
-
-    /** The small demo tokenizer: 32x32 images -> 8x8 codes, quick on a CPU. */
-    public static VqConfig demoConfig() {
-        return new VqConfig(512, 8, 32, List.of(1, 2, 2), 64, 1, true, 0.0);
-    }
 
     @Option(names = "--data-path", required = true, paramLabel = "PATH",
             description = "Image folder (class sub-folders) or IDX image file (.gz accepted).")
@@ -91,7 +85,7 @@ public final class TrainVqCommand implements Callable<Integer> {
             VqConfig cfg = vqConfig != null ? VqConfig.fromJson(vqConfig) : VqModel.recordedConfig(root);
             model = VqModel.load(ckpt, cfg, VqOptions.device(device));
         } else {
-            VqConfig cfg = vqConfig != null ? VqConfig.fromJson(vqConfig) : demoConfig();
+            VqConfig cfg = vqConfig != null ? VqConfig.fromJson(vqConfig) : VqTrainer.demoConfig();
             model = VqModel.initialise(cfg, seed, VqOptions.device(device));
         }
         try (model) {

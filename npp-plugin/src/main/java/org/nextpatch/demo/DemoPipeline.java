@@ -3,7 +3,6 @@ package org.nextpatch.demo;
 import ai.djl.Device;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
-import org.nextpatch.cli.TrainVqCommand;
 import org.nextpatch.config.VqConfig;
 import org.nextpatch.data.CodeExtractor;
 import org.nextpatch.data.FashionMnist;
@@ -13,12 +12,12 @@ import org.nextpatch.data.Resample;
 import org.nextpatch.eval.FeatureNet;
 import org.nextpatch.io.Images;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.train.VqTrainer;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.DType;
 import org.nextpatch.tensor.Npz;
 import org.nextpatch.tensor.Tensor;
+import org.nextpatch.train.VqTrainer;
 import org.nextpatch.tribuo.IdxCodeSource;
 import org.nextpatch.tribuo.NppModel;
 import org.nextpatch.tribuo.NppTrainer;
@@ -161,7 +160,7 @@ public final class DemoPipeline {
         Path vqDir = out.resolve("vq");
         Path vqCkpt = vqDir.resolve("vq.pt");
         IdxImages trainSource = IdxImages.read(trainImagesFile, trainLabelsFile, nTrain);
-        VqConfig vqConfig = TrainVqCommand.demoConfig();
+        VqConfig vqConfig = VqTrainer.demoConfig();
         try (VqModel vq = VqModel.initialise(vqConfig, s.seed(), Device.cpu())) {
             VqTrainer.Result vr = clock.time("train VQ tokenizer", () -> {
                 mkdirs(vqDir);

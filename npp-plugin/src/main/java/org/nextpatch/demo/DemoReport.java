@@ -6,7 +6,6 @@ import com.oracle.labs.mlrg.olcut.provenance.ObjectProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.PrimitiveProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
 import com.oracle.labs.mlrg.olcut.util.Pair;
-import org.nextpatch.cli.ProvenanceCommand;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
 import org.nextpatch.train.VqTrainer;
@@ -142,7 +141,7 @@ final class DemoReport {
         }
         provenance.append('\n');
         Path json = s.resultsDir().resolve("provenance.json");
-        AtomicFiles.writeString(json, ProvenanceCommand.toJson(model, false));
+        AtomicFiles.writeString(json, org.nextpatch.tribuo.ModelFiles.provenanceJson(model, false));
         provenance.append("- Full provenance: `provenance.json` (the same as `./npp provenance npp-model.tribuo`)\n");
     }
 

@@ -8,7 +8,6 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
-import org.nextpatch.cli.TrainVqCommand;
 import org.nextpatch.config.GptConfig;
 import org.nextpatch.config.VqConfig;
 import org.nextpatch.data.CodeDirectorySet;
@@ -18,12 +17,12 @@ import org.nextpatch.data.IdxImages;
 import org.nextpatch.data.LabelledImages;
 import org.nextpatch.eval.FeatureNet;
 import org.nextpatch.model.VqModel;
-import org.nextpatch.train.VqTrainer;
 import org.nextpatch.onnx.OnnxExport;
 import org.nextpatch.onnx.OnnxSampler;
 import org.nextpatch.sample.SamplingSettings;
 import org.nextpatch.tensor.Tensor;
 import org.nextpatch.train.NppTrainingLoop;
+import org.nextpatch.train.VqTrainer;
 import org.nextpatch.train.TrainConfig;
 import org.nextpatch.train.TrainingListener;
 import org.nextpatch.train.TrainingResult;
@@ -175,7 +174,7 @@ public final class NppVsNtpBench {
     private static Path trainTokenizer(Settings s, IdxImages source) {
         Path dir = s.out().resolve("vq");
         Path ckpt = dir.resolve("vq.pt");
-        VqConfig c = TrainVqCommand.demoConfig();
+        VqConfig c = VqTrainer.demoConfig();
         try (VqModel vq = VqModel.initialise(c, s.firstSeed(), Device.cpu())) {
             mkdirs(dir);
             VqTrainer.train(vq, source, new VqTrainer.Settings(s.vqSteps(), 32, 2e-3, 0.25, DemoPipeline.IMAGE_SIZE, s.firstSeed(), 0),

@@ -40,6 +40,11 @@ import java.util.SplittableRandom;
  * warns: it cannot replay the uninterrupted run bit for bit). Dropout draws depend only on (seed, step).
  */
 public final class VqTrainer {
+
+    /** The small demo tokenizer ({@code train-vq}'s default): 32x32 images -> 8x8 codes, quick on a CPU. */
+    public static org.nextpatch.config.VqConfig demoConfig() {
+        return new org.nextpatch.config.VqConfig(512, 8, 32, List.of(1, 2, 2), 64, 1, true, 0.0);
+    }
     static {
         org.nextpatch.model.EngineThreads.apply(); // before this class can start the DJL engine
     }

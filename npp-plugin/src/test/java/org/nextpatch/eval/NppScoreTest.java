@@ -1,4 +1,4 @@
-package org.nextpatch.npp;
+package org.nextpatch.eval;
 
 import ai.djl.Device;
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,10 +1,11 @@
-package org.nextpatch.npp;
+package org.nextpatch.eval;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import org.nextpatch.data.CodeDirectory;
 import org.nextpatch.model.Gpt;
+import org.nextpatch.npp.PatchGrouping;
 import org.nextpatch.util.NppException;
 import org.nextpatch.util.Progress;
 
