@@ -385,15 +385,7 @@ final class NppModelFile {
      * truncated or altered.
      */
     static NppModel load(Path file) {
-        org.nextpatch.util.RegularFiles.requireRegular(file, "model file");
-        Model<?> m;
-        try {
-            m = deserializeFromFile(file);
-        } catch (IOException e) {
-            throw new NppException(file + " is not a Tribuo model file (protobuf ModelProto): " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            throw ModelFileErrors.unreadable(file, e);
-        }
+        Model<?> m = ModelFiles.load(file);
         if (!(m instanceof NppModel)) {
             throw new NppException(file + " holds a " + m.getClass().getSimpleName() + ", not an NPP model");
         }
